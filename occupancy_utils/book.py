@@ -1,0 +1,191 @@
+"""Run every notebook of a profile with papermill, then build the book.
+
+    python -m occupancy_utils.book run --profile quick     # execute notebooks
+    python -m occupancy_utils.book build --profile quick   # execute, stage, jupyter-book
+
+Executed notebooks go to ``_build/executed/<profile>/``; a notebook is run
+again only when its source, its parameters, the package code or the data
+changed (the execution cache). A failing notebook stops the run with a one-line
+message; the partly executed notebook is kept in ``_build/reports/`` to read.
+
+The book is built from a staged copy of the sources (``_build/src``) in which
+``notebooks/`` holds the executed notebooks, so committed notebooks stay free
+of outputs while the built pages show every output. Jupyter Book runs with
+``-W -n --keep-going``: a warning or a broken reference fails the build.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import nbformat
+
+from .paths import DATA_FILE, ROOT, results_dir
+from .profiles import PROFILES, notebook_parameters
+
+NOTEBOOKS = ROOT / "notebooks"
+BUILD = ROOT / "_build"
+KERNEL = os.environ.get("OCCUPANCY_KERNEL", "occupancy")
+STAGED = ("_config.yml", "_toc.yml", "book", "references.bib")
+CACHE_KEY = "occupancy_cache_key"
+
+
+def notebook_paths() -> list[Path]:
+    return sorted(NOTEBOOKS.glob("[0-9][0-9]_*.ipynb"))
+
+
+def _digest_tree(paths: list[Path]) -> str:
+    h = hashlib.sha256()
+    for p in sorted(paths):
+        h.update(str(p.relative_to(ROOT)).encode())
+        h.update(p.read_bytes())
+    return h.hexdigest()
+
+
+def cache_key(notebook: Path, parameters: dict) -> str:
+    """Changes when anything that can change the notebook's outputs changes."""
+    package = sorted((ROOT / "occupancy_utils").rglob("*.py")) + sorted(
+        (ROOT / "occupancy_utils").rglob("*.yaml"))
+    h = hashlib.sha256()
+    h.update(notebook.read_bytes())
+    h.update(json.dumps(parameters, sort_keys=True, default=str).encode())
+    h.update(_digest_tree(package).encode())
+    h.update(DATA_FILE.read_bytes() if DATA_FILE.is_file() else b"no data")
+    return h.hexdigest()
+
+
+def _hide_injected_parameters(path: Path, key: str) -> None:
+    nb = nbformat.read(path, as_version=4)
+    for cell in nb.cells:
+        tags = cell.get("metadata", {}).get("tags", [])
+        if "injected-parameters" in tags and "remove-cell" not in tags:
+            tags.append("remove-cell")
+    nb.metadata[CACHE_KEY] = key
+    nbformat.write(nb, path)
+
+
+def execute(profile: str, only: list[str] | None = None, force: bool = False) -> list[Path]:
+    """Execute the profile's notebooks in order; return the executed paths."""
+    import papermill as pm
+
+    out_dir = BUILD / "executed" / profile
+    reports = BUILD / "reports"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    done = []
+    for nb_path in notebook_paths():
+        stem = nb_path.stem
+        if only and stem not in only:
+            continue
+        params = notebook_parameters(profile, stem)
+        key = cache_key(nb_path, params)
+        target = out_dir / nb_path.name
+        if (not force and target.is_file()
+                and nbformat.read(target, as_version=4).metadata.get(CACHE_KEY) == key):
+            print(f"[book] {stem}: unchanged, cached", flush=True)
+            done.append(target)
+            continue
+        print(f"[book] {stem}: running ({profile} profile)", flush=True)
+        tmp = out_dir / f".{nb_path.name}.running"
+        start = time.time()
+        try:
+            pm.execute_notebook(str(nb_path), str(tmp), parameters=params, kernel_name=KERNEL,
+                                cwd=str(NOTEBOOKS), progress_bar=False, log_output=False)
+        except pm.PapermillExecutionError as exc:
+            reports.mkdir(parents=True, exist_ok=True)
+            report = reports / nb_path.name
+            shutil.move(tmp, report)
+            message = f"{exc.ename}: {exc.evalue}".splitlines()[0]
+            raise SystemExit(f"[book] {stem} failed in cell {exc.exec_count}: {message} "
+                             f"(executed notebook kept in {report.relative_to(ROOT)})") from None
+        _hide_injected_parameters(tmp, key)
+        os.replace(tmp, target)
+        print(f"[book] {stem}: done in {time.time() - start:.0f} s", flush=True)
+        done.append(target)
+    return done
+
+
+def stage(profile: str) -> Path:
+    """Copy book sources and executed notebooks into _build/src."""
+    src = BUILD / "src"
+    if src.exists():
+        shutil.rmtree(src)
+    src.mkdir(parents=True)
+    for name in STAGED:
+        path = ROOT / name
+        if path.is_dir():
+            shutil.copytree(path, src / name)
+        elif path.is_file():
+            shutil.copy2(path, src / name)
+    shutil.copytree(BUILD / "executed" / profile, src / "notebooks",
+                    ignore=shutil.ignore_patterns(".*"))
+    static = src / "book" / "_static"
+    static.mkdir(parents=True, exist_ok=True)
+    _copy_plotly_js(static)
+    _copy_mathjax(static)
+    # Files the notebooks publish beside the pages (profiling report, CSV tables).
+    site = results_dir(profile) / "site"
+    extra = src / "book" / "_extra"
+    extra.mkdir(parents=True, exist_ok=True)
+    if site.is_dir():
+        shutil.copytree(site, extra, dirs_exist_ok=True)
+    return src
+
+
+def _copy_plotly_js(static: Path) -> None:
+    """plotly.js once, as a static file, instead of 4.8 MB inside every page."""
+    import plotly
+
+    bundle = Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
+    shutil.copy2(bundle, static / "plotly.min.js")
+
+
+def _copy_mathjax(static: Path) -> None:
+    """MathJax from the npm package that `make setup` unpacks, so formulas render offline."""
+    vendored = ROOT / ".venv" / "share" / "mathjax"
+    if not (vendored / "tex-chtml.js").is_file():
+        raise SystemExit("[book] MathJax is missing (.venv/share/mathjax); run `make setup`, "
+                         "which unpacks the npm package `mathjax` (needs npm)")
+    shutil.copytree(vendored, static / "mathjax", dirs_exist_ok=True)
+
+
+def build(profile: str) -> Path:
+    execute(profile)
+    src = stage(profile)
+    html = BUILD / "html"
+    if html.exists():
+        shutil.rmtree(html)
+    cmd = [str(Path(sys.executable).parent / "jupyter-book"), "build", str(src),
+           "--path-output", str(ROOT), "-W", "-n", "--keep-going"]
+    print("[book] " + " ".join(cmd), flush=True)
+    result = subprocess.run(cmd, cwd=ROOT)
+    if result.returncode != 0:
+        raise SystemExit(f"[book] jupyter-book build failed (exit {result.returncode}); "
+                         "the warnings above say where")
+    print(f"[book] built {html.relative_to(ROOT)}/index.html", flush=True)
+    return html
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m occupancy_utils.book")
+    parser.add_argument("command", choices=["run", "build"])
+    parser.add_argument("--profile", default="full", choices=PROFILES)
+    parser.add_argument("--only", nargs="*", help="notebook stems to run (run only)")
+    parser.add_argument("--force", action="store_true", help="ignore the execution cache")
+    args = parser.parse_args(argv)
+    if args.command == "run":
+        execute(args.profile, args.only, args.force)
+    else:
+        build(args.profile)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

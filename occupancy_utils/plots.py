@@ -1,0 +1,28 @@
+"""Plotting helpers shared by the chapters.
+
+Interactive figures are plotly. :func:`show` emits each figure twice in one
+output: as plotly's own mimetype (JupyterLab renders it natively) and as an
+HTML fragment *without* plotly.js, which the built book renders with the one
+copy of plotly.js it serves as a static file. Nothing needs a connection.
+"""
+
+from __future__ import annotations
+
+import json
+
+import plotly.graph_objects as go
+from IPython.display import display
+
+PLOTLY_MIME = "application/vnd.plotly.v1+json"
+
+
+def plotly_bundle(fig: go.Figure) -> dict[str, object]:
+    """The mime bundle :func:`show` displays (separate so it can be tested)."""
+    html = fig.to_html(full_html=False, include_plotlyjs=False,
+                       config={"responsive": True, "displaylogo": False})
+    return {PLOTLY_MIME: json.loads(fig.to_json()), "text/html": html}
+
+
+def show(fig: go.Figure) -> None:
+    """Display a plotly figure so that it renders both in JupyterLab and in the book."""
+    display(plotly_bundle(fig), raw=True)

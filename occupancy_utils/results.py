@@ -1,0 +1,64 @@
+"""Results files: each notebook's headline numbers, read by later chapters.
+
+Written atomically (a temporary file renamed into place), so an interrupted
+run never leaves a half-written file for the comparison chapter to read.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import yaml
+
+from .paths import results_dir
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return _plain(value.tolist())
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
+def write_json(path: str | os.PathLike, payload: dict[str, Any]) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w") as f:
+            json.dump(_plain(payload), f, indent=2, sort_keys=True)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def write_results(profile: str, notebook: str, payload: dict[str, Any]) -> Path:
+    """Write results/<profile>/<notebook>.json."""
+    return write_json(results_dir(profile) / f"{notebook}.json", payload)
+
+
+def read_results(profile: str, notebook: str) -> dict[str, Any]:
+    path = results_dir(profile) / f"{notebook}.json"
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: missing; run notebook {notebook} first "
+                                f"(make book PROFILE={profile} runs them in order)")
+    return json.loads(path.read_text())
+
+
+def report_numbers() -> dict[str, Any]:
+    """The report's numbers, settings and figures, as transcribed (report_numbers.yaml)."""
+    text = resources.files("occupancy_utils").joinpath("report_numbers.yaml").read_text()
+    return yaml.safe_load(text)

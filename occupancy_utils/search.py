@@ -1,0 +1,196 @@
+"""Grid searches on Optuna, resumable and shareable between workers.
+
+Every grid point is one Optuna trial whose objective trains a configuration on
+all folds and returns its mean MSE; the per-fold records go into the trial's
+user attributes, so tables and plots are made from the storage without
+training again. The storage (SQLite under ``results/<profile>/`` by default,
+``OPTUNA_STORAGE`` for a shared database) is what makes an interrupted run
+resume: finished points are never recomputed.
+
+Exactly once: Optuna's GridSampler hands each point to one trial, but when
+workers race at the end of a grid it may hand out a point a second time. The
+wrapper here prunes such a duplicate before it trains, and points whose trial
+failed (an interrupted run) are queued again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import multiprocessing as mp
+import os
+import time
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import optuna
+import pandas as pd
+from optuna.trial import TrialState
+from tqdm.auto import tqdm
+
+from .paths import results_dir
+
+Objective = Callable[[dict[str, Any]], Mapping[str, Any]]
+_CLAIMED = (TrialState.COMPLETE, TrialState.RUNNING, TrialState.WAITING)
+
+optuna.logging.set_verbosity(optuna.logging.WARNING)
+
+
+def default_storage(profile: str) -> str:
+    """``OPTUNA_STORAGE`` if set, else a SQLite file under results/<profile>/."""
+    url = os.environ.get("OPTUNA_STORAGE")
+    if url:
+        return url
+    return f"sqlite:///{results_dir(profile) / 'optuna.db'}"
+
+
+def grid_points(grid: Mapping[str, Sequence[Any]]) -> list[dict[str, Any]]:
+    """Every combination of the grid, in a fixed order (the order of the keys)."""
+    points: list[dict[str, Any]] = [{}]
+    for key, values in grid.items():
+        if not values:
+            raise ValueError(f"grid parameter {key!r} has no values")
+        points = [{**p, key: v} for p in points for v in values]
+    return points
+
+
+def study_name(prefix: str, grid: Mapping[str, Sequence[Any]], **settings: Any) -> str:
+    """A name that changes when the grid or a setting that changes results changes."""
+    blob = json.dumps({"grid": grid, "settings": settings}, sort_keys=True, default=str)
+    return f"{prefix}-{hashlib.sha256(blob.encode()).hexdigest()[:10]}"
+
+
+def _key(params: Mapping[str, Any]) -> str:
+    return json.dumps(dict(sorted(params.items())), default=str)
+
+
+def _storage(url: str) -> optuna.storages.BaseStorage:
+    if url.startswith("sqlite"):
+        Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+        # SQLite: no heartbeat (one machine); stale trials are failed on start instead.
+        return optuna.storages.RDBStorage(url, engine_kwargs={"connect_args": {"timeout": 60}})
+    return optuna.storages.RDBStorage(
+        url, heartbeat_interval=30, grace_period=120,
+        failed_trial_callback=optuna.storages.RetryFailedTrialCallback(max_retry=2))
+
+
+def _open(name: str, url: str, grid: Mapping[str, Sequence[Any]], seed: int) -> optuna.Study:
+    sampler = optuna.samplers.GridSampler({k: list(v) for k, v in grid.items()}, seed=seed)
+    return optuna.create_study(study_name=name, storage=_storage(url), sampler=sampler,
+                               direction="minimize", load_if_exists=True)
+
+
+def _status(study: optuna.Study, points: list[dict[str, Any]]) -> dict[str, set[str]]:
+    by_state: dict[str, set[str]] = {"complete": set(), "claimed": set(), "failed": set()}
+    for t in study.get_trials(deepcopy=False):
+        params = t.params or t.system_attrs.get("fixed_params") or {}
+        k = _key(params)
+        if t.state == TrialState.COMPLETE:
+            by_state["complete"].add(k)
+        if t.state in _CLAIMED:
+            by_state["claimed"].add(k)
+        if t.state == TrialState.FAIL:
+            by_state["failed"].add(k)
+    wanted = {_key(p) for p in points}
+    return {k: v & wanted for k, v in by_state.items()}
+
+
+def _requeue_failed(study: optuna.Study, points: list[dict[str, Any]]) -> None:
+    status = _status(study, points)
+    for p in points:
+        k = _key(p)
+        if k in status["failed"] and k not in status["claimed"]:
+            study.enqueue_trial(p)
+
+
+def _wrap(objective: Objective, grid: Mapping[str, Sequence[Any]]):
+    def run(trial: optuna.Trial) -> float:
+        params = {k: trial.suggest_categorical(k, list(v)) for k, v in grid.items()}
+        for other in trial.study.get_trials(deepcopy=False,
+                                            states=(TrialState.COMPLETE, TrialState.RUNNING)):
+            if other.number < trial.number and other.params == params:
+                trial.set_user_attr("duplicate_of", other.number)
+                raise optuna.TrialPruned(f"grid point already taken by trial {other.number}")
+        record = dict(objective(dict(params)))
+        for k, v in record.items():
+            trial.set_user_attr(k, v)
+        return float(record["mse"])
+    return run
+
+
+def _work(name: str, url: str, grid: Mapping[str, Sequence[Any]], objective: Objective,
+          seed: int, on_done: Callable[[], None] | None = None) -> None:
+    """Take unclaimed grid points one at a time until none is left."""
+    study = _open(name, url, grid, seed)
+    points = grid_points(grid)
+    wrapped = _wrap(objective, grid)
+    callbacks = [lambda s, t: on_done()] if on_done else []
+    while True:
+        status = _status(study, points)
+        waiting = study.get_trials(deepcopy=False, states=(TrialState.WAITING,))
+        if len(status["claimed"]) >= len(points) and not waiting:
+            return
+        study.optimize(wrapped, n_trials=1, callbacks=callbacks)
+
+
+def _worker_main(name, url, grid, objective, seed) -> None:  # pragma: no cover - subprocess
+    _work(name, url, grid, objective, seed)
+
+
+def run_grid(name: str, grid: Mapping[str, Sequence[Any]], objective: Objective, *,
+             profile: str, storage: str | None = None, workers: int = 1, seed: int = 0,
+             progress: bool = True) -> pd.DataFrame:
+    """Run (or resume) a grid search and return one row per grid point.
+
+    ``objective(params)`` returns a mapping with at least ``mse`` (the value
+    minimised, as in the report); every entry is stored with the trial.
+    With ``workers > 1`` the objective must be picklable (a module-level
+    function or a functools.partial of one).
+    """
+    if workers < 1:
+        raise ValueError(f"workers must be at least 1, got {workers}")
+    url = storage or default_storage(profile)
+    points = grid_points(grid)
+    study = _open(name, url, grid, seed)
+    if url.startswith("sqlite"):
+        # One machine, and this call is the only launcher: trials left RUNNING
+        # by an interrupted run will never finish.
+        for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+            study._storage.set_trial_state_values(t._trial_id, TrialState.FAIL)
+    _requeue_failed(study, points)
+    done = len(_status(study, points)["complete"])
+    bar = tqdm(total=len(points), initial=done, desc=name, disable=not progress,
+               unit="config")
+    if workers == 1:
+        _work(name, url, grid, objective, seed,
+              on_done=lambda: bar.update(len(_status(study, points)["complete"]) - bar.n))
+    else:
+        ctx = mp.get_context("spawn")
+        procs = [ctx.Process(target=_worker_main, args=(name, url, grid, objective, seed + i))
+                 for i in range(workers)]
+        for p in procs:
+            p.start()
+        while any(p.is_alive() for p in procs):
+            time.sleep(1.0)
+            bar.update(len(_status(study, points)["complete"]) - bar.n)
+        for p in procs:
+            p.join()
+        bar.update(len(_status(study, points)["complete"]) - bar.n)
+        failed = [p.exitcode for p in procs if p.exitcode != 0]
+        if failed:
+            raise RuntimeError(f"{len(failed)} search worker(s) failed (exit codes {failed}); "
+                               "rerun to resume")
+    bar.close()
+    return results_frame(study, grid)
+
+
+def results_frame(study: optuna.Study, grid: Mapping[str, Sequence[Any]]) -> pd.DataFrame:
+    """One row per completed grid point: its parameters and stored records."""
+    rows = []
+    for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
+        rows.append({**{k: t.params[k] for k in grid}, "trial": t.number, **t.user_attrs})
+    frame = pd.DataFrame(rows)
+    if frame.empty:
+        raise RuntimeError(f"study {study.study_name}: no completed trial")
+    return frame.drop_duplicates(subset=list(grid)).reset_index(drop=True)

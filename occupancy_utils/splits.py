@@ -1,0 +1,101 @@
+"""The four time-series folds and training-only scaling.
+
+Fold boundaries are data, written once here. Every fold trains on everything
+recorded before its test part starts (an expanding window), so a test row is
+always later than every training row. The boundaries were placed by hand on
+the label timeline (see chapter 3) so that as many test parts as the data
+allow hold every class:
+
+* people (classes 1-3) were only present on 22-23 December and on
+  10 January, and class 1 only on 22-23 December; so the test parts after
+  23 December cannot hold class 1, whatever the boundaries.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from sklearn.preprocessing import MinMaxScaler
+
+#: (test start, test end) of each fold; the end is exclusive, None = end of data.
+FOLD_BOUNDARIES: list[tuple[str, str | None]] = [
+    ("2017-12-22 17:30:00", "2017-12-23 13:00:00"),
+    ("2017-12-23 13:00:00", "2017-12-23 21:00:00"),
+    ("2017-12-23 21:00:00", "2018-01-10 17:37:00"),
+    ("2018-01-10 17:37:00", None),
+]
+
+
+@dataclass(frozen=True)
+class Fold:
+    """Row positions (into the time-ordered frame) of one fold's parts."""
+
+    number: int  # 1-based, as in the report's figures
+    train: np.ndarray
+    test: np.ndarray
+
+    def validation_split(self, fraction: float) -> tuple[np.ndarray, np.ndarray]:
+        """Cut the last `fraction` of the training part off as a validation tail.
+
+        The clean protocol stops training on this tail, so the test part
+        reaches no choice. It is the *end* of the training part, the rows
+        closest in time to the test part, and never shuffled.
+        """
+        if not 0 < fraction < 1:
+            raise ValueError(f"validation fraction must be in (0, 1), got {fraction}")
+        n_val = max(1, int(round(len(self.train) * fraction)))
+        return self.train[:-n_val], self.train[-n_val:]
+
+
+def make_folds(index: pd.DatetimeIndex,
+               boundaries: list[tuple[str, str | None]] | None = None) -> list[Fold]:
+    """Folds for a time-ordered index, from the boundaries above (or given ones)."""
+    if not index.is_monotonic_increasing:
+        raise ValueError("index must be sorted in time before making folds")
+    folds = []
+    for number, (start, end) in enumerate(boundaries or FOLD_BOUNDARIES, start=1):
+        t0 = pd.Timestamp(start)
+        is_test = index >= t0
+        if end is not None:
+            is_test &= index < pd.Timestamp(end)
+        test = np.flatnonzero(is_test)
+        train = np.flatnonzero(index < t0)
+        if len(test) == 0 or len(train) == 0:
+            raise ValueError(f"fold {number}: empty train or test part for boundary {start}")
+        folds.append(Fold(number, train, test))
+    return folds
+
+
+def fold_table(frame: pd.DataFrame, folds: list[Fold], target: str) -> pd.DataFrame:
+    """One row per fold and part: time range, rows and class counts."""
+    rows = []
+    for fold in folds:
+        for part, idx in (("train", fold.train), ("test", fold.test)):
+            sub = frame.iloc[idx]
+            counts = sub[target].value_counts()
+            rows.append({
+                "fold": fold.number, "part": part,
+                "from": sub.index[0], "to": sub.index[-1], "rows": len(sub),
+                **{f"class {c}": int(counts.get(c, 0)) for c in range(4)},
+            })
+    return pd.DataFrame(rows)
+
+
+def fit_scaler(train_values: np.ndarray) -> MinMaxScaler:
+    """Min-max scaler fitted on training rows only; test values may then leave [0, 1]."""
+    return MinMaxScaler().fit(train_values)
+
+
+def scaled_parts(frame: pd.DataFrame, fold: Fold, features: list[str],
+                 parts: dict[str, np.ndarray] | None = None) -> dict[str, np.ndarray]:
+    """Scale each part of a fold with a scaler fitted on ``parts['train']`` only.
+
+    ``parts`` defaults to the fold's train and test; pass e.g. a validation
+    tail as well. The fit sees exactly the rows of the train part.
+    """
+    parts = parts or {"train": fold.train, "test": fold.test}
+    values = frame[features].to_numpy(dtype="float64")
+    scaler = fit_scaler(values[parts["train"]])
+    return {name: scaler.transform(values[idx]).astype("float32") for name, idx in parts.items()}

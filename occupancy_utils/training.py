@@ -1,0 +1,125 @@
+"""One training loop for every model of the book: seeding, device, early stopping.
+
+Each chapter supplies the model, a loss for a batch, and a monitor (the loss
+on the test fold in the report's protocol, on a validation tail in the clean
+one). The loop keeps the weights of the best monitored epoch and restores them
+at the end, so "the model" is always the one early stopping chose.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+import random
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+PROTOCOLS = ("report", "clean")
+
+
+def seed_everything(seed: int) -> torch.Generator:
+    """Seed Python, NumPy and torch; return a torch generator for batch shuffling."""
+    if not isinstance(seed, int) or seed < 0:
+        raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+    os.environ.setdefault("PYTHONHASHSEED", str(seed))
+    return torch.Generator().manual_seed(seed)
+
+
+def device() -> torch.device:
+    """CUDA when present, else the CPU; the same code runs on both."""
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def check_protocol(protocol: str) -> str:
+    if protocol not in PROTOCOLS:
+        raise ValueError(f"protocol must be one of {PROTOCOLS}, got {protocol!r}")
+    return protocol
+
+
+@dataclass
+class History:
+    """What happened during training, epoch by epoch."""
+
+    train_loss: list[float] = field(default_factory=list)
+    monitor: list[float] = field(default_factory=list)
+    extra: list[dict] = field(default_factory=list)
+    best_epoch: int = -1  # 0-based index into the lists
+    stopped_early: bool = False
+
+    @property
+    def epochs(self) -> int:
+        return len(self.train_loss)
+
+
+def batches(n: int, batch_size: int, generator: torch.Generator | None = None,
+            shuffle: bool = True) -> Iterable[torch.Tensor]:
+    """Index batches over n items, shuffled with the seeded generator."""
+    order = torch.randperm(n, generator=generator) if shuffle else torch.arange(n)
+    return order.split(batch_size)
+
+
+def fit(model: torch.nn.Module,
+        batch_loss: Callable[[torch.Tensor], torch.Tensor],
+        n_items: int,
+        monitor: Callable[[], float],
+        *,
+        lr: float,
+        batch_size: int,
+        max_epochs: int,
+        patience: int,
+        generator: torch.Generator | None = None,
+        on_epoch: Callable[[int, History], dict | None] | None = None,
+        progress: bool = False,
+        description: str = "epochs") -> History:
+    """Train with Adam and early stopping on ``monitor()`` (lower is better).
+
+    ``batch_loss(idx)`` returns the loss of the items ``idx`` (a LongTensor).
+    ``on_epoch(epoch, history)`` may return a dict of extra per-epoch records
+    (e.g. the CRF transition matrix). Stops after ``patience`` epochs without
+    improvement, or at ``max_epochs``; restores the best weights.
+    """
+    for name, value in (("lr", lr), ("batch_size", batch_size), ("max_epochs", max_epochs),
+                        ("patience", patience)):
+        if not value > 0:
+            raise ValueError(f"{name} must be positive, got {value!r}")
+    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
+    history = History()
+    best, best_state, waited = float("inf"), None, 0
+    bar = tqdm(range(max_epochs), desc=description, disable=not progress, leave=False)
+    for epoch in bar:
+        model.train()
+        total, count = 0.0, 0
+        for idx in batches(n_items, batch_size, generator):
+            optimizer.zero_grad()
+            loss = batch_loss(idx)
+            loss.backward()
+            optimizer.step()
+            total += float(loss.detach()) * len(idx)
+            count += len(idx)
+        history.train_loss.append(total / max(count, 1))
+        model.eval()
+        with torch.no_grad():
+            value = float(monitor())
+        history.monitor.append(value)
+        if on_epoch is not None:
+            history.extra.append(on_epoch(epoch, history) or {})
+        if value < best:
+            best, waited, history.best_epoch = value, 0, epoch
+            best_state = copy.deepcopy(model.state_dict())
+        else:
+            waited += 1
+            if waited >= patience:
+                history.stopped_early = True
+                break
+        bar.set_postfix(monitor=f"{value:.4f}", best=f"{best:.4f}")
+    if best_state is not None:
+        model.load_state_dict(best_state)
+    model.eval()
+    return history

@@ -1,0 +1,26 @@
+"""Picklable objectives for the search tests (worker processes import this module)."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+
+
+def logged_objective(params: dict, log: str) -> dict:
+    """Record each call in a file (one line per run), then return a score."""
+    with open(log, "a") as f:
+        f.write(json.dumps(params, sort_keys=True) + "\n")
+        f.flush()
+        os.fsync(f.fileno())
+    time.sleep(0.25)
+    return {"mse": float(params["a"] * 10 + params["b"]), "pid": os.getpid()}
+
+
+def failing_once_objective(params: dict, log: str, flag: str) -> dict:
+    """Fails on its first call with b == 2 (an interrupted run), fine afterwards."""
+    if params["b"] == 2 and not Path(flag).exists():
+        Path(flag).write_text("failed once")
+        raise KeyboardInterrupt
+    return logged_objective(params, log)

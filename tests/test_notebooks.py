@@ -1,0 +1,67 @@
+"""Source notebooks are clean narratives wired to the profiles and the table of contents."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import nbformat
+import pytest
+import yaml
+
+from occupancy_utils import book, profiles
+from occupancy_utils.paths import ROOT
+
+NOTEBOOKS = book.notebook_paths()
+IDS = [p.stem for p in NOTEBOOKS]
+
+
+def test_seven_ordered_notebooks():
+    assert [p.name[:3] for p in NOTEBOOKS] == [f"0{i}_" for i in range(1, 8)]
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
+def test_committed_without_outputs(path: Path):
+    nb = nbformat.read(path, as_version=4)
+    nbformat.validate(nb)
+    for cell in nb.cells:
+        if cell.cell_type == "code":
+            assert not cell.outputs, f"{path.name}: a cell has outputs"
+            assert cell.execution_count is None, f"{path.name}: a cell has an execution count"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
+def test_parameters_cell_with_seed_and_profile(path: Path):
+    nb = nbformat.read(path, as_version=4)
+    tagged = [c for c in nb.cells if "parameters" in c.metadata.get("tags", [])]
+    assert len(tagged) == 1, f"{path.name}: needs exactly one cell tagged 'parameters'"
+    assert "seed =" in tagged[0].source and "profile =" in tagged[0].source
+    assert nb.cells[0].cell_type == "markdown" and nb.cells[0].source.startswith("# ")
+    assert nb.metadata["kernelspec"]["name"] == book.KERNEL
+
+
+@pytest.mark.parametrize("profile", profiles.PROFILES)
+def test_profiles_only_set_declared_parameters(profile: str):
+    """A typo in a profile would be injected silently by papermill; catch it here."""
+    data = profiles.load_profile(profile)
+    for path in NOTEBOOKS:
+        nb = nbformat.read(path, as_version=4)
+        cell = next(c for c in nb.cells if "parameters" in c.metadata.get("tags", []))
+        declared = {line.split("=")[0].strip() for line in cell.source.splitlines()
+                    if "=" in line and not line.lstrip().startswith("#")}
+        given = profiles.notebook_parameters(profile, path.stem)
+        assert set(given) <= declared, f"{profile}/{path.stem}: {set(given) - declared}"
+    assert set(data) - {"common"} <= set(IDS)
+
+
+def test_toc_lists_every_notebook_and_page():
+    toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
+    files = [ch["file"] for part in toc["parts"] for ch in part["chapters"]]
+    for path in NOTEBOOKS:
+        assert f"notebooks/{path.stem}" in files
+    for f in [toc["root"], *files]:
+        assert (ROOT / f"{f}.md").is_file() or (ROOT / f"{f}.ipynb").is_file(), f
+
+
+def test_unknown_profile_is_named():
+    with pytest.raises(ValueError, match="PROFILE"):
+        profiles.profile_path("fast")

@@ -1,0 +1,73 @@
+"""Grid searches run every point exactly once, resume after interruption, share workers."""
+
+from __future__ import annotations
+
+import functools
+import json
+import sys
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+from search_objectives import failing_once_objective, logged_objective  # noqa: E402
+
+from occupancy_utils import search  # noqa: E402
+
+GRID = {"a": [0, 1, 2], "b": [1, 2]}
+
+
+def calls(log: Path) -> Counter:
+    if not log.exists():
+        return Counter()
+    return Counter(line for line in log.read_text().splitlines())
+
+
+def test_grid_points_and_names():
+    assert len(search.grid_points(GRID)) == 6
+    assert search.study_name("x", GRID, epochs=5) != search.study_name("x", GRID, epochs=6)
+    with pytest.raises(ValueError, match="'c'"):
+        search.grid_points({"c": []})
+
+
+def test_runs_each_point_once_and_resumes(tmp_path):
+    log = tmp_path / "calls.log"
+    url = f"sqlite:///{tmp_path / 'study.db'}"
+    objective = functools.partial(logged_objective, log=str(log))
+    frame = search.run_grid("t", GRID, objective, profile="test", storage=url, progress=False)
+    assert len(frame) == 6 and set(calls(log).values()) == {1}
+    best = frame.sort_values("mse").iloc[0]
+    assert (best["a"], best["b"]) == (0, 1)
+    # a second run finds everything done and trains nothing
+    again = search.run_grid("t", GRID, objective, profile="test", storage=url, progress=False)
+    assert len(again) == 6 and sum(calls(log).values()) == 6
+
+
+def test_interrupted_point_is_run_again(tmp_path):
+    log, flag = tmp_path / "calls.log", tmp_path / "flag"
+    url = f"sqlite:///{tmp_path / 'study.db'}"
+    objective = functools.partial(failing_once_objective, log=str(log), flag=str(flag))
+    with pytest.raises(KeyboardInterrupt):
+        search.run_grid("t", GRID, objective, profile="test", storage=url, progress=False)
+    done_before = sum(calls(log).values())
+    frame = search.run_grid("t", GRID, objective, profile="test", storage=url, progress=False)
+    assert len(frame) == 6
+    counts = calls(log)
+    assert len(counts) == 6 and set(counts.values()) == {1}
+    assert done_before < 6
+
+
+def test_two_workers_share_one_study_exactly_once(tmp_path):
+    grid = {"a": list(range(6)), "b": [1, 2, 3]}
+    log = tmp_path / "calls.log"
+    url = f"sqlite:///{tmp_path / 'study.db'}"
+    objective = functools.partial(logged_objective, log=str(log))
+    frame = search.run_grid("w", grid, objective, profile="test", storage=url, workers=2,
+                            progress=False)
+    counts = calls(log)
+    assert len(frame) == 18
+    assert len(counts) == 18 and set(counts.values()) == {1}, counts
+    assert frame["pid"].nunique() == 2  # both workers took points
+    assert {json.dumps({"a": a, "b": b}, sort_keys=True)
+            for a in grid["a"] for b in grid["b"]} == set(counts)
