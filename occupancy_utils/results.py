@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import yaml
 
 from .paths import results_dir
@@ -62,3 +63,29 @@ def report_numbers() -> dict[str, Any]:
     """The report's numbers, settings and figures, as transcribed (report_numbers.yaml)."""
     text = resources.files("occupancy_utils").joinpath("report_numbers.yaml").read_text()
     return yaml.safe_load(text)
+
+
+def write_predictions(profile: str, notebook: str, frame: pd.DataFrame) -> Path:
+    """Per-row predictions (results/<profile>/<notebook>_predictions.csv) for calibration.
+
+    Expected columns: model, protocol, seed, fold, position, y_true, y_pred and,
+    where the model has them, value, std, p0..p3.
+    """
+    path = results_dir(profile) / f"{notebook}_predictions.csv"
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    os.close(fd)
+    try:
+        frame.to_csv(tmp, index=False, float_format="%.6g")
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def read_predictions(profile: str, notebook: str) -> pd.DataFrame:
+    path = results_dir(profile) / f"{notebook}_predictions.csv"
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: missing; run notebook {notebook} first "
+                                f"(make book PROFILE={profile} runs them in order)")
+    return pd.read_csv(path)

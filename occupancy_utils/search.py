@@ -45,6 +45,18 @@ def default_storage(profile: str) -> str:
     return f"sqlite:///{results_dir(profile) / 'optuna.db'}"
 
 
+def default_workers() -> int:
+    """Worker processes for a search: ``WORKERS`` from the environment (make book WORKERS=N)."""
+    raw = os.environ.get("WORKERS", "1")
+    try:
+        workers = int(raw)
+    except ValueError:
+        raise ValueError(f"WORKERS must be a positive integer, got {raw!r}") from None
+    if workers < 1:
+        raise ValueError(f"WORKERS must be a positive integer, got {raw!r}")
+    return workers
+
+
 def grid_points(grid: Mapping[str, Sequence[Any]]) -> list[dict[str, Any]]:
     """Every combination of the grid, in a fixed order (the order of the keys)."""
     points: list[dict[str, Any]] = [{}]

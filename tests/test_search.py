@@ -71,3 +71,11 @@ def test_two_workers_share_one_study_exactly_once(tmp_path):
     assert frame["pid"].nunique() == 2  # both workers took points
     assert {json.dumps({"a": a, "b": b}, sort_keys=True)
             for a in grid["a"] for b in grid["b"]} == set(counts)
+
+
+def test_workers_from_environment(monkeypatch):
+    monkeypatch.setenv("WORKERS", "3")
+    assert search.default_workers() == 3
+    monkeypatch.setenv("WORKERS", "two")
+    with pytest.raises(ValueError, match="WORKERS"):
+        search.default_workers()

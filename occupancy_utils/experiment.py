@@ -1,0 +1,84 @@
+"""What every model chapter does on each fold: prepare the parts, score the predictions.
+
+Two protocols decide which rows early stopping watches:
+
+* ``report`` - the report's own: train on the whole training part, stop on the
+  loss of the **test** part. The test data then takes part in choosing the
+  model, so its scores are optimistic; the book labels them as such.
+* ``clean`` - train on the training part minus its last ``val_fraction``,
+  stop on that validation tail. No test row reaches any choice.
+
+In both, the min-max scaler is fitted on the training part only (for
+``clean`` that includes the validation tail, which is training data).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from . import metrics, splits
+from .data import TARGET
+from .training import check_protocol
+
+PREDICTION_COLUMNS = ("fold", "position", "y_true", "y_pred")
+
+
+@dataclass(frozen=True)
+class FoldParts:
+    """Scaled features, labels and row positions of one fold under one protocol.
+
+    ``fit`` trains the model, ``monitor`` is what early stopping watches and
+    ``test`` is scored. Under the report protocol ``monitor`` is the test part.
+    """
+
+    fold: splits.Fold
+    protocol: str
+    x: dict[str, np.ndarray]
+    y: dict[str, np.ndarray]
+    positions: dict[str, np.ndarray]
+    index: dict[str, pd.DatetimeIndex]
+
+
+def fold_parts(frame: pd.DataFrame, fold: splits.Fold, features: list[str], protocol: str,
+               val_fraction: float = 0.2) -> FoldParts:
+    check_protocol(protocol)
+    if protocol == "report":
+        positions = {"fit": fold.train, "monitor": fold.test, "test": fold.test}
+    else:
+        fit, val = fold.validation_split(val_fraction)
+        positions = {"fit": fit, "monitor": val, "test": fold.test}
+    x = splits.scaled_parts(frame, fold, features, {"train": fold.train, **positions})
+    x.pop("train")
+    y_all = frame[TARGET].to_numpy()
+    return FoldParts(fold, protocol, x, {k: y_all[v] for k, v in positions.items()}, positions,
+                     {k: frame.index[v] for k, v in positions.items()})
+
+
+def prediction_frame(fold: int, positions: np.ndarray, y_true: np.ndarray, y_pred: np.ndarray,
+                     **extra: np.ndarray) -> pd.DataFrame:
+    """Per-row predictions of one fold: the common columns plus model-specific ones
+    (``value`` for a regression output or expected count, ``std``, ``p0``..``p3``)."""
+    out = pd.DataFrame({"fold": fold, "position": positions, "y_true": y_true,
+                        "y_pred": np.asarray(y_pred).astype(int)})
+    for name, values in extra.items():
+        out[name] = values
+    return out
+
+
+def summarize(predictions: Sequence[pd.DataFrame], value_column: str | None = None) -> dict:
+    """Per-fold, mean, std and pooled scores from per-fold prediction frames.
+
+    With ``value_column`` the MSE is taken on that column (e.g. a regression
+    output) instead of the predicted labels.
+    """
+    parts = []
+    for p in predictions:
+        item = (p["y_true"].to_numpy(), p["y_pred"].to_numpy())
+        if value_column is not None:
+            item = (*item, p[value_column].to_numpy())
+        parts.append(item)
+    return metrics.fold_summary(parts)

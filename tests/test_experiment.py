@@ -1,0 +1,54 @@
+"""Protocols decide what early stopping sees; predictions are scored per fold and pooled."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from occupancy_utils import data, experiment, results, splits
+
+
+@pytest.fixture(scope="module")
+def fold(frame):
+    return splits.make_folds(frame.index)[1]
+
+
+def test_report_protocol_monitors_the_test_part(frame, fold):
+    parts = experiment.fold_parts(frame, fold, data.NON_LIGHT_FEATURES, "report")
+    assert np.array_equal(parts.positions["monitor"], fold.test)
+    assert np.array_equal(parts.positions["fit"], fold.train)
+
+
+def test_clean_protocol_never_touches_the_test_part(frame, fold):
+    parts = experiment.fold_parts(frame, fold, data.NON_LIGHT_FEATURES, "clean", 0.25)
+    assert not set(parts.positions["monitor"]) & set(fold.test)
+    assert parts.positions["monitor"].max() < fold.test.min()
+    assert len(parts.positions["fit"]) + len(parts.positions["monitor"]) == len(fold.train)
+    assert parts.x["fit"].shape == (len(parts.positions["fit"]), 12)
+    assert np.array_equal(parts.y["test"], frame[data.TARGET].to_numpy()[fold.test])
+    with pytest.raises(ValueError, match="protocol"):
+        experiment.fold_parts(frame, fold, data.NON_LIGHT_FEATURES, "peeking")
+
+
+def test_summarize_uses_value_column_for_mse():
+    p1 = experiment.prediction_frame(1, np.arange(3), np.array([0, 1, 2]), np.array([0, 1, 2]),
+                                     value=np.array([0.5, 1.0, 2.0]))
+    p2 = experiment.prediction_frame(2, np.arange(3, 5), np.array([3, 0]), np.array([3, 0]),
+                                     value=np.array([3.0, 0.0]))
+    by_label = experiment.summarize([p1, p2])
+    by_value = experiment.summarize([p1, p2], value_column="value")
+    assert by_label["pooled"]["mse"] == 0
+    assert by_value["pooled"]["mse"] == pytest.approx(0.25 / 5)
+    assert by_value["pooled"]["f1_macro"] == 1.0
+
+
+def test_results_round_trip(tmp_path, monkeypatch):
+    monkeypatch.setattr(results, "results_dir", lambda profile: tmp_path)
+    results.write_results("quick", "nb", {"x": np.float32(1.5), "a": np.arange(2)})
+    assert results.read_results("quick", "nb") == {"a": [0, 1], "x": 1.5}
+    frame = experiment.prediction_frame(1, np.arange(2), np.array([0, 1]), np.array([0, 1]))
+    results.write_predictions("quick", "nb", frame)
+    assert results.read_predictions("quick", "nb").equals(frame)
+    with pytest.raises(FileNotFoundError, match="run notebook other"):
+        results.read_results("quick", "other")
+    assert results.report_numbers()["dataset"]["table_1_class_counts"][0] == 8228
