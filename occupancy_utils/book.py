@@ -32,7 +32,7 @@ from .paths import DATA_FILE, ROOT, results_dir
 from .profiles import PROFILES, notebook_parameters
 
 NOTEBOOKS = ROOT / "notebooks"
-BUILD = ROOT / "_build"
+BUILD = Path(os.environ.get("OCCUPANCY_BUILD_DIR", ROOT / "_build"))
 KERNEL = os.environ.get("OCCUPANCY_KERNEL", "occupancy")
 STAGED = ("_config.yml", "_toc.yml", "book", "references.bib")
 CACHE_KEY = "occupancy_cache_key"
@@ -104,7 +104,7 @@ def execute(profile: str, only: list[str] | None = None, force: bool = False) ->
             shutil.move(tmp, report)
             message = f"{exc.ename}: {exc.evalue}".splitlines()[0]
             raise SystemExit(f"[book] {stem} failed in cell {exc.exec_count}: {message} "
-                             f"(executed notebook kept in {report.relative_to(ROOT)})") from None
+                             f"(executed notebook kept in {report})") from None
         _hide_injected_parameters(tmp, key)
         os.replace(tmp, target)
         print(f"[book] {stem}: done in {time.time() - start:.0f} s", flush=True)
@@ -124,8 +124,12 @@ def stage(profile: str) -> Path:
             shutil.copytree(path, src / name)
         elif path.is_file():
             shutil.copy2(path, src / name)
-    shutil.copytree(BUILD / "executed" / profile, src / "notebooks",
-                    ignore=shutil.ignore_patterns(".*"))
+    (src / "notebooks").mkdir()
+    executed = BUILD / "executed" / profile
+    for nb in notebook_paths():
+        # A notebook not executed in this build (see --only) appears without outputs.
+        done = executed / nb.name
+        shutil.copy2(done if done.is_file() else nb, src / "notebooks" / nb.name)
     static = src / "book" / "_static"
     static.mkdir(parents=True, exist_ok=True)
     _copy_plotly_js(static)
@@ -156,20 +160,22 @@ def _copy_mathjax(static: Path) -> None:
     shutil.copytree(vendored, static / "mathjax", dirs_exist_ok=True)
 
 
-def build(profile: str) -> Path:
-    execute(profile)
+def build(profile: str, only: list[str] | None = None) -> Path:
+    if BUILD.name != "_build":
+        raise SystemExit(f"[book] OCCUPANCY_BUILD_DIR must end in '_build', got {BUILD}")
+    execute(profile, only)
     src = stage(profile)
     html = BUILD / "html"
     if html.exists():
         shutil.rmtree(html)
     cmd = [str(Path(sys.executable).parent / "jupyter-book"), "build", str(src),
-           "--path-output", str(ROOT), "-W", "-n", "--keep-going"]
+           "--path-output", str(BUILD.parent), "-W", "-n", "--keep-going"]
     print("[book] " + " ".join(cmd), flush=True)
     result = subprocess.run(cmd, cwd=ROOT)
     if result.returncode != 0:
         raise SystemExit(f"[book] jupyter-book build failed (exit {result.returncode}); "
                          "the warnings above say where")
-    print(f"[book] built {html.relative_to(ROOT)}/index.html", flush=True)
+    print(f"[book] built {html}/index.html", flush=True)
     return html
 
 
@@ -177,13 +183,14 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m occupancy_utils.book")
     parser.add_argument("command", choices=["run", "build"])
     parser.add_argument("--profile", default="full", choices=PROFILES)
-    parser.add_argument("--only", nargs="*", help="notebook stems to run (run only)")
+    parser.add_argument("--only", nargs="*", help="notebook stems to execute (others appear "
+                        "without outputs in a build)")
     parser.add_argument("--force", action="store_true", help="ignore the execution cache")
     args = parser.parse_args(argv)
     if args.command == "run":
         execute(args.profile, args.only, args.force)
     else:
-        build(args.profile)
+        build(args.profile, args.only)
     return 0
 
 
