@@ -1,0 +1,187 @@
+"""Table 7 and its honest version, built from the chapters' results files.
+
+Nothing here trains a network: the model chapters wrote their scores to
+``results/<profile>/<chapter>.json`` (schema in CONTRIBUTING.md), and this
+module lines them up with the report's Table 7 and with two baselines the
+report lacks.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import numpy as np
+import pandas as pd
+
+from . import experiment
+from .data import TARGET
+from .results import read_results
+from .splits import Fold
+
+#: The report's Table 7 rows and where the book's counterpart lives.
+TABLE_7_SOURCES: dict[str, tuple[str, str]] = {
+    "random forest": ("02_feature_dropping", "random_forest"),
+    "CRF": ("04_crf", "crf"),
+    "BNN": ("05_bnn", "bnn"),
+    "LSTM regression without MCD": ("06_lstm", "lstm_regression"),
+    "LSTM classification without MCD": ("06_lstm", "lstm_classification"),
+    "LSTM classification with MCD": ("06_lstm", "lstm_classification_mcd"),
+}
+MODEL_CHAPTERS = ("02_feature_dropping", "04_crf", "05_bnn", "06_lstm")
+KEYS = ("mse", "f1_macro", "f1_micro")
+
+
+def load_models(profile: str, chapters: Iterable[str] = MODEL_CHAPTERS) -> dict[str, dict]:
+    """Every model entry of the chapters' results files, keyed by model key."""
+    models: dict[str, dict] = {}
+    for chapter in chapters:
+        for key, entry in read_results(profile, chapter)["models"].items():
+            models[key] = {**entry, "chapter": chapter}
+    return models
+
+
+def seed_summary(protocol_entry: dict) -> dict[str, float]:
+    """Mean over seeds of the report-style fold mean, its spread, and pooled scores."""
+    seeds = list(protocol_entry["seeds"].values())
+    if not seeds:
+        raise ValueError("a protocol entry has no seeds")
+    out: dict[str, float] = {"n_seeds": len(seeds)}
+    for k in KEYS:
+        per_seed = np.array([s["mean"][k] for s in seeds])
+        out[k] = float(per_seed.mean())
+        out[f"{k}_seed_std"] = float(per_seed.std())
+        out[f"{k}_fold_std"] = float(np.mean([s["std"][k] for s in seeds]))
+        out[f"{k}_pooled"] = float(np.mean([s["pooled"][k] for s in seeds]))
+    for k in ("train_seconds", "predict_seconds"):
+        out[k] = float(protocol_entry.get(k, float("nan")))
+    return out
+
+
+def long_table(models: dict[str, dict]) -> pd.DataFrame:
+    """One row per model and protocol with every score the comparison discusses."""
+    rows = []
+    for key, entry in models.items():
+        for protocol, pentry in entry["protocols"].items():
+            rows.append({"model": key, "label": entry.get("label", key), "protocol": protocol,
+                         "probabilistic": bool(entry.get("probabilistic", False)),
+                         **seed_summary(pentry)})
+    return pd.DataFrame(rows)
+
+
+def table_7(models: dict[str, dict], report_rows: list[list]) -> pd.DataFrame:
+    """The report's Table 7 beside the book's numbers under the report's own protocol."""
+    rows = []
+    for name, mse, f1 in report_rows:
+        chapter, key = TABLE_7_SOURCES[name]
+        if key not in models:
+            raise KeyError(f"results of {chapter} have no model {key!r} (Table 7 row {name!r})")
+        book = seed_summary(models[key]["protocols"]["report"])
+        rows.append({"model": name, "report MSE": mse, "book MSE": book["mse"],
+                     "report F1 macro": f1, "book F1 macro": book["f1_macro"],
+                     "book F1 macro, pooled": book["f1_macro_pooled"]})
+    table = pd.DataFrame(rows)
+    table["MSE difference"] = table["book MSE"] - table["report MSE"]
+    table["F1 difference"] = table["book F1 macro"] - table["report F1 macro"]
+    return table
+
+
+def baseline_predictions(frame: pd.DataFrame, folds: list[Fold]) -> dict[str, list[pd.DataFrame]]:
+    """Two references every model should beat, on the same test rows.
+
+    * ``always_0`` predicts an empty room - right 81 % of the time.
+    * ``lag_1`` predicts the true count of the previous reading (the last
+      training label for the first test row). It needs the label stream, which
+      a sensor-only model does not have, so it is a reference for how sticky
+      occupancy is, not a fair competitor.
+    """
+    y = frame[TARGET].to_numpy()
+    out: dict[str, list[pd.DataFrame]] = {"always_0": [], "lag_1": []}
+    for fold in folds:
+        idx = fold.test
+        out["always_0"].append(experiment.prediction_frame(fold.number, idx, y[idx],
+                                                           np.zeros(len(idx), dtype=int)))
+        out["lag_1"].append(experiment.prediction_frame(fold.number, idx, y[idx], y[idx - 1]))
+    return out
+
+
+PROBABILITY_COLUMNS = ["p0", "p1", "p2", "p3"]
+
+
+def probabilistic_predictions(profile: str, protocol: str = "clean", seed: int | None = None,
+                              chapters: Iterable[str] = MODEL_CHAPTERS) -> dict[str, pd.DataFrame]:
+    """Per-row predictive distributions of every model that has one, for one protocol and seed.
+
+    A model qualifies with class probabilities (p0..p3) or a Gaussian (value, std).
+    ``seed=None`` takes each model's smallest seed.
+    """
+    from .results import read_predictions
+
+    out: dict[str, pd.DataFrame] = {}
+    for chapter in chapters:
+        preds = read_predictions(profile, chapter)
+        preds = preds[preds["protocol"] == protocol]
+        for model, rows in preds.groupby("model", sort=True):
+            has_p = set(PROBABILITY_COLUMNS) <= set(rows.columns) and rows["p0"].notna().all()
+            has_std = {"value", "std"} <= set(rows.columns) and rows["std"].notna().all()
+            if not (has_p or has_std):
+                continue
+            chosen = rows["seed"].min() if seed is None else seed
+            out[str(model)] = rows[rows["seed"] == chosen].dropna(axis=1, how="all")
+    return out
+
+
+def confidence(rows: pd.DataFrame) -> np.ndarray:
+    """How sure the model is of each row: top-class probability, or minus the predicted std."""
+    if set(PROBABILITY_COLUMNS) <= set(rows.columns):
+        return rows[PROBABILITY_COLUMNS].to_numpy().max(axis=1)
+    return -rows["std"].to_numpy()
+
+
+def calibration_table(models: dict[str, pd.DataFrame]) -> pd.DataFrame:
+    """Calibration scores of each probabilistic model (NaN where a score does not apply)."""
+    from . import calibration
+
+    rows = []
+    for name, p in models.items():
+        y = p["y_true"].to_numpy()
+        row: dict[str, object] = {"model": name, "rows": len(p)}
+        if set(PROBABILITY_COLUMNS) <= set(p.columns):
+            row.update(calibration.classifier_report(y, p[PROBABILITY_COLUMNS].to_numpy()))
+        if {"value", "std"} <= set(p.columns):
+            row.update(calibration.regression_report(y, p["value"].to_numpy(),
+                                                     p["std"].to_numpy()))
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def selective_table(models: dict[str, pd.DataFrame],
+                    coverages: Iterable[float] = (1.0, 0.9, 0.8, 0.5)) -> pd.DataFrame:
+    """MSE, F1 macro and false-occupied rate when each model keeps its most confident rows."""
+    from . import selective
+
+    frames = []
+    for name, p in models.items():
+        value = p["value"].to_numpy() if "value" in p.columns else None
+        curve = selective.risk_coverage(p["y_true"].to_numpy(), p["y_pred"].to_numpy(),
+                                        confidence(p), coverages=list(coverages), value=value)
+        frames.append(curve.assign(model=name))
+    return pd.concat(frames, ignore_index=True)
+
+
+def error_flags(models: dict[str, pd.DataFrame]) -> pd.DataFrame:
+    """AUROC of each available uncertainty score for telling wrong predictions from right ones."""
+    from . import selective
+
+    rows = []
+    for name, p in models.items():
+        wrong = (p["y_true"] != p["y_pred"]).to_numpy()
+        scores = {"1 - top probability": -confidence(p)} if "p0" in p.columns else {
+            "predicted std": p["std"].to_numpy()}
+        for col, label in (("entropy", "predictive entropy"), ("mi", "mutual information")):
+            if col in p.columns:
+                scores[label] = p[col].to_numpy()
+        for label, score in scores.items():
+            rows.append({"model": name, "score": label,
+                         "auroc": selective.error_detection_auroc(wrong, score),
+                         "error rate": float(wrong.mean())})
+    return pd.DataFrame(rows)

@@ -1,0 +1,61 @@
+"""Figures of the comparison chapter: scores with their spread, reliability, risk-coverage."""
+
+from __future__ import annotations
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+
+from .. import calibration, selective
+from ..comparison import PROBABILITY_COLUMNS, confidence
+
+
+def scores_figure(table: pd.DataFrame, metric: str = "mse") -> go.Figure:
+    """Each model's score per protocol, with the spread over folds and over seeds."""
+    fig = go.Figure()
+    for protocol, rows in table.groupby("protocol", sort=False):
+        fig.add_trace(go.Scatter(
+            x=rows[metric], y=rows["label"], mode="markers", name=f"{protocol} protocol",
+            error_x={"type": "data", "array": rows[f"{metric}_fold_std"], "visible": True},
+            customdata=np.stack([rows[f"{metric}_seed_std"], rows["n_seeds"]], axis=-1),
+            hovertemplate=("%{y}<br>" + metric + " %{x:.3f} (spread over folds shown)"
+                           "<br>std over %{customdata[1]} seeds: %{customdata[0]:.3f}"
+                           "<extra></extra>")))
+    fig.update_layout(xaxis_title=f"{metric} (mean over folds)", height=120 + 40 * len(table),
+                      margin={"l": 10, "r": 10, "t": 30, "b": 40}, legend={"orientation": "h"})
+    return fig
+
+
+def reliability_figure(models: dict[str, pd.DataFrame]) -> plt.Figure:
+    """Reliability diagrams of the models with class probabilities."""
+    names = [m for m, p in models.items() if set(PROBABILITY_COLUMNS) <= set(p.columns)]
+    fig, axes = plt.subplots(1, max(len(names), 1), figsize=(4 * max(len(names), 1), 4),
+                             squeeze=False)
+    for ax, name in zip(axes[0], names, strict=False):
+        p = models[name]
+        conf, acc = calibration.reliability(p["y_true"].to_numpy(),
+                                            p[PROBABILITY_COLUMNS].to_numpy())
+        ax.plot([0, 1], [0, 1], ls="--", color="grey", label="perfect calibration")
+        ax.plot(conf, acc, marker="o", label="model")
+        ax.set(title=name, xlabel="confidence (top class)", ylabel="accuracy", xlim=(0, 1),
+               ylim=(0, 1))
+        ax.legend(loc="upper left", fontsize="small")
+    fig.tight_layout()
+    return fig
+
+
+def risk_coverage_figure(models: dict[str, pd.DataFrame], metric: str = "mse") -> go.Figure:
+    """Risk against coverage: keep the most confident rows, score only those."""
+    fig = go.Figure()
+    for name, p in models.items():
+        value = p["value"].to_numpy() if "value" in p.columns else None
+        curve = selective.risk_coverage(p["y_true"].to_numpy(), p["y_pred"].to_numpy(),
+                                        confidence(p), value=value)
+        fig.add_trace(go.Scatter(x=curve["coverage"], y=curve[metric], mode="lines+markers",
+                                 name=name,
+                                 hovertemplate="coverage %{x:.2f}<br>" + metric
+                                 + " %{y:.3f}<extra>" + name + "</extra>"))
+    fig.update_layout(xaxis_title="coverage (share of rows kept)", yaxis_title=metric,
+                      height=380, margin={"l": 10, "r": 10, "t": 30, "b": 40})
+    return fig

@@ -1,0 +1,99 @@
+"""Calibration and selective-prediction scores behave as their definitions say."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from occupancy_utils import calibration, comparison, selective, splits
+
+
+def calibrated_sample(n: int = 20000, seed: int = 0):
+    """Labels drawn from the stated probabilities: calibrated by construction."""
+    rng = np.random.default_rng(seed)
+    p = rng.dirichlet([1, 1, 1, 1], size=n)
+    y = np.array([rng.choice(4, p=row) for row in p])
+    return y, p
+
+
+def test_calibrated_probabilities_score_near_zero_ece():
+    y, p = calibrated_sample()
+    assert calibration.ece_top_label(y, p) < 0.02
+    assert calibration.ece_classwise(y, p) < 0.02
+    # an overconfident version of the same predictions is worse on every score
+    sharp = p ** 4 / (p ** 4).sum(axis=1, keepdims=True)
+    assert calibration.ece_top_label(y, sharp) > 0.1
+    assert calibration.nll(y, sharp) > calibration.nll(y, p)
+    conf, acc = calibration.reliability(y, sharp)
+    assert np.all(acc[conf > 0.8] < conf[conf > 0.8])
+
+
+def test_brier_and_nll_by_hand():
+    y = np.array([0, 1])
+    p = np.array([[1.0, 0, 0, 0], [0.5, 0.5, 0, 0]])
+    assert calibration.brier(y, p) == pytest.approx((0 + 0.5) / 2)
+    assert calibration.nll(y, p) == pytest.approx(np.log(2) / 2, rel=1e-6)
+    with pytest.raises(ValueError, match="shape"):
+        calibration.brier(y, p[:, :3])
+    with pytest.raises(ValueError, match="sum to 1"):
+        calibration.nll(y, p * 2)
+
+
+def test_gaussian_coverage_matches_the_normal_distribution():
+    rng = np.random.default_rng(1)
+    mean = rng.uniform(0, 3, 50000)
+    std = rng.uniform(0.1, 1, 50000)
+    y = rng.normal(mean, std)
+    rep = calibration.regression_report(y, mean, std)
+    assert rep["coverage_1sigma"] == pytest.approx(0.6827, abs=0.01)
+    assert rep["coverage_2sigma"] == pytest.approx(0.9545, abs=0.01)
+    # the true std minimises the Gaussian NLL against a too-narrow one
+    assert calibration.gaussian_nll(y, mean, std) < calibration.gaussian_nll(y, mean, std / 3)
+
+
+def test_informative_confidence_lowers_risk():
+    rng = np.random.default_rng(2)
+    y = rng.integers(0, 4, 2000)
+    wrong = rng.random(2000) < 0.3
+    pred = np.where(wrong, (y + 1) % 4, y)
+    informative = np.where(wrong, rng.uniform(0, 0.5, 2000), rng.uniform(0.5, 1, 2000))
+    curve = selective.risk_coverage(y, pred, informative)
+    random_curve = selective.risk_coverage(y, pred, rng.random(2000))
+    assert curve.iloc[-1]["mse"] == pytest.approx(random_curve.iloc[-1]["mse"])  # all rows kept
+    assert selective.aurc(curve) < selective.aurc(random_curve)
+    assert curve[curve.coverage <= 0.6]["mse"].max() == 0  # ~70 % are right
+    assert selective.error_detection_auroc(wrong, -informative) == 1.0
+    with pytest.raises(ValueError, match="coverage"):
+        selective.risk_coverage(y, pred, informative, coverages=[0.0])
+
+
+def test_false_occupied_rate():
+    assert selective.false_occupied_rate([0, 0, 0, 2], [0, 1, 0, 2]) == pytest.approx(1 / 3)
+    assert np.isnan(selective.false_occupied_rate([1, 2], [0, 0]))
+
+
+def test_baselines_on_the_real_folds(frame):
+    folds = splits.make_folds(frame.index)
+    base = comparison.baseline_predictions(frame, folds)
+    zero = pd.concat(base["always_0"])
+    assert (zero["y_pred"] == 0).all() and len(zero) == sum(len(f.test) for f in folds)
+    lag = pd.concat(base["lag_1"])
+    changes = (lag["y_true"] != lag["y_pred"]).sum()
+    assert 0 < changes < 30  # the label changes only ~28 times in the whole data set
+
+
+def test_table_7_lines_up_report_and_book():
+    summary = {"mean": {"mse": 0.3, "f1_macro": 0.5, "f1_micro": 0.8},
+               "std": {"mse": 0.1, "f1_macro": 0.1, "f1_micro": 0.1},
+               "pooled": {"mse": 0.3, "f1_macro": 0.6, "f1_micro": 0.8}, "per_fold": []}
+    models = {"crf": {"protocols": {"report": {"seeds": {"0": summary, "1": summary},
+                                               "train_seconds": 1.0}}}}
+    table = comparison.table_7(models, [["CRF", 0.288, 0.530]])
+    row = table.iloc[0]
+    assert row["book MSE"] == 0.3 and row["report MSE"] == 0.288
+    assert row["F1 difference"] == pytest.approx(0.5 - 0.530)
+    with pytest.raises(KeyError, match="bnn"):
+        comparison.table_7(models, [["BNN", 0.54, 0.48]])
+    long = comparison.long_table(models)
+    assert long.loc[0, "mse_seed_std"] == 0 and long.loc[0, "n_seeds"] == 2
