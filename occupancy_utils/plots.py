@@ -26,3 +26,17 @@ def plotly_bundle(fig: go.Figure) -> dict[str, object]:
 def show(fig: go.Figure) -> None:
     """Display a plotly figure so that it renders both in JupyterLab and in the book."""
     display(plotly_bundle(fig), raw=True)
+
+
+class PlotlyMimeForBook:
+    """myst-nb plugin (entry point ``myst_nb.mime_renderers``): the book renders the
+    text/html copy of a plotly output, so the plotly-JSON copy renders to nothing
+    instead of raising the "unknown mime type" warning that ``-W`` makes fatal.
+    Only this one mime type is handled; any other unknown output still warns.
+    """
+
+    mime_priority_overrides = ()
+
+    @staticmethod
+    def handle_mime(renderer, data, inline):  # noqa: ANN001, ANN205 - myst-nb's protocol
+        return [] if data.mime_type == PLOTLY_MIME else None

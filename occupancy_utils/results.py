@@ -39,6 +39,7 @@ def write_json(path: str | os.PathLike, payload: dict[str, Any]) -> Path:
     try:
         with os.fdopen(fd, "w") as f:
             json.dump(_plain(payload), f, indent=2, sort_keys=True)
+        os.chmod(tmp, 0o644)  # mkstemp makes 0600; results are meant to be shared
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -76,6 +77,7 @@ def write_predictions(profile: str, notebook: str, frame: pd.DataFrame) -> Path:
     os.close(fd)
     try:
         frame.to_csv(tmp, index=False, float_format="%.6g")
+        os.chmod(tmp, 0o644)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

@@ -27,7 +27,7 @@ from typing import Any
 import optuna
 import pandas as pd
 from optuna.trial import TrialState
-from tqdm.auto import tqdm
+from tqdm import tqdm  # text bars: tqdm.auto needs ipywidgets, whose output needs a CDN
 
 from .paths import results_dir
 
