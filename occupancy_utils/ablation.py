@@ -1,0 +1,319 @@
+"""Random forests for chapter 2: the report's light-sensor experiment and its extensions.
+
+The report compared a random forest with and without the four light sensors
+and dropped them. Here the same forest runs on the book's four folds for any
+feature set (every sensor group dropped in turn, or kept alone), permutation
+importance asks what each sensor carries once a model is fixed, and a protocol
+comparison shows which validation scheme gives numbers like the report's.
+
+A forest has no early stopping, so the ``report`` and ``clean`` protocols of
+the other chapters coincide for it: nothing is chosen on any test row.
+Features are min-max scaled on the training part, like every other model's,
+although a tree's splits do not change under a monotonic rescaling.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+from sklearn.ensemble import RandomForestClassifier
+from sklearn.model_selection import KFold
+from tqdm.auto import tqdm
+
+from . import experiment, metrics, splits
+from .data import FEATURE_GROUPS, FEATURES, TARGET
+
+PROBA_COLUMNS = [f"p{c}" for c in metrics.LABELS]
+
+
+def check_forest_params(n_estimators: int, n_jobs: int, seeds: Sequence[int] = (0,),
+                        repeats: int = 1) -> None:
+    """Fail before any fit, naming the parameter, on settings a forest cannot use."""
+    if not isinstance(n_estimators, int) or n_estimators < 1:
+        raise ValueError(f"n_estimators must be a positive integer, got {n_estimators!r}")
+    if not isinstance(n_jobs, int) or n_jobs < 1:
+        raise ValueError(f"n_jobs must be a positive integer, got {n_jobs!r}")
+    if (not isinstance(seeds, (list, tuple)) or not seeds
+            or not all(isinstance(s, int) and s >= 0 for s in seeds)):
+        raise ValueError(f"seeds must be a non-empty list of non-negative integers, got {seeds!r}")
+    if not isinstance(repeats, int) or repeats < 1:
+        raise ValueError(f"permutation_repeats must be a positive integer, got {repeats!r}")
+
+
+def feature_sets(groups: Mapping[str, Sequence[str]] = FEATURE_GROUPS,
+                 features: Sequence[str] = FEATURES) -> dict[str, list[str]]:
+    """All features, each group dropped in turn, and each group alone.
+
+    Dropping a group shows what the others can make up for; a group alone
+    shows what it carries by itself. The report's two runs are the first two.
+    """
+    out = {"all features": list(features)}
+    for name, cols in groups.items():
+        out[f"without {name}"] = [f for f in features if f not in cols]
+    for name, cols in groups.items():
+        out[f"only {name}"] = list(cols)
+    return out
+
+
+def _forest(random_state: int, n_estimators: int, n_jobs: int) -> RandomForestClassifier:
+    return RandomForestClassifier(n_estimators=n_estimators, random_state=random_state,
+                                  n_jobs=n_jobs)
+
+
+def _proba(model: RandomForestClassifier, x: np.ndarray) -> np.ndarray:
+    """Class probabilities in columns 0..3, whatever classes the training part held."""
+    out = np.zeros((len(x), len(metrics.LABELS)))
+    out[:, model.classes_.astype(int)] = model.predict_proba(x)
+    return out
+
+
+@dataclass
+class ForestRun:
+    """One forest per fold on one feature set and seed, with its predictions and timings."""
+
+    features: list[str]
+    random_state: int
+    predictions: list[pd.DataFrame]
+    models: list[RandomForestClassifier] = field(repr=False)
+    train_seconds: float
+    predict_seconds: float
+
+    def summary(self) -> dict:
+        """Per-fold, mean, std and pooled MSE/F1 (:func:`experiment.summarize`)."""
+        return experiment.summarize(self.predictions)
+
+
+def run_forest(frame: pd.DataFrame, folds: Sequence[splits.Fold], features: Sequence[str], *,
+               random_state: int, n_estimators: int, n_jobs: int = 1) -> ForestRun:
+    """Train on each fold's training part, predict its test part (labels and p0..p3)."""
+    check_forest_params(n_estimators, n_jobs)
+    y = frame[TARGET].to_numpy()
+    predictions, models, train_s, predict_s = [], [], 0.0, 0.0
+    for fold in folds:
+        x = splits.scaled_parts(frame, fold, list(features))
+        model = _forest(random_state, n_estimators, n_jobs)
+        start = time.perf_counter()
+        model.fit(x["train"], y[fold.train])
+        train_s += time.perf_counter() - start
+        start = time.perf_counter()
+        proba = _proba(model, x["test"])
+        predict_s += time.perf_counter() - start
+        y_pred = np.asarray(metrics.LABELS)[proba.argmax(axis=1)]
+        predictions.append(experiment.prediction_frame(
+            fold.number, fold.test, y[fold.test], y_pred,
+            **{name: proba[:, i] for i, name in enumerate(PROBA_COLUMNS)}))
+        models.append(model)
+    return ForestRun(list(features), random_state, predictions, models, train_s, predict_s)
+
+
+def run_feature_sets(frame: pd.DataFrame, folds: Sequence[splits.Fold],
+                     sets: Mapping[str, Sequence[str]], *, random_state: int,
+                     n_estimators: int, n_jobs: int = 1,
+                     progress: bool = True) -> dict[str, ForestRun]:
+    """:func:`run_forest` for every named feature set, with a progress bar."""
+    check_forest_params(n_estimators, n_jobs)
+    return {name: run_forest(frame, folds, cols, random_state=random_state,
+                             n_estimators=n_estimators, n_jobs=n_jobs)
+            for name, cols in tqdm(sets.items(), desc="feature sets", disable=not progress)}
+
+
+def ablation_table(runs: Mapping[str, ForestRun],
+                   report_f1: Mapping[str, float] | None = None) -> pd.DataFrame:
+    """One row per feature set: report-style mean F1 and MSE, pooled F1 and MSE,
+    and the report's F1 where it has one."""
+    rows = []
+    for name, run in runs.items():
+        s = run.summary()
+        rows.append({
+            "feature set": name, "features": len(run.features),
+            "report F1 macro": (report_f1 or {}).get(name, np.nan),
+            "F1 macro (fold mean)": s["mean"]["f1_macro"],
+            "F1 macro (pooled)": s["pooled"]["f1_macro"],
+            "MSE (fold mean)": s["mean"]["mse"], "MSE (pooled)": s["pooled"]["mse"],
+        })
+    return pd.DataFrame(rows).set_index("feature set")
+
+
+def per_fold_table(runs: Mapping[str, ForestRun], metric: str = "f1_macro") -> pd.DataFrame:
+    """One metric per fold and feature set: where a fold is hard for every set, it is the fold."""
+    numbers = [int(p["fold"].iloc[0]) for p in next(iter(runs.values())).predictions]
+    values = [[f[metric] for f in run.summary()["per_fold"]] for run in runs.values()]
+    return pd.DataFrame(values, index=pd.Index(list(runs), name="feature set"),
+                        columns=[f"fold {n}" for n in numbers])
+
+
+# -- permutation importance ---------------------------------------------------------------
+
+
+def permutation_importance(frame: pd.DataFrame, folds: Sequence[splits.Fold], run: ForestRun,
+                           items: Mapping[str, Sequence[str]], *, repeats: int, seed: int,
+                           progress: bool = True) -> pd.DataFrame:
+    """Pooled F1 macro lost and MSE gained when the columns of an item are shuffled.
+
+    The fitted forests of ``run`` stay fixed; in each fold's test part the
+    columns of one item (a sensor, or a whole group, shuffled with one
+    permutation so the sensors of a group stay consistent with each other)
+    are permuted, the four folds' predictions are pooled and scored. Shuffling
+    a group answers what the model loses without it; shuffling one of four
+    correlated sensors mostly shows how easily the others stand in for it.
+    Computed after the models are fixed, it informs no model choice.
+    """
+    check_forest_params(1, 1, repeats=repeats)
+    unknown = sorted({c for cols in items.values() for c in cols} - set(run.features))
+    if unknown:
+        raise ValueError(f"items: columns {unknown} are not features of the run")
+    y = frame[TARGET].to_numpy()
+    tests = [splits.scaled_parts(frame, fold, run.features)["test"] for fold in folds]
+    y_true = np.concatenate([y[fold.test] for fold in folds])
+
+    def pooled(xs: list[np.ndarray]) -> dict[str, float]:
+        y_pred = np.concatenate([model.predict(x) for model, x in zip(run.models, xs,
+                                                                       strict=True)])
+        return metrics.scores(y_true, y_pred)
+
+    base = pooled(tests)
+    rng = np.random.default_rng(seed)
+    rows = []
+    for name, cols in tqdm(items.items(), desc="permutation importance", disable=not progress):
+        where = [run.features.index(c) for c in cols]
+        for r in range(repeats):
+            shuffled = []
+            for x in tests:
+                x = x.copy()
+                x[:, where] = x[rng.permutation(len(x))][:, where]
+                shuffled.append(x)
+            s = pooled(shuffled)
+            rows.append({"item": name, "repeat": r,
+                         "F1 macro drop": base["f1_macro"] - s["f1_macro"],
+                         "MSE increase": s["mse"] - base["mse"]})
+    return pd.DataFrame(rows)
+
+
+def importance_summary(importances: pd.DataFrame) -> pd.DataFrame:
+    """Mean and std over repeats per item, largest F1 drop first."""
+    out = importances.groupby("item")[["F1 macro drop", "MSE increase"]].agg(["mean", "std"])
+    out.columns = [f"{a} ({b})" for a, b in out.columns]
+    return out.sort_values("F1 macro drop (mean)", ascending=False)
+
+
+# -- where could the report's numbers come from? --------------------------------------------
+
+
+def protocol_comparison(frame: pd.DataFrame, sets: Mapping[str, Sequence[str]], *,
+                        random_state: int, n_estimators: int, n_jobs: int = 1,
+                        holdout: float = 0.25, shuffled_folds: int = 5,
+                        progress: bool = True) -> pd.DataFrame:
+    """F1 macro of the same forest under two other validation schemes.
+
+    * shuffled k-fold: rows assigned to folds at random, so almost every test
+      reading has its 30-second neighbours in training (leaky for a time series);
+    * chronological hold-out: train on the first ``1 - holdout`` of the rows,
+      test on the rest (one split, no class 1 in its test part).
+
+    The report does not say how it validated the forest; this shows which
+    scheme produces numbers like its 0.98 and 0.36. Nothing here is used to
+    choose anything.
+    """
+    check_forest_params(n_estimators, n_jobs)
+    if not 0 < holdout < 1:
+        raise ValueError(f"holdout must be in (0, 1), got {holdout!r}")
+    if not isinstance(shuffled_folds, int) or shuffled_folds < 2:
+        raise ValueError(f"shuffled_folds must be an integer >= 2, got {shuffled_folds!r}")
+    y = frame[TARGET].to_numpy()
+    n_train = int(round(len(frame) * (1 - holdout)))
+    schemes = {
+        f"shuffled {shuffled_folds}-fold (pooled)": list(
+            KFold(shuffled_folds, shuffle=True, random_state=random_state).split(frame)),
+        f"chronological hold-out, last {holdout:.0%}": [
+            (np.arange(n_train), np.arange(n_train, len(frame)))],
+    }
+    rows = {}
+    jobs = [(s, n) for s in schemes for n in sets]
+    for scheme, name in tqdm(jobs, desc="protocols", disable=not progress):
+        values = frame[list(sets[name])].to_numpy(dtype="float64")
+        y_true, y_pred = [], []
+        for train, test in schemes[scheme]:
+            scaler = splits.fit_scaler(values[train])
+            model = _forest(random_state, n_estimators, n_jobs)
+            model.fit(scaler.transform(values[train]), y[train])
+            y_true.append(y[test])
+            y_pred.append(model.predict(scaler.transform(values[test])))
+        rows.setdefault(scheme, {})[name] = metrics.scores(
+            np.concatenate(y_true), np.concatenate(y_pred))["f1_macro"]
+    return pd.DataFrame(rows).T
+
+
+# -- results for the comparison chapter ------------------------------------------------------
+
+
+def results_entry(runs: Mapping[int, ForestRun], *, label: str, params: dict) -> dict:
+    """The ``models.random_forest`` entry of the results schema (CONTRIBUTING.md).
+
+    A forest has no early stopping, so the same summary is stored under both
+    protocols; ``note`` says so.
+    """
+    block = {
+        "seeds": {str(seed): run.summary() for seed, run in runs.items()},
+        "train_seconds": float(np.mean([r.train_seconds for r in runs.values()])),
+        "predict_seconds": float(np.mean([r.predict_seconds for r in runs.values()])),
+    }
+    return {"label": label, "params": params, "probabilistic": True,
+            "note": "no early stopping: the report and clean protocols are the same run",
+            "protocols": {"report": block, "clean": block}}
+
+
+def predictions_frame(runs: Mapping[int, ForestRun], model: str = "random_forest"
+                      ) -> pd.DataFrame:
+    """Per-row predictions of every seed, under both protocols (the same rows)."""
+    parts = []
+    for seed, run in runs.items():
+        for protocol in ("report", "clean"):
+            for p in run.predictions:
+                parts.append(p.assign(model=model, protocol=protocol, seed=seed))
+    out = pd.concat(parts, ignore_index=True)
+    first = ["model", "protocol", "seed", *experiment.PREDICTION_COLUMNS]
+    return out[first + [c for c in out.columns if c not in first]]
+
+
+def table_7_rows(runs: Mapping[int, ForestRun], report_mse: float, report_f1: float
+                 ) -> pd.DataFrame:
+    """The forest's row of the report's Table 7 beside the book's: fold-mean scores
+    averaged over seeds (the report's style), and pooled scores of the first seed."""
+    summaries = [run.summary() for run in runs.values()]
+    mean = {k: float(np.mean([s["mean"][k] for s in summaries])) for k in ("mse", "f1_macro")}
+    pooled = summaries[0]["pooled"]
+    out = pd.DataFrame({
+        "report": [report_mse, report_f1],
+        "book (fold mean, over seeds)": [mean["mse"], mean["f1_macro"]],
+        "book (pooled, first seed)": [pooled["mse"], pooled["f1_macro"]],
+    }, index=pd.Index(["MSE", "F1 macro"], name="metric"))
+    out["difference (fold mean - report)"] = out["book (fold mean, over seeds)"] - out["report"]
+    return out
+
+
+def seed_table(runs: Mapping[int, ForestRun]) -> pd.DataFrame:
+    """Fold-mean and pooled MSE and F1 macro, and timings, for each seed's run."""
+    rows = []
+    for seed, run in runs.items():
+        s = run.summary()
+        rows.append({"seed": seed, "MSE (fold mean)": s["mean"]["mse"],
+                     "F1 macro (fold mean)": s["mean"]["f1_macro"],
+                     "MSE (pooled)": s["pooled"]["mse"],
+                     "F1 macro (pooled)": s["pooled"]["f1_macro"],
+                     "train seconds": run.train_seconds,
+                     "predict seconds": run.predict_seconds})
+    return pd.DataFrame(rows).set_index("seed")
+
+
+def confusion(run: ForestRun, fold_number: int) -> pd.DataFrame:
+    """Confusion matrix of one fold's test part: true class in rows, predicted in columns."""
+    part = next(p for p in run.predictions if int(p["fold"].iloc[0]) == fold_number)
+    table = pd.crosstab(pd.Categorical(part["y_true"], categories=metrics.LABELS),
+                        pd.Categorical(part["y_pred"], categories=metrics.LABELS),
+                        dropna=False)
+    table.index.name, table.columns.name = "true class", "predicted class"
+    return table
