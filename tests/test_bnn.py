@@ -1,0 +1,237 @@
+"""The Bayesian network: sampling, batched sampling, KL term, the fold loop and its tables."""
+
+from __future__ import annotations
+
+import json
+
+import matplotlib
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+import torchbnn
+
+from occupancy_utils import bnn_study, data, experiment, results, splits
+from occupancy_utils.figures import bnn as figures
+from occupancy_utils.models import bnn
+
+matplotlib.use("Agg")
+
+FAST = bnn_study.Settings(batch_size=64, max_epochs=3, patience=2, samples=8, monitor_samples=3)
+PARAMS = {"lr": 0.01, "hidden": 8, "hidden_layers": 1}
+
+
+@pytest.fixture(scope="module")
+def synthetic() -> tuple[pd.DataFrame, list[splits.Fold]]:
+    """800 rows, one a minute, whose class follows two of the 12 features."""
+    rng = np.random.default_rng(0)
+    n = 800
+    index = pd.date_range("2020-01-01", periods=n, freq="min", name="time")
+    frame = pd.DataFrame(rng.normal(size=(n, len(data.NON_LIGHT_FEATURES))),
+                         index=index, columns=data.NON_LIGHT_FEATURES)
+    score = frame["S5_CO2"] + frame["S1_Sound"]
+    frame[data.TARGET] = np.digitize(score, [-0.5, 0.5, 1.5])
+    edges = [index[k] for k in (200, 350, 500, 650)]
+    bounds = [(str(edges[i]), str(edges[i + 1]) if i < 3 else None) for i in range(4)]
+    return frame, splits.make_folds(index, bounds)
+
+
+def small_model(seed: int = 0) -> bnn.BayesMLP:
+    torch.manual_seed(seed)
+    return bnn.BayesMLP(5, [7, 6], n_classes=3, prior_sigma=0.3)
+
+
+def test_forward_samples_weights_and_freezing_fixes_them():
+    model, x = small_model(), torch.rand(4, 5)
+    assert not torch.equal(model(x), model(x))
+    torchbnn.utils.freeze(model)
+    frozen = model(x)
+    assert torch.equal(frozen, model(x))
+    # the batched sampler honours frozen noise: all T samples are the frozen network
+    batched = model.sample_logits(x, 5)
+    assert torch.allclose(batched, frozen.expand(5, -1, -1), atol=1e-6)
+    torchbnn.utils.unfreeze(model)
+    assert not torch.equal(model(x), model(x))
+
+
+def test_batched_sampling_matches_the_loop_in_distribution():
+    """Means and standard deviations of every output agree within sampling error."""
+    model, x = small_model(), torch.rand(3, 5) * 2
+    with torch.no_grad():
+        torch.manual_seed(1)
+        loop = bnn.loop_sample_logits(model, x, 4000)
+        torch.manual_seed(2)
+        batched = model.sample_logits(x, 4000)
+    assert batched.shape == loop.shape == (4000, 3, 3)
+    se = torch.sqrt(loop.var(0) / 4000 + batched.var(0) / 4000)
+    assert ((loop.mean(0) - batched.mean(0)).abs() < 5 * se).all()
+    ratio = batched.std(0) / loop.std(0)
+    assert ((ratio > 0.9) & (ratio < 1.1)).all(), ratio
+    # samples differ from each other (not one weight draw repeated)
+    assert batched.std(0).min() > 0.01
+
+
+def test_row_chunks_share_the_drawn_networks():
+    """Chunking rows must not redraw weights: sample t is one network for all rows."""
+    model, x = small_model(), torch.rand(50, 5)
+    with torch.no_grad():
+        torch.manual_seed(3)
+        whole = model.sample_logits(x, 6)
+        torch.manual_seed(3)
+        chunked = model.sample_logits(x, 6, budget=6 * 7 * 4)  # 4 rows per chunk
+    assert torch.allclose(whole, chunked, atol=1e-6)
+
+
+def test_kl_is_positive_and_falls_towards_the_prior():
+    model = small_model()
+    with torch.no_grad():
+        for layer in model.layers:
+            layer.weight_log_sigma.fill_(np.log(0.05))
+            layer.bias_log_sigma.fill_(np.log(0.05))
+    start = {n: p.detach().clone() for n, p in model.named_parameters()}
+    prior = {n: (torch.zeros_like(p) if n.endswith("_mu") else torch.full_like(p, np.log(0.3)))
+             for n, p in model.named_parameters()}
+    values = []
+    for alpha in (0.0, 0.5, 0.9, 1.0):
+        with torch.no_grad():
+            for n, p in model.named_parameters():
+                p.copy_((1 - alpha) * start[n] + alpha * prior[n])
+        values.append(float(bnn.kl_term(model, "elbo", 1).detach()))
+        mean = float(bnn.kl_term(model, "mean", 1).detach())
+        assert mean == pytest.approx(values[-1] / model.n_weights, rel=1e-5, abs=1e-9)
+    assert values[0] > values[1] > values[2] > 0
+    assert values[3] == pytest.approx(0.0, abs=1e-5)
+    with torch.no_grad():
+        model.layers[0].weight_mu.add_(1.0)
+        assert float(bnn.kl_term(model, "elbo", 1)) == pytest.approx(
+            10 * float(bnn.kl_term(model, "elbo", 10)))
+
+
+@pytest.mark.parametrize("make, match", [
+    (lambda: FAST.replace(samples=0), "samples"),
+    (lambda: FAST.replace(monitor_samples=-1), "monitor_samples"),
+    (lambda: FAST.replace(kl="sum"), "kl must"),
+    (lambda: FAST.replace(kl_weight=-0.1), "kl_weight"),
+    (lambda: FAST.replace(max_epochs=0), "max_epochs"),
+    (lambda: bnn.layer_sizes(64, 0), "hidden_layers"),
+    (lambda: bnn_study.check_params({"lr": -1, "hidden": 4, "hidden_layers": 1}), "lr"),
+    (lambda: bnn_study.check_grid({"hidden": [16, 0], "lr": [0.1], "hidden_layers": [1]}),
+     "hidden"),
+    (lambda: bnn_study.check_grid({"layers": [1]}), "'layers'"),
+    (lambda: bnn_study.check_seeds([0, -1]), "seeds"),
+])
+def test_bad_parameters_are_named(make, match):
+    with pytest.raises(ValueError, match=match):
+        make()
+
+
+def test_bad_parameters_fail_before_training(synthetic, monkeypatch):
+    frame, folds = synthetic
+    monkeypatch.setattr(bnn_study.training, "fit", lambda *a, **k: pytest.fail("trained"))
+    with pytest.raises(ValueError, match="hidden_layers"):
+        bnn_study.evaluate(frame, folds, "clean", {**PARAMS, "hidden_layers": 0}, FAST, 0)
+    with pytest.raises(ValueError, match="protocol"):
+        bnn_study.evaluate(frame, folds, "test", PARAMS, FAST, 0)
+
+
+def test_same_seed_same_metrics(synthetic):
+    frame, folds = synthetic
+    a = bnn_study.evaluate(frame, folds, "clean", PARAMS, FAST, 0, keep_predictions=True)
+    b = bnn_study.evaluate(frame, folds, "clean", PARAMS, FAST, 0, keep_predictions=True)
+    c = bnn_study.evaluate(frame, folds, "clean", PARAMS, FAST, 1, keep_predictions=True)
+    assert a["summary"] == b["summary"] and a["val_mse"] == b["val_mse"]
+    pd.testing.assert_frame_equal(a["predictions"][0], b["predictions"][0])
+    assert not np.allclose(a["predictions"][0]["p0"], c["predictions"][0]["p0"])
+    # the clean protocol selects on the validation tail, the report on the test part
+    assert a["mse"] == a["val_mse"]
+    r = bnn_study.evaluate(frame, folds, "report", PARAMS, FAST, 0)
+    assert r["mse"] == r["test_mse"] == r["val_mse"]
+    json.dumps({k: v for k, v in a.items() if k != "predictions"})  # storable in Optuna
+
+
+def test_predictions_and_results_entry(synthetic):
+    frame, folds = synthetic
+    ev = bnn_study.evaluate(frame, folds[:2], "clean", PARAMS, FAST, 0, keep_predictions=True,
+                            curves_fold=folds[1].number)
+    pred = ev["predictions"][1]
+    probs = pred[["p0", "p1", "p2", "p3"]].to_numpy()
+    assert np.allclose(probs.sum(axis=1), 1, atol=1e-5)
+    assert np.allclose(pred["value"], probs @ np.arange(4), atol=1e-5)
+    assert (pred["y_pred"] == probs.argmax(axis=1)).all()
+    assert (pred["mi"] <= pred["entropy"] + 1e-9).all() and (pred["mi"] >= 0).all()
+    assert set(pred["position"]) == set(folds[1].test)
+    assert ev["test_mse_value"] == pytest.approx(
+        experiment.summarize(ev["predictions"], value_column="value")["mean"]["mse"])
+    entry = bnn_study.results_model("BNN", PARAMS, FAST, {"clean": {0: ev}})
+    assert entry["probabilistic"] is True
+    assert entry["protocols"]["clean"]["seeds"]["0"]["pooled"] == ev["pooled"]
+    table = bnn_study.predictions_table({"bnn": {"clean": {0: ev}}})
+    assert list(table.columns[:7]) == ["model", "protocol", "seed", "fold", "position", "y_true",
+                                       "y_pred"]
+    assert len(table) == sum(len(f.test) for f in folds[:2])
+    # recording learning curves does not change the trained model
+    plain = bnn_study.evaluate(frame, folds[:2], "clean", PARAMS, FAST, 0, keep_predictions=True)
+    pd.testing.assert_frame_equal(plain["predictions"][1], pred)
+    # learning curves were kept for the asked fold only
+    (run,) = ev["runs"]
+    assert run.parts.fold.number == folds[1].number and run.curves
+    fig = figures.learning_curves({"run": run.history})
+    assert len(fig.axes) == 3
+    times = frame.index[pred["position"]]
+    plot = figures.uncertainty_figure(pred, times, "t", max_points=40)
+    assert len(plot.data) == 6 and len(plot.data[0].x) <= 40
+    with pytest.raises(ValueError, match="curves_fold"):
+        bnn_study.seeds_evaluation(frame, folds, "clean", PARAMS, FAST, [0], curves_fold=9)
+    summary = bnn_study.confidence_summary(pred)
+    assert 0 < summary["confidence_min"] <= summary["confidence_max"] <= 1
+
+
+def test_tables_face_the_report(synthetic):
+    report = results.report_numbers()
+    configs = [dict(p, study=s) for s, g in bnn_study.STUDIES.items()
+               for p in bnn_study.search.grid_points(g)]
+    found = pd.DataFrame([{**c, "test_mse": 0.1 * i, "test_f1_macro": 0.5, "val_mse": 1 - 0.1 * i,
+                           "test_mse_value": 0.2, "collapsed_folds": [4] if i == 2 else [],
+                           "folds": []}
+                          for i, c in enumerate(configs)])
+    table = bnn_study.study_table(found, report)
+    assert len(table) == 10 and table["book MSE"].notna().all()
+    shared = bnn_study.rows_of(table, {"lr": 0.01, "hidden": 64, "hidden_layers": 1})
+    assert sorted(shared["report MSE"]) == [0.54, 0.57]  # the report's two rows, one book run
+    assert shared["book MSE"].nunique() == 1
+    assert np.allclose(table["MSE diff."], table["book MSE"] - table["report MSE"])
+    assert (table["collapsed folds"] == "4").sum() == 1
+    # selection: test MSE under the report's protocol, validation MSE under the clean one
+    assert bnn_study.select(found, "report") == {k: configs[0][k] for k in bnn_study.PARAM_KEYS}
+    assert bnn_study.select(found, "clean") == {k: configs[-1][k] for k in bnn_study.PARAM_KEYS}
+    with pytest.raises(KeyError):
+        bnn_study.rows_of(table, {"lr": 0.02, "hidden": 64, "hidden_layers": 1})
+    partial = bnn_study.study_table(found.iloc[:2], report)  # lr 0.01 and 0.005 at hidden 64
+    assert partial["book MSE"].isna().sum() == 7  # 3 report rows found: 0.57, 0.54 and 1.06
+
+
+def test_benchmark_reports_both_timings():
+    out = bnn.benchmark_sampling(samples=3, repeats=1, rows=20, hidden=(4,))
+    assert min(out["loop_seconds"], out["batched_seconds"], out["batched_one_chunk_seconds"]) > 0
+    assert out["speedup"] == pytest.approx(out["loop_seconds"] / out["batched_seconds"])
+
+
+def test_collapse_overview_and_zero_baseline(synthetic):
+    frame, folds = synthetic
+
+    def rec(fold, share, collapsed):
+        return {"fold": fold, "zero_share": share, "collapsed": collapsed, "mean_p0": share,
+                "test": {"mse": 1.0}}
+
+    found = pd.DataFrame([
+        {"lr": 0.01, "hidden": 64, "hidden_layers": 1,
+         "folds": [rec(1, 0.5, False), rec(2, 1.0, True)]},
+        {"lr": 0.001, "hidden": 64, "hidden_layers": 1,
+         "folds": [rec(1, 0.7, False), rec(2, 0.8, False)]},
+    ])
+    wide = bnn_study.collapse_overview(found)
+    assert list(wide["all zeros on folds"]) == ["2", "-"]
+    assert wide.loc["lr 0.001, 1 x 64", "fold 1"] == 0.7
+    base = bnn_study.zero_baseline(frame, folds)
+    y = frame[data.TARGET].to_numpy()
+    assert base["per_fold"][0]["mse"] == pytest.approx(np.mean(y[folds[0].test] ** 2))

@@ -1,0 +1,53 @@
+"""Entropy decomposition of sampled probabilities: known cases and invariants."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from occupancy_utils import uncertainty as u
+
+
+def test_agreeing_samples_have_no_mutual_information():
+    p = np.array([[0.7, 0.1, 0.1, 0.1], [0.25, 0.25, 0.25, 0.25]])
+    probs = np.repeat(p[None], 5, axis=0)
+    assert np.allclose(u.mutual_information(probs), 0.0)
+    assert np.allclose(u.predictive_entropy(probs), u.expected_entropy(probs))
+    assert u.predictive_entropy(probs)[1] == pytest.approx(math.log(4))
+
+
+def test_confident_disagreeing_samples_are_all_epistemic():
+    # half the samples say class 0, half class 1, each with certainty
+    probs = np.zeros((4, 1, 2))
+    probs[:2, 0, 0] = 1.0
+    probs[2:, 0, 1] = 1.0
+    assert u.expected_entropy(probs)[0] == pytest.approx(0.0)
+    assert u.mutual_information(probs)[0] == pytest.approx(math.log(2))
+    assert u.mutual_information(probs, base=2)[0] == pytest.approx(1.0)
+
+
+def test_decomposition_adds_up_and_bounds_hold():
+    rng = np.random.default_rng(0)
+    probs = rng.dirichlet(np.ones(4) * 0.5, size=(30, 50))
+    d = u.decompose(probs)
+    assert np.allclose(d["predictive_entropy"], d["expected_entropy"] + d["mutual_information"])
+    assert (d["mutual_information"] >= 0).all()
+    assert (d["predictive_entropy"] <= math.log(4) + 1e-9).all()
+    assert np.allclose(d["mean"], probs.mean(axis=0))
+    assert np.array_equal(d["predicted"], probs.mean(axis=0).argmax(axis=1))
+    assert np.allclose(d["expected_count"], probs.mean(axis=0) @ np.arange(4))
+    # the functions agree with decompose, and torch input is accepted
+    assert np.allclose(u.mutual_information(torch.tensor(probs)), d["mutual_information"])
+
+
+@pytest.mark.parametrize("bad, match", [
+    (np.full((2, 3), 0.5), "shape"),
+    (np.full((2, 3, 4), 0.5), "sum to 1"),
+    (np.log(np.full((2, 3, 4), 0.25)), "non-negative"),
+])
+def test_bad_input_is_named(bad, match):
+    with pytest.raises(ValueError, match=match):
+        u.decompose(bad)
