@@ -15,7 +15,9 @@ failed (an interrupted run) are queued again.
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import inspect
 import json
 import multiprocessing as mp
 import os
@@ -71,6 +73,31 @@ def study_name(prefix: str, grid: Mapping[str, Sequence[Any]], **settings: Any) 
     """A name that changes when the grid or a setting that changes results changes."""
     blob = json.dumps({"grid": grid, "settings": settings}, sort_keys=True, default=str)
     return f"{prefix}-{hashlib.sha256(blob.encode()).hexdigest()[:10]}"
+
+
+#: Modules whose code decides what a trial computes; a change to one starts new studies.
+CORE_MODULES = ("training.py", "experiment.py", "splits.py", "sequences.py", "metrics.py",
+                "data.py")
+
+
+def code_digest(objective: Callable[..., Any]) -> str:
+    """Digest of the objective's module and the core modules it stands on.
+
+    Part of every study's storage name, so stored trials are reused only while
+    the code that produced them is unchanged (editing a chapter's prose or an
+    unrelated module keeps them).
+    """
+    func = objective
+    while isinstance(func, functools.partial):
+        func = func.func
+    files = {Path(inspect.getsourcefile(func) or "")}
+    package = Path(__file__).parent
+    files |= {package / name for name in CORE_MODULES}
+    files |= set((package / "models").glob("*.py"))
+    h = hashlib.sha256()
+    for f in sorted(p for p in files if p.is_file()):
+        h.update(f.read_bytes())
+    return h.hexdigest()[:8]
 
 
 def _key(params: Mapping[str, Any]) -> str:
@@ -155,6 +182,9 @@ def run_grid(name: str, grid: Mapping[str, Sequence[Any]], objective: Objective,
              progress: bool = True) -> pd.DataFrame:
     """Run (or resume) a grid search and return one row per grid point.
 
+    The study is stored as ``<name>-code<digest>`` (see :func:`code_digest`);
+    the returned frame's ``attrs["study_name"]`` holds that stored name.
+
     ``objective(params)`` returns a mapping with at least ``mse`` (the value
     minimised, as in the report); every entry is stored with the trial.
     With ``workers > 1`` the objective must be picklable (a module-level
@@ -163,6 +193,7 @@ def run_grid(name: str, grid: Mapping[str, Sequence[Any]], objective: Objective,
     if workers < 1:
         raise ValueError(f"workers must be at least 1, got {workers}")
     url = storage or default_storage(profile)
+    name = f"{name}-code{code_digest(objective)}"
     points = grid_points(grid)
     study = _open(name, url, grid, seed)
     if url.startswith("sqlite"):
@@ -194,7 +225,9 @@ def run_grid(name: str, grid: Mapping[str, Sequence[Any]], objective: Objective,
             raise RuntimeError(f"{len(failed)} search worker(s) failed (exit codes {failed}); "
                                "rerun to resume")
     bar.close()
-    return results_frame(study, grid)
+    frame = results_frame(study, grid)
+    frame.attrs["study_name"] = name  # the stored name, for optuna.load_study
+    return frame
 
 
 def results_frame(study: optuna.Study, grid: Mapping[str, Sequence[Any]]) -> pd.DataFrame:

@@ -79,3 +79,15 @@ def test_workers_from_environment(monkeypatch):
     monkeypatch.setenv("WORKERS", "two")
     with pytest.raises(ValueError, match="WORKERS"):
         search.default_workers()
+
+
+def test_changed_code_starts_a_new_study(tmp_path, monkeypatch):
+    log = tmp_path / "calls.log"
+    url = f"sqlite:///{tmp_path / 'study.db'}"
+    objective = functools.partial(logged_objective, log=str(log))
+    first = search.run_grid("c", GRID, objective, profile="test", storage=url, progress=False)
+    assert first.attrs["study_name"].startswith("c-code")
+    monkeypatch.setattr(search, "code_digest", lambda objective: "changed")
+    second = search.run_grid("c", GRID, objective, profile="test", storage=url, progress=False)
+    assert second.attrs["study_name"] == "c-codechanged"
+    assert sum(calls(log).values()) == 12  # every point trained again with the new code
