@@ -1,0 +1,684 @@
+"""Chapter 4's experiment: the MLP + CRF grid over four folds, and what it says.
+
+One *configuration* is (hidden layout, learning rate, sequence length). Its
+score is the mean over the four folds of the test MSE, as in the report's
+Table 2. Every fold part is chunked on its own (``sequences.chunk``), so no
+training sequence straddles the train/monitor or train/test boundary.
+
+Two protocols (see :mod:`occupancy_utils.experiment`): ``report`` stops on the
+test loss, and its best configuration is picked on test MSE - both choices see
+the test data, as in the report. ``clean`` stops on a validation tail and its
+best configuration is picked on the validation MSE (``val_mse``), so the
+test part reaches no choice. Both record the test scores of every
+configuration, which is what lets the chapter price the report's shortcut.
+
+Chunk-wise prediction decodes every full chunk, then the short tail of the
+part as one shorter sequence, so every test row gets a label (the report
+dropped the tail; the difference is under 25 rows of thousands). Whole-fold
+prediction decodes the test part as one sequence.
+
+Everything runs on the CPU on purpose: the MLP is tiny and the CRF loops over
+at most 25 steps, so kernel-launch overhead would make a GPU slower.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import optuna
+import pandas as pd
+import torch
+from tqdm import tqdm  # text bars, as the shared modules (tqdm.auto needs ipywidgets)
+
+from . import data, experiment, metrics, search, sequences, splits, training
+from .models.crf import LAYOUTS, MLPCRF, parse_layout
+from .paths import results_dir
+
+FEATURES: list[str] = data.NON_LIGHT_FEATURES
+BATCH_SIZE = 16  # the report's
+GRID_KEYS = ("hidden", "lr", "seq_len")
+#: Part of every study name: bump it when a code change changes the results, so
+#: that a stored search is not silently reused.
+VERSION = 1
+MODEL_KEYS = {"chunks": "crf", "whole": "crf_whole_fold"}
+MODEL_LABELS = {"chunks": "MLP + CRF (chunk-wise Viterbi, as the report)",
+                "whole": "MLP + CRF (whole-fold Viterbi)"}
+
+
+# --------------------------------------------------------------------------- checks
+
+def check_config(hidden: str, lr: float, seq_len: int) -> None:
+    """One-line ValueError naming the bad parameter, before anything trains."""
+    parse_layout(hidden)
+    if isinstance(lr, bool) or not isinstance(lr, (int, float)) or not lr > 0:
+        raise ValueError(f"lr must be a positive number, got {lr!r}")
+    if isinstance(seq_len, bool) or not isinstance(seq_len, (int, np.integer)) or seq_len < 2:
+        raise ValueError(f"seq_len must be an integer of at least 2, got {seq_len!r}")
+
+
+def check_settings(protocol: str, max_epochs: int, patience: int, val_fraction: float,
+                   seeds: Sequence[int] = (0,), top_n: int = 1) -> None:
+    """The chapter's other parameters, checked before the first configuration trains."""
+    training.check_protocol(protocol)
+    for name, value in (("max_epochs", max_epochs), ("patience", patience), ("top_n", top_n)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    if not 0 < val_fraction < 1:
+        raise ValueError(f"val_fraction must be in (0, 1), got {val_fraction!r}")
+    if not seeds or any(isinstance(s, bool) or not isinstance(s, int) or s < 0 for s in seeds):
+        raise ValueError(f"seeds must be a non-empty list of non-negative integers, got {seeds!r}")
+
+
+def check_grid(grid: Mapping[str, Sequence[Any]]) -> None:
+    """The grid has exactly hidden, lr and seq_len, each non-empty and valid."""
+    if set(grid) != set(GRID_KEYS):
+        raise ValueError(f"grid must have the keys {GRID_KEYS}, got {tuple(grid)}")
+    for key in GRID_KEYS:
+        if isinstance(grid[key], (str, bytes)) or not len(grid[key]):
+            raise ValueError(f"{key} must be a non-empty list, got {grid[key]!r}")
+    for hidden in grid["hidden"]:
+        for lr in grid["lr"]:
+            for seq_len in grid["seq_len"]:
+                check_config(hidden, lr, seq_len)
+
+
+# --------------------------------------------------------------------------- one fold
+
+@dataclass
+class FoldRun:
+    """One trained model on one fold: its history and its predictions."""
+
+    fold: int
+    seq_len: int
+    history: training.History
+    positions: np.ndarray
+    y_true: np.ndarray
+    chunk_pred: np.ndarray
+    whole_pred: np.ndarray
+    monitor_true: np.ndarray
+    monitor_pred: np.ndarray
+    train_seconds: float
+    predict_seconds: float
+    chunk_proba: np.ndarray | None = None
+    whole_proba: np.ndarray | None = None
+    transitions: list[np.ndarray] = field(default_factory=list)
+    test_index: pd.DatetimeIndex | None = None
+
+
+def _tensor(values: np.ndarray) -> torch.Tensor:
+    return torch.from_numpy(np.ascontiguousarray(values))
+
+
+def chunk_part(parts: experiment.FoldParts, part: str, seq_len: int
+               ) -> tuple[torch.Tensor, torch.Tensor]:
+    """Chunks of one part as tensors; a part shorter than one chunk is a ValueError."""
+    x, y = sequences.chunk(parts.x[part], parts.y[part], seq_len)
+    if len(x) == 0:
+        raise ValueError(f"seq_len {seq_len} is longer than the {part} part of fold "
+                         f"{parts.fold.number} ({len(parts.x[part])} rows)")
+    return _tensor(x), _tensor(y.astype(np.int64))
+
+
+@contextlib.contextmanager
+def single_thread() -> Iterator[None]:
+    """Run torch on one thread, then restore the setting.
+
+    The model's batches are tiny (16 chunks, 12 features), so threads only
+    add synchronisation; measured on the 2-core machine under load from other
+    processes, one thread trained an epoch about ten times faster than two.
+    """
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+def train_fold(parts: experiment.FoldParts, hidden: str, lr: float, seq_len: int, *,
+               max_epochs: int, patience: int, seed: int, batch_size: int = BATCH_SIZE,
+               record_transitions: bool = False, progress: bool = False
+               ) -> tuple[MLPCRF, training.History]:
+    """Train one model with Adam, stopping on the CRF NLL of the monitor part.
+
+    The monitor loss is one batched call over all monitor chunks. With
+    ``record_transitions`` the transition matrix of every epoch goes into
+    ``history.extra`` (for Figure 8; kept off in the search to save memory).
+    """
+    check_config(hidden, lr, seq_len)
+    x_fit, y_fit = chunk_part(parts, "fit", seq_len)
+    x_mon, y_mon = chunk_part(parts, "monitor", seq_len)
+    generator = training.seed_everything(seed)
+    model = MLPCRF(x_fit.shape[2], hidden)
+
+    def on_epoch(epoch: int, history: training.History) -> dict:
+        return {"transitions": model.transition_matrix()}
+
+    with single_thread():
+        history = training.fit(
+            model, lambda idx: model.nll(x_fit[idx], y_fit[idx]), len(x_fit),
+            lambda: model.nll(x_mon, y_mon),
+            lr=lr, batch_size=batch_size, max_epochs=max_epochs, patience=patience,
+            generator=generator, on_epoch=on_epoch if record_transitions else None,
+            progress=progress, description=f"fold {parts.fold.number}")
+    return model, history
+
+
+def predict_chunks(model: MLPCRF, x: np.ndarray, seq_len: int, proba: bool = False
+                   ) -> tuple[np.ndarray, np.ndarray | None]:
+    """Chunk-wise Viterbi labels for every row: full chunks, then the tail as one sequence."""
+    n_full = (len(x) // seq_len) * seq_len
+    labels, probs = [], []
+    pieces = [x[:n_full].reshape(-1, seq_len, x.shape[1])] if n_full else []
+    if n_full < len(x):
+        pieces.append(x[n_full:][None])
+    for piece in pieces:
+        xt = _tensor(piece)
+        labels.append(model.decode(xt).reshape(-1))
+        if proba:
+            probs.append(model.marginals(xt).reshape(-1, model.crf.num_tags))
+    return np.concatenate(labels), (np.concatenate(probs) if proba else None)
+
+
+def predict_whole(model: MLPCRF, x: np.ndarray, proba: bool = False
+                  ) -> tuple[np.ndarray, np.ndarray | None]:
+    """Viterbi labels of a whole part decoded as one sequence (emissions are per step)."""
+    xt = _tensor(x[None])
+    labels = model.decode(xt)[0]
+    return labels, (model.marginals(xt)[0] if proba else None)
+
+
+def run_fold(frame: pd.DataFrame, fold: splits.Fold, params: Mapping[str, Any], protocol: str,
+             *, max_epochs: int, patience: int, seed: int, val_fraction: float = 0.2,
+             features: list[str] | None = None, record_transitions: bool = False,
+             proba: bool = False, progress: bool = False) -> FoldRun:
+    """Train on one fold under one protocol and predict its test and monitor parts."""
+    parts = experiment.fold_parts(frame, fold, features or FEATURES, protocol, val_fraction)
+    seq_len = int(params["seq_len"])
+    start = time.perf_counter()
+    model, history = train_fold(parts, params["hidden"], params["lr"], seq_len,
+                                max_epochs=max_epochs, patience=patience, seed=seed,
+                                record_transitions=record_transitions, progress=progress)
+    trained = time.perf_counter()
+    with single_thread():
+        chunk_pred, chunk_proba = predict_chunks(model, parts.x["test"], seq_len, proba)
+        predicted = time.perf_counter()
+        whole_pred, whole_proba = predict_whole(model, parts.x["test"], proba)
+        monitor_pred, _ = predict_chunks(model, parts.x["monitor"], seq_len)
+    return FoldRun(
+        fold=fold.number, seq_len=seq_len, history=history, positions=parts.positions["test"],
+        y_true=parts.y["test"], chunk_pred=chunk_pred, whole_pred=whole_pred,
+        monitor_true=parts.y["monitor"], monitor_pred=monitor_pred,
+        train_seconds=trained - start, predict_seconds=predicted - trained,
+        chunk_proba=chunk_proba, whole_proba=whole_proba,
+        transitions=[e["transitions"] for e in history.extra if "transitions" in e],
+        test_index=parts.index["test"])
+
+
+def run_config(frame: pd.DataFrame, folds: Sequence[splits.Fold], params: Mapping[str, Any],
+               protocol: str, *, max_epochs: int, patience: int, seed: int,
+               val_fraction: float = 0.2, features: list[str] | None = None,
+               record_transitions_fold: int | None = None, proba: bool = False,
+               progress: bool = False) -> list[FoldRun]:
+    """One configuration on every fold (the unit of the grid search)."""
+    check_config(params["hidden"], params["lr"], params["seq_len"])
+    check_settings(protocol, max_epochs, patience, val_fraction, [seed])
+    return [run_fold(frame, fold, params, protocol, max_epochs=max_epochs, patience=patience,
+                     seed=seed, val_fraction=val_fraction, features=features,
+                     record_transitions=fold.number == record_transitions_fold, proba=proba,
+                     progress=progress)
+            for fold in folds]
+
+
+# --------------------------------------------------------------------------- scoring
+
+def label_changes(labels: np.ndarray, seq_len: int) -> dict[str, int]:
+    """Label changes between neighbouring rows, split by where the chunk grid puts them.
+
+    A change from row t-1 to row t is *at a chunk start* when t is a multiple
+    of ``seq_len`` (row t opens a new chunk), otherwise *inside* a chunk. The
+    report's finding is that chunk-wise decoding almost never changes label
+    inside a chunk.
+    """
+    labels = np.asarray(labels)
+    changed = np.flatnonzero(labels[1:] != labels[:-1]) + 1
+    at_starts = int(np.sum(changed % seq_len == 0))
+    return {"inside": int(len(changed) - at_starts), "at_starts": at_starts}
+
+
+def collapsed_folds(runs: Sequence[FoldRun]) -> list[int]:
+    """Folds on which the model predicted only class 0 although people were present."""
+    return [r.fold for r in runs if not r.chunk_pred.any() and r.y_true.any()]
+
+
+def _frames(runs: Sequence[FoldRun], kind: str) -> list[pd.DataFrame]:
+    pred = "chunk_pred" if kind == "chunks" else "whole_pred"
+    return [experiment.prediction_frame(r.fold, r.positions, r.y_true, getattr(r, pred))
+            for r in runs]
+
+
+def summarize_runs(runs: Sequence[FoldRun], kind: str = "chunks") -> dict:
+    """experiment.summarize of chunk-wise (``chunks``) or whole-fold (``whole``) predictions."""
+    if kind not in MODEL_KEYS:
+        raise ValueError(f"kind must be one of {tuple(MODEL_KEYS)}, got {kind!r}")
+    return experiment.summarize(_frames(runs, kind))
+
+
+def config_record(runs: Sequence[FoldRun], seconds: float) -> dict[str, Any]:
+    """What the search stores per configuration (JSON-friendly; ``mse`` is minimised)."""
+    chunks, whole = summarize_runs(runs, "chunks"), summarize_runs(runs, "whole")
+    monitor = [metrics.scores(r.monitor_true, r.monitor_pred) for r in runs]
+    changes = [label_changes(r.chunk_pred, r.seq_len) for r in runs]
+    whole_changes = [label_changes(r.whole_pred, r.seq_len) for r in runs]
+    true_changes = [label_changes(r.y_true, r.seq_len) for r in runs]
+    record: dict[str, Any] = {
+        **chunks["mean"],
+        **{f"{k}_folds": [f[k] for f in chunks["per_fold"]] for k in metrics.KEYS},
+        **{f"pooled_{k}": v for k, v in chunks["pooled"].items()},
+        **{f"whole_{k}": v for k, v in whole["mean"].items()},
+        **{f"whole_pooled_{k}": v for k, v in whole["pooled"].items()},
+        "val_mse": float(np.mean([m["mse"] for m in monitor])),
+        "val_f1_macro": float(np.mean([m["f1_macro"] for m in monitor])),
+        "epochs": [r.history.epochs for r in runs],
+        "best_epochs": [r.history.best_epoch + 1 for r in runs],
+        "collapsed_folds": collapsed_folds(runs),
+        "changes_inside": sum(c["inside"] for c in changes),
+        "changes_at_starts": sum(c["at_starts"] for c in changes),
+        "whole_changes_inside": sum(c["inside"] for c in whole_changes),
+        "whole_changes_at_starts": sum(c["at_starts"] for c in whole_changes),
+        "true_changes_inside": sum(c["inside"] for c in true_changes),
+        "true_changes_at_starts": sum(c["at_starts"] for c in true_changes),
+        "seconds": float(seconds),
+    }
+    record["collapsed"] = bool(record["collapsed_folds"])
+    return record
+
+
+# --------------------------------------------------------------------------- search
+
+@functools.lru_cache(maxsize=1)
+def load_data() -> tuple[pd.DataFrame, tuple[splits.Fold, ...]]:
+    """The data and its four folds, loaded once per process (search workers reuse it)."""
+    frame = data.load()
+    return frame, tuple(splits.make_folds(frame.index))
+
+
+def objective(params: dict[str, Any], *, protocol: str, max_epochs: int, patience: int,
+              seed: int, val_fraction: float) -> dict[str, Any]:
+    """Grid objective: one configuration on all four folds (module level, so picklable)."""
+    frame, folds = load_data()
+    start = time.perf_counter()
+    runs = run_config(frame, folds, params, protocol, max_epochs=max_epochs, patience=patience,
+                      seed=seed, val_fraction=val_fraction)
+    return config_record(runs, time.perf_counter() - start)
+
+
+def study_settings(protocol: str, *, max_epochs: int, patience: int, seed: int,
+                   val_fraction: float) -> dict[str, Any]:
+    """Everything besides the grid that changes a search's results (it names the study)."""
+    settings = {"protocol": protocol, "max_epochs": max_epochs, "patience": patience,
+                "seed": seed, "batch_size": BATCH_SIZE, "features": FEATURES,
+                "version": VERSION}
+    if protocol == "clean":
+        settings["val_fraction"] = val_fraction
+    return settings
+
+
+def run_search(grid: Mapping[str, Sequence[Any]], protocol: str, *, profile: str,
+               max_epochs: int, patience: int, seed: int, val_fraction: float = 0.2,
+               workers: int | None = None, storage: str | None = None
+               ) -> tuple[pd.DataFrame, str]:
+    """Run (or resume) the grid under one protocol; return its table and the study name."""
+    check_grid(grid)
+    check_settings(protocol, max_epochs, patience, val_fraction, [seed])
+    settings = study_settings(protocol, max_epochs=max_epochs, patience=patience, seed=seed,
+                              val_fraction=val_fraction)
+    name = search.study_name(f"crf-{protocol}", dict(grid), **settings)
+    bound = functools.partial(objective, protocol=protocol, max_epochs=max_epochs,
+                              patience=patience, seed=seed, val_fraction=val_fraction)
+    found = search.run_grid(name, dict(grid), bound, profile=profile, storage=storage,
+                            workers=workers or search.default_workers(), seed=seed)
+    return grid_table(found), found.attrs["study_name"]
+
+
+def load_study(name: str, profile: str, storage: str | None = None) -> optuna.Study:
+    """The stored study, for Optuna's own plots."""
+    return optuna.load_study(study_name=name, storage=storage or search.default_storage(profile))
+
+
+def grid_table(found: pd.DataFrame) -> pd.DataFrame:
+    """One tidy row per configuration, best (lowest mean test MSE) first."""
+    out = found.copy()
+    out["hidden"] = pd.Categorical(out["hidden"], categories=[
+        *[h for h in LAYOUTS if h in set(out["hidden"])],
+        *sorted(set(out["hidden"]) - set(LAYOUTS))])
+    out["mean_epochs"] = out["epochs"].apply(np.mean)
+    out["collapsed_folds"] = out["collapsed_folds"].apply(
+        lambda f: ",".join(str(v) for v in f))
+    columns = ["hidden", "lr", "seq_len", "mse", "f1_macro", "f1_micro", "pooled_mse",
+               "pooled_f1_macro", "whole_mse", "whole_f1_macro", "val_mse", "val_f1_macro",
+               *[f"mse_fold{i}" for i in range(1, 5)], "mean_epochs", "collapsed",
+               "collapsed_folds", "changes_inside", "changes_at_starts", "seconds"]
+    for i in range(4):
+        out[f"mse_fold{i + 1}"] = out["mse_folds"].apply(lambda v, i=i: v[i] if len(v) > i
+                                                         else np.nan)
+    out = out[columns].sort_values(["mse", "hidden", "lr", "seq_len"]).reset_index(drop=True)
+    out.insert(0, "rank", np.arange(1, len(out) + 1))
+    return out
+
+
+def best_params(table: pd.DataFrame, protocol: str) -> dict[str, Any]:
+    """The configuration each protocol would ship: lowest test MSE (report) or validation MSE."""
+    training.check_protocol(protocol)
+    column = "mse" if protocol == "report" else "val_mse"
+    row = table.sort_values([column, "mse"], kind="stable").iloc[0]
+    return {"hidden": str(row["hidden"]), "lr": float(row["lr"]), "seq_len": int(row["seq_len"])}
+
+
+# --------------------------------------------------------------------------- tables
+
+def report_table_2(report: Mapping[str, Any]) -> pd.DataFrame:
+    """The report's Table 2 rows as a frame, with their rank in the report."""
+    rows = pd.DataFrame(report["table_2_top_results"],
+                        columns=["hidden", "lr", "seq_len", "mse", "f1_macro", "f1_micro"])
+    rows.insert(0, "report_rank", np.arange(1, len(rows) + 1))
+    return rows
+
+
+def _key(frame: pd.DataFrame) -> pd.Series:
+    return (frame["hidden"].astype(str) + "|" + frame["lr"].map(lambda v: f"{float(v):g}") + "|"
+            + frame["seq_len"].astype(int).astype(str))
+
+
+def table_2(grid: pd.DataFrame, report: Mapping[str, Any]) -> pd.DataFrame:
+    """The report's Table 2 rows, each beside the book's numbers for the same configuration.
+
+    ``book_rank`` is the configuration's rank in the book's grid; it is empty
+    when the book's grid (e.g. the quick profile's sub-grid) lacks it.
+    """
+    rep = report_table_2(report)
+    book = grid.set_index(_key(grid))
+    out = rep[["report_rank", "hidden", "lr", "seq_len"]].copy()
+    keys = _key(rep)
+    for metric in ("mse", "f1_macro", "f1_micro"):
+        out[f"{metric} (report)"] = rep[metric]
+        out[f"{metric} (book)"] = keys.map(book[metric]).to_numpy()
+    out["mse difference"] = out["mse (book)"] - out["mse (report)"]
+    out["book_rank"] = keys.map(book["rank"]).astype("Int64").to_numpy()
+    return out
+
+
+def top_table(grid: pd.DataFrame, report: Mapping[str, Any], n: int) -> pd.DataFrame:
+    """The book's best ``n`` configurations, with the report's numbers where it lists them."""
+    if n < 1:
+        raise ValueError(f"top_n must be positive, got {n}")
+    rep = report_table_2(report)
+    rep = rep.set_index(_key(rep))
+    top = grid.head(n)
+    keys = _key(top)
+    out = top[["rank", "hidden", "lr", "seq_len"]].copy()
+    for metric in ("mse", "f1_macro", "f1_micro"):
+        out[f"{metric} (book)"] = top[metric]
+        out[f"{metric} (report)"] = keys.map(rep[metric]).to_numpy()
+    out["report_rank"] = keys.map(rep["report_rank"]).astype("Int64").to_numpy()
+    return out.reset_index(drop=True)
+
+
+def collapse_table(grid: pd.DataFrame) -> pd.DataFrame:
+    """Per layout and learning rate: how many sequence lengths collapsed to class 0, and where.
+
+    A configuration collapses on a fold when it predicts only class 0 there
+    although people were present (the report's second finding).
+    """
+    g = grid.assign(on_last=grid["collapsed_folds"].str.split(",").apply(lambda f: "4" in f))
+    out = g.groupby(["hidden", "lr"], observed=True).agg(
+        configurations=("seq_len", "size"), collapsed_somewhere=("collapsed", "sum"),
+        collapsed_on_fold_4=("on_last", "sum"), mean_mse=("mse", "mean"))
+    return out.reset_index()
+
+
+def protocol_table(grids: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
+    """Per protocol: the configuration it selects, and that configuration's scores.
+
+    ``test mse`` is what the chapter reports for it; under the report protocol
+    it is also what selected it, which is why it is optimistic.
+    """
+    rows = []
+    for protocol, grid in grids.items():
+        chosen = best_params(grid, protocol)
+        row = grid.loc[_key(grid) == _key(pd.DataFrame([chosen])).iloc[0]].iloc[0]
+        rows.append({"protocol": protocol,
+                     "selected on": "test MSE" if protocol == "report" else "validation MSE",
+                     **chosen, "validation mse": row["val_mse"], "test mse": row["mse"],
+                     "test f1_macro": row["f1_macro"], "test mse (pooled)": row["pooled_mse"],
+                     "best test mse in grid": grid["mse"].min()})
+    return pd.DataFrame(rows)
+
+
+def changes_table(runs: Sequence[FoldRun]) -> pd.DataFrame:
+    """Label changes inside chunks and at chunk starts: truth, chunk-wise and whole-fold."""
+    rows = []
+    for name, attr in (("truth", "y_true"), ("chunk-wise Viterbi", "chunk_pred"),
+                       ("whole-fold Viterbi", "whole_pred")):
+        counts = [label_changes(getattr(r, attr), r.seq_len) for r in runs]
+        inside = sum(c["inside"] for c in counts)
+        starts = sum(c["at_starts"] for c in counts)
+        rows.append({"labels": name, "changes inside chunks": inside,
+                     "changes at chunk starts": starts, "all changes": inside + starts,
+                     "share at chunk starts": starts / (inside + starts) if inside + starts
+                     else np.nan})
+    return pd.DataFrame(rows)
+
+
+def decoding_table(runs: Sequence[FoldRun]) -> pd.DataFrame:
+    """Mean-over-folds and pooled scores of chunk-wise against whole-fold decoding."""
+    rows = []
+    for kind, name in (("chunks", "chunk-wise"), ("whole", "whole-fold")):
+        s = summarize_runs(runs, kind)
+        rows.append({"decoding": name,
+                     **{f"{k} (mean over folds)": v for k, v in s["mean"].items()},
+                     **{f"{k} (pooled)": v for k, v in s["pooled"].items()}})
+    return pd.DataFrame(rows)
+
+
+# --------------------------------------------------------------------------- final models
+
+def retrain(frame: pd.DataFrame, folds: Sequence[splits.Fold], params: Mapping[str, Any],
+            protocol: str, seeds: Sequence[int], *, max_epochs: int, patience: int,
+            val_fraction: float = 0.2, record_transitions_fold: int | None = None
+            ) -> dict[int, list[FoldRun]]:
+    """The selected configuration on every fold, once per seed, with class probabilities.
+
+    Transitions are recorded on ``record_transitions_fold`` for the first seed only.
+    """
+    check_settings(protocol, max_epochs, patience, val_fraction, list(seeds))
+    out = {}
+    for i, seed in enumerate(tqdm(list(seeds), desc=f"{protocol} seeds", leave=False)):
+        out[seed] = run_config(frame, folds, params, protocol, max_epochs=max_epochs,
+                               patience=patience, seed=seed, val_fraction=val_fraction,
+                               record_transitions_fold=record_transitions_fold if i == 0
+                               else None, proba=True)
+    return out
+
+
+def predictions(final: Mapping[str, Mapping[int, Sequence[FoldRun]]]) -> pd.DataFrame:
+    """Per-row predictions of both decodings (results.write_predictions' columns)."""
+    frames = []
+    for protocol, by_seed in final.items():
+        for seed, runs in by_seed.items():
+            for kind, model in MODEL_KEYS.items():
+                for r in runs:
+                    proba = r.chunk_proba if kind == "chunks" else r.whole_proba
+                    pred = r.chunk_pred if kind == "chunks" else r.whole_pred
+                    extra = {}
+                    if proba is not None:
+                        extra = {"value": proba @ np.arange(proba.shape[1]),
+                                 **{f"p{k}": proba[:, k] for k in range(proba.shape[1])}}
+                    f = experiment.prediction_frame(r.fold, r.positions, r.y_true, pred, **extra)
+                    f.insert(0, "seed", seed)
+                    f.insert(0, "protocol", protocol)
+                    f.insert(0, "model", model)
+                    frames.append(f)
+    return pd.concat(frames, ignore_index=True)
+
+
+def results_payload(final: Mapping[str, Mapping[int, Sequence[FoldRun]]],
+                    chosen: Mapping[str, Mapping[str, Any]], *, profile: str,
+                    elapsed_seconds: float, search_seconds: Mapping[str, float],
+                    settings: Mapping[str, Any]) -> dict[str, Any]:
+    """The results file (CONTRIBUTING.md schema), one model per decoding.
+
+    ``params`` of a model is the report protocol's choice; each protocol block
+    also carries the configuration that protocol selected (``params``) and
+    how (``selected_by``), since the clean protocol may pick another one.
+    """
+    models = {}
+    for kind, key in MODEL_KEYS.items():
+        protocols = {}
+        for protocol, by_seed in final.items():
+            seeds = {str(seed): summarize_runs(runs, kind) for seed, runs in by_seed.items()}
+            protocols[protocol] = {
+                "seeds": seeds,
+                "train_seconds": sum(r.train_seconds for runs in by_seed.values() for r in runs),
+                "predict_seconds": sum(r.predict_seconds for runs in by_seed.values()
+                                       for r in runs),
+                "params": dict(chosen[protocol]),
+                "selected_by": "mean test MSE" if protocol == "report"
+                else "mean validation MSE",
+            }
+        first = "report" if "report" in chosen else next(iter(chosen))
+        has_proba = all(r.chunk_proba is not None for by_seed in final.values()
+                        for runs in by_seed.values() for r in runs)
+        models[key] = {"label": MODEL_LABELS[kind],
+                       "params": {**chosen[first], **settings}, "probabilistic": has_proba,
+                       "protocols": protocols}
+    return {"chapter": "04_crf", "profile": profile, "elapsed_seconds": float(elapsed_seconds),
+            "search_seconds": dict(search_seconds), "models": models}
+
+
+def chunk_table(frame: pd.DataFrame, folds: Sequence[splits.Fold], seq_lens: Sequence[int],
+                protocol: str, val_fraction: float = 0.2) -> pd.DataFrame:
+    """Rows of every training and monitor part, and the tail rows each sequence length drops."""
+    rows = []
+    for fold in folds:
+        parts = experiment.fold_parts(frame, fold, FEATURES, protocol, val_fraction)
+        for part in ("fit", "monitor"):
+            n = len(parts.x[part])
+            rows.append({"fold": fold.number, "part": part, "rows": n,
+                         **{f"chunks of {L} (rows dropped)": f"{n // L} ({n % L})"
+                            for L in seq_lens}})
+    return pd.DataFrame(rows)
+
+
+def publish_csv(table: pd.DataFrame, profile: str, name: str) -> Path:
+    """Write a table under results/<profile>/site/, which the build serves beside the pages."""
+    site = results_dir(profile) / "site"
+    site.mkdir(parents=True, exist_ok=True)
+    path = site / f"{name}.csv"
+    table.to_csv(path, index=False, float_format="%.6g")
+    return path
+
+
+def _seed_mean(by_seed: Mapping[int, Sequence[FoldRun]], kind: str, which: str, key: str
+               ) -> float:
+    return float(np.mean([summarize_runs(runs, kind)[which][key] for runs in by_seed.values()]))
+
+
+def final_table(final: Mapping[str, Mapping[int, Sequence[FoldRun]]],
+                chosen: Mapping[str, Mapping[str, Any]],
+                report_row: Sequence[Any] | None = None) -> pd.DataFrame:
+    """The retrained models: scores averaged over seeds, per protocol and decoding.
+
+    ``report_row`` is the report's Table 7 row for the CRF ([name, mse, f1_macro]),
+    shown beside the report protocol's chunk-wise model, which is what it
+    corresponds to.
+    """
+    rows = []
+    for protocol, by_seed in final.items():
+        for kind, label in (("chunks", "chunk-wise"), ("whole", "whole-fold")):
+            row = {"protocol": protocol, "decoding": label,
+                   "configuration": config_label(chosen[protocol]), "seeds": len(by_seed),
+                   **{f"{k} (mean over folds)": _seed_mean(by_seed, kind, "mean", k)
+                      for k in ("mse", "f1_macro")},
+                   "mse std over seeds": float(np.std(
+                       [summarize_runs(runs, kind)["mean"]["mse"] for runs in by_seed.values()])),
+                   **{f"{k} (pooled)": _seed_mean(by_seed, kind, "pooled", k)
+                      for k in ("mse", "f1_macro")}}
+            if report_row is not None:
+                same = protocol == "report" and kind == "chunks"
+                row["mse (report, Table 7)"] = float(report_row[1]) if same else np.nan
+                row["f1_macro (report, Table 7)"] = float(report_row[2]) if same else np.nan
+            rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def config_label(params: Mapping[str, Any]) -> str:
+    """'hidden 32, lr 0.0007, seq_len 25' for the text."""
+    return (f"hidden {params['hidden']}, lr {float(params['lr']):g}, "
+            f"seq_len {int(params['seq_len'])}")
+
+
+def findings(grids: Mapping[str, pd.DataFrame],
+             final: Mapping[str, Mapping[int, Sequence[FoldRun]]],
+             report: Mapping[str, Any], table_7_row: Sequence[Any]) -> dict[str, Any]:
+    """The numbers the chapter's text quotes, under names for myst-nb glue.
+
+    Values that may not exist in a profile (a report configuration outside a
+    sub-grid) are glued as ready-made text.
+    """
+    grid = grids["report"]
+    best, rep_best = grid.iloc[0], report_table_2(report).iloc[0]
+    rep_key = _key(report_table_2(report).head(1)).iloc[0]
+    match = grid.loc[_key(grid) == rep_key]
+    first_runs = next(iter(final["report"].values()))
+    changes = changes_table(first_runs).set_index("labels")
+    collapsed = grid.loc[grid["collapsed"]]
+    on_last = collapsed["collapsed_folds"].str.split(",").apply(lambda f: "4" in f)
+    clean = grids["clean"]
+    clean_choice = best_params(clean, "clean")
+    clean_row = clean.loc[_key(clean) == _key(pd.DataFrame([clean_choice])).iloc[0]].iloc[0]
+    all_changes = grid["changes_inside"] + grid["changes_at_starts"]
+    out = {
+        "crf_n_configs": len(grid),
+        "crf_best_config": config_label(best),
+        "crf_best_mse": float(best["mse"]),
+        "crf_best_f1_macro": float(best["f1_macro"]),
+        "crf_best_f1_micro": float(best["f1_micro"]),
+        "crf_report_best_config": config_label(rep_best),
+        "crf_report_best_mse": float(rep_best["mse"]),
+        "crf_report_best_f1_macro": float(rep_best["f1_macro"]),
+        "crf_report_best_in_book": (
+            f"{match.iloc[0]['mse']:.3f} (rank {int(match.iloc[0]['rank'])} of {len(grid)})"
+            if len(match) else "not available: this profile's grid does not contain it"),
+        "crf_clean_config": config_label(clean_choice),
+        "crf_clean_val_mse": float(clean_row["val_mse"]),
+        "crf_clean_test_mse": float(clean_row["mse"]),
+        "crf_clean_best_test_mse": float(clean["mse"].min()),
+        "crf_collapsed_n": int(len(collapsed)),
+        "crf_collapsed_last_n": int(on_last.sum()),
+        "crf_collapsed_layouts": ", ".join(
+            h for h in [*LAYOUTS, *sorted(set(grid["hidden"].astype(str)) - set(LAYOUTS))]
+            if h in set(collapsed["hidden"].astype(str))) or "none",
+        "crf_seq_len": int(first_runs[0].seq_len),
+        "crf_grid_share_at_starts": float(grid["changes_at_starts"].sum() / all_changes.sum())
+        if all_changes.sum() else float("nan"),
+        "crf_table7_mse": float(table_7_row[1]),
+        "crf_table7_f1_macro": float(table_7_row[2]),
+    }
+    for labels, prefix in (("truth", "true"), ("chunk-wise Viterbi", "chunk"),
+                           ("whole-fold Viterbi", "whole")):
+        out[f"crf_{prefix}_inside"] = int(changes.loc[labels, "changes inside chunks"])
+        out[f"crf_{prefix}_starts"] = int(changes.loc[labels, "changes at chunk starts"])
+    for protocol, by_seed in final.items():
+        for kind in ("chunks", "whole"):
+            out[f"crf_final_{protocol}_{kind}_mse"] = _seed_mean(by_seed, kind, "mean", "mse")
+            out[f"crf_final_{protocol}_{kind}_f1_macro"] = _seed_mean(by_seed, kind, "mean",
+                                                                      "f1_macro")
+    return out

@@ -1,0 +1,103 @@
+"""The report's MLP + linear-chain CRF: per-step emission scores and a label-transition layer.
+
+The MLP sees one time step at a time; everything the model knows about the
+order of the samples sits in the CRF's 4 x 4 transition scores (plus start and
+end scores). That is why a sequence can be decoded at any length: the emissions
+do not depend on where a chunk starts, so a whole test part can be decoded as
+one long sequence as well as in the chunks the model was trained on.
+
+pytorch-crf has no marginals API; :func:`marginals` runs forward-backward on
+the CRF's own parameters, so that the model can give class probabilities
+(p0..p3) beside its Viterbi labels.
+"""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import torch
+from torch import nn
+from torchcrf import CRF
+
+#: The report's hidden-layer layouts: widths of the hidden layers, joined by '-'.
+LAYOUTS = ("32", "64", "128", "64-32", "128-64", "64-32-16")
+N_TAGS = 4
+_LAYOUT = re.compile(r"[1-9]\d*(-[1-9]\d*)*")
+
+
+def parse_layout(hidden: str) -> tuple[int, ...]:
+    """Hidden widths of a layout string such as ``"64-32"``; a one-line error otherwise."""
+    if not isinstance(hidden, str) or not _LAYOUT.fullmatch(hidden):
+        raise ValueError(f"hidden must be a layout of positive widths joined by '-' "
+                         f"(e.g. '64-32'), got {hidden!r}")
+    return tuple(int(width) for width in hidden.split("-"))
+
+
+def _full_mask(tags_shape: torch.Size) -> torch.Tensor:
+    # Chunks are never padded (the report dropped short tails), so every step counts;
+    # the mask is passed explicitly so that pytorch-crf never guesses it.
+    return torch.ones(tags_shape, dtype=torch.bool)
+
+
+class MLPCRF(nn.Module):
+    """MLP emissions (ReLU after each hidden layer) under a ``torchcrf.CRF``."""
+
+    def __init__(self, n_features: int, hidden: str, n_tags: int = N_TAGS) -> None:
+        super().__init__()
+        layers: list[nn.Module] = []
+        width = n_features
+        for size in parse_layout(hidden):
+            layers += [nn.Linear(width, size), nn.ReLU()]
+            width = size
+        layers.append(nn.Linear(width, n_tags))
+        self.mlp = nn.Sequential(*layers)
+        self.crf = CRF(n_tags, batch_first=True)
+
+    def emissions(self, x: torch.Tensor) -> torch.Tensor:
+        """Per-step scores, shape (batch, steps, tags); steps are independent here."""
+        return self.mlp(x)
+
+    def nll(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """Negative log-likelihood per time step (pytorch-crf's ``token_mean``).
+
+        Per step rather than per batch so that losses of different sequence
+        lengths and part sizes are on one scale; early stopping and Adam do
+        not care about the scale, the figures do.
+        """
+        return -self.crf(self.emissions(x), y, mask=_full_mask(y.shape), reduction="token_mean")
+
+    @torch.no_grad()
+    def decode(self, x: torch.Tensor) -> np.ndarray:
+        """Viterbi labels of equal-length sequences, shape (batch, steps)."""
+        em = self.emissions(x)
+        return np.asarray(self.crf.decode(em, mask=_full_mask(em.shape[:2])), dtype=np.int64)
+
+    @torch.no_grad()
+    def marginals(self, x: torch.Tensor) -> np.ndarray:
+        """Class probabilities per step (batch, steps, tags), from forward-backward."""
+        return marginals(self.crf, self.emissions(x)).numpy()
+
+    def transition_matrix(self) -> np.ndarray:
+        """The learned transition scores (from-tag rows, to-tag columns)."""
+        return self.crf.transitions.detach().cpu().numpy().copy()
+
+
+def marginals(crf: CRF, emissions: torch.Tensor) -> torch.Tensor:
+    """Posterior marginals P(y_t = k | x) of a batch-first, unmasked CRF.
+
+    Forward and backward recursions in log space over the time steps (the
+    only loop; batch and tags are vectorised).
+    """
+    batch, steps, tags = emissions.shape
+    trans = crf.transitions.unsqueeze(0)  # (1, from, to)
+    alpha = [crf.start_transitions + emissions[:, 0]]
+    for t in range(1, steps):
+        alpha.append(torch.logsumexp(alpha[-1].unsqueeze(2) + trans, dim=1) + emissions[:, t])
+    beta = [crf.end_transitions.expand(batch, tags)]
+    for t in range(steps - 1, 0, -1):
+        beta.append(torch.logsumexp(trans + (emissions[:, t] + beta[-1]).unsqueeze(1), dim=2))
+    log_alpha = torch.stack(alpha, dim=1)
+    log_beta = torch.stack(beta[::-1], dim=1)
+    log_z = torch.logsumexp(log_alpha[:, -1] + crf.end_transitions, dim=1)
+    return torch.exp(log_alpha + log_beta - log_z[:, None, None])

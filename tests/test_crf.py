@@ -1,0 +1,326 @@
+"""Chapter 4: the MLP + CRF model, its fold loop, and the tables built from the grid."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from occupancy_utils import crf_study, data, experiment, results, splits, training
+from occupancy_utils.figures import crf as crf_figures
+from occupancy_utils.models.crf import MLPCRF, parse_layout
+
+FEATURES = data.NON_LIGHT_FEATURES
+
+
+def sticky_labels(n: int, rng: np.random.Generator, stay: float = 0.95) -> np.ndarray:
+    """A Markov chain that stays put or moves one step (never jumps 0 -> 3)."""
+    labels = [0]
+    for _ in range(n - 1):
+        last = labels[-1]
+        if rng.random() < stay:
+            labels.append(last)
+        else:
+            labels.append(int(np.clip(last + rng.choice([-1, 1]), 0, 3)))
+    return np.array(labels)
+
+
+@pytest.fixture(scope="module")
+def synthetic() -> tuple[pd.DataFrame, list[splits.Fold]]:
+    """A small frame with the real column names, labels a sticky chain, features noisy labels."""
+    rng = np.random.default_rng(0)
+    n = 700
+    index = pd.date_range("2020-01-01", periods=n, freq="30s", name="time")
+    y = sticky_labels(n, rng)
+    x = y[:, None] + rng.normal(0, 0.7, (n, len(FEATURES)))
+    frame = pd.DataFrame(x, index=index, columns=FEATURES)
+    frame[data.TARGET] = y
+    folds = splits.make_folds(index, [(str(index[400]), str(index[550])),
+                                      (str(index[550]), None)])
+    return frame, folds
+
+
+# ------------------------------------------------------------------ bad input, before training
+
+@pytest.mark.parametrize("hidden", ["", "64--32", "64-0", "abc", "32 ", 64])
+def test_bad_layout_is_named(hidden):
+    with pytest.raises(ValueError, match="hidden"):
+        parse_layout(hidden)
+
+
+@pytest.mark.parametrize(("params", "name"), [
+    ({"hidden": "32", "lr": -0.001, "seq_len": 10}, "lr"),
+    ({"hidden": "32", "lr": 0.0, "seq_len": 10}, "lr"),
+    ({"hidden": "32", "lr": 0.001, "seq_len": 1}, "seq_len"),
+    ({"hidden": "32", "lr": 0.001, "seq_len": 2.5}, "seq_len"),
+    ({"hidden": "32-x", "lr": 0.001, "seq_len": 10}, "hidden"),
+])
+def test_bad_config_fails_before_training(params, name, synthetic, monkeypatch):
+    def no_training(*args, **kwargs):
+        raise AssertionError("trained despite a bad parameter")
+
+    monkeypatch.setattr(crf_study, "train_fold", no_training)
+    frame, folds = synthetic
+    with pytest.raises(ValueError, match=name):
+        crf_study.run_config(frame, folds, params, "report", max_epochs=2, patience=1, seed=0,
+                             features=FEATURES)
+    grid = {k: [v] for k, v in params.items()}
+    with pytest.raises(ValueError, match=name):
+        crf_study.run_search(grid, "report", profile="quick", max_epochs=2, patience=1, seed=0,
+                             storage="sqlite:////nonexistent/never-opened.db")
+
+
+def test_unknown_protocol_and_settings_are_named(monkeypatch):
+    monkeypatch.setattr(crf_study.search, "run_grid", lambda *a, **k: pytest.fail("searched"))
+    grid = {"hidden": ["32"], "lr": [0.001], "seq_len": [10]}
+    for kwargs, name in (({"protocol": "peeking"}, "protocol"),
+                         ({"protocol": "report", "patience": 0}, "patience"),
+                         ({"protocol": "clean", "val_fraction": 1.5}, "val_fraction")):
+        settings = {"max_epochs": 2, "patience": 1, "val_fraction": 0.2, **kwargs}
+        protocol = settings.pop("protocol")
+        with pytest.raises(ValueError, match=name):
+            crf_study.run_search(grid, protocol, profile="quick", seed=0, **settings)
+    with pytest.raises(ValueError, match="grid"):
+        crf_study.check_grid({"hidden": ["32"], "lr": [0.001]})
+    with pytest.raises(ValueError, match="seeds"):
+        crf_study.check_settings("report", 2, 1, 0.2, seeds=[])
+    with pytest.raises(ValueError, match="top_n"):
+        crf_study.check_settings("report", 2, 1, 0.2, seeds=[0], top_n=0)
+
+
+# ------------------------------------------------------------------ chunks and fold parts
+
+def test_chunks_drop_the_tail_and_stay_inside_their_part():
+    """Features encode the row position, so each chunk can be traced back to its rows."""
+    n = 403
+    index = pd.date_range("2020-01-01", periods=n, freq="30s", name="time")
+    frame = pd.DataFrame({f: np.arange(n, dtype=float) for f in FEATURES}, index=index)
+    frame[data.TARGET] = 0
+    fold = splits.make_folds(index, [(str(index[301]), None)])[0]
+    parts = experiment.fold_parts(frame, fold, FEATURES, "clean", val_fraction=0.2)
+    lo, hi = fold.train.min(), fold.train.max()  # the scaler saw the training rows only
+    seq_len = 7
+    seen = []
+    for part in ("fit", "monitor", "test"):
+        x, y = crf_study.chunk_part(parts, part, seq_len)
+        positions = np.rint(x[..., 0].numpy() * (hi - lo) + lo).astype(int)
+        own = parts.positions[part]
+        assert len(x) == len(own) // seq_len
+        assert y.shape == (len(x), seq_len)
+        # consecutive rows, all of them from this part, starting at the part's first row
+        assert (np.diff(positions, axis=1) == 1).all()
+        assert set(positions.ravel()) <= set(own)
+        assert positions[0, 0] == own[0]
+        # the short tail is dropped, not padded
+        assert set(own) - set(positions.ravel()) == set(own[len(x) * seq_len:])
+        seen.append(positions)
+    fit_rows, monitor_rows = set(seen[0].ravel()), set(seen[1].ravel())
+    assert not fit_rows & monitor_rows
+
+
+def test_part_shorter_than_a_chunk_is_named(synthetic):
+    frame, folds = synthetic
+    parts = experiment.fold_parts(frame, folds[0], FEATURES, "clean", 0.02)
+    with pytest.raises(ValueError, match="seq_len"):
+        crf_study.chunk_part(parts, "monitor", 25)
+
+
+# ------------------------------------------------------------------ the model
+
+def test_marginals_and_viterbi_match_brute_force():
+    torch.manual_seed(1)
+    model = MLPCRF(3, "8")
+    x = torch.randn(1, 5, 3)
+    paths = np.array(list(itertools.product(range(4), repeat=5)))
+    with torch.no_grad():
+        em = model.emissions(x)
+        mask = torch.ones(len(paths), 5, dtype=torch.bool)
+        logp = model.crf(em.expand(len(paths), 5, 4), torch.as_tensor(paths), mask=mask,
+                         reduction="none").numpy()
+    p = np.exp(logp)
+    assert p.sum() == pytest.approx(1.0, abs=1e-5)
+    expected = np.array([[p[paths[:, t] == k].sum() for k in range(4)] for t in range(5)])
+    np.testing.assert_allclose(model.marginals(x)[0], expected, atol=1e-5)
+    assert model.decode(x)[0].tolist() == paths[np.argmax(p)].tolist()
+
+
+def test_crf_learns_a_known_transition_structure():
+    """Labels stay or move by one; with weak emissions the CRF must learn that from the data."""
+    rng = np.random.default_rng(0)
+    y = sticky_labels(2400, rng, stay=0.9)
+    x = (np.eye(4)[y] + rng.normal(0, 0.6, (len(y), 4))).astype("float32")
+    xc, yc = (torch.as_tensor(a) for a in
+              (x.reshape(-1, 10, 4), y.reshape(-1, 10).astype(np.int64)))
+    generator = training.seed_everything(0)
+    model = MLPCRF(4, "16")
+    with crf_study.single_thread():
+        history = training.fit(model, lambda idx: model.nll(xc[idx], yc[idx]), len(xc),
+                               lambda: model.nll(xc, yc), lr=0.03, batch_size=16, max_epochs=10,
+                               patience=10, generator=generator)
+    assert history.monitor[-1] < 0.8 * history.monitor[0]
+    t = model.transition_matrix()
+    for i in range(4):
+        assert np.argmax(t[i]) == i, t  # staying is the most likely move from every label
+    assert t[0, 3] < t[0, 1] and t[3, 0] < t[3, 2], t  # jumps are less likely than steps
+    # decoding with the learned transitions changes label less often than the emissions alone
+    with torch.no_grad():
+        greedy = model.emissions(xc).argmax(-1).numpy()
+    viterbi = model.decode(xc)
+    assert (np.diff(viterbi, axis=1) != 0).sum() < (np.diff(greedy, axis=1) != 0).sum()
+
+
+def test_predict_chunks_labels_every_row_and_decodes_chunks_independently():
+    torch.manual_seed(0)
+    model = MLPCRF(3, "8")
+    x = np.random.default_rng(0).normal(size=(23, 3)).astype("float32")
+    labels, proba = crf_study.predict_chunks(model, x, 5, proba=True)
+    assert labels.shape == (23,) and proba.shape == (23, 4)
+    np.testing.assert_allclose(proba.sum(1), 1, atol=1e-5)
+    for start in (0, 5, 20):  # a full chunk, another, and the 3-row tail
+        alone = model.decode(torch.as_tensor(x[None, start:start + 5]))[0]
+        assert labels[start:start + 5].tolist() == alone.tolist()
+    whole, _ = crf_study.predict_whole(model, x)
+    assert whole.shape == (23,)
+
+
+def test_label_changes_split_at_chunk_starts():
+    labels = np.array([0, 0, 1, 1, 1, 2, 2, 0, 0, 0])  # changes into rows 2, 5, 7
+    assert crf_study.label_changes(labels, 5) == {"inside": 2, "at_starts": 1}
+    assert crf_study.label_changes(labels, 2) == {"inside": 2, "at_starts": 1}
+    assert crf_study.label_changes(np.zeros(9, int), 3) == {"inside": 0, "at_starts": 0}
+
+
+# ------------------------------------------------------------------ fold loop
+
+@pytest.fixture(scope="module")
+def two_runs(synthetic):
+    frame, folds = synthetic
+    params = {"hidden": "16", "lr": 0.01, "seq_len": 10}
+    kwargs = dict(max_epochs=4, patience=2, seed=3, features=FEATURES)
+    first = crf_study.run_config(frame, folds, params, "clean", **kwargs,
+                                 record_transitions_fold=2)
+    second = crf_study.run_config(frame, folds, params, "clean", **kwargs)
+    return first, second
+
+
+def test_same_seed_gives_identical_metrics(two_runs):
+    first, second = (crf_study.config_record(runs, 0.0) for runs in two_runs)
+    assert first == second
+    assert first["mse_folds"] and np.isfinite(first["mse"])
+
+
+def test_fold_runs_score_the_test_part_and_record_what_was_asked(two_runs, synthetic):
+    frame, folds = synthetic
+    runs = two_runs[0]
+    for run, fold in zip(runs, folds, strict=True):
+        assert np.array_equal(run.positions, fold.test)
+        assert len(run.chunk_pred) == len(run.whole_pred) == len(fold.test)
+        assert run.history.epochs <= 4
+    # transitions only where asked, one matrix per epoch
+    assert runs[0].transitions == []
+    assert len(runs[1].transitions) == runs[1].history.epochs
+    assert runs[1].transitions[0].shape == (4, 4)
+
+
+def test_collapse_is_only_all_zero_predictions_on_a_fold_with_people():
+    def run(fold, y_true, pred):
+        y_true, pred = np.asarray(y_true), np.asarray(pred)
+        return crf_study.FoldRun(fold, 2, training.History(), np.arange(len(y_true)), y_true,
+                                 pred, pred, y_true, pred, 0.0, 0.0)
+
+    runs = [run(1, [0, 1, 2], [0, 0, 0]), run(2, [0, 0], [0, 0]), run(3, [0, 3], [0, 1])]
+    assert crf_study.collapsed_folds(runs) == [1]
+
+
+# ------------------------------------------------------------------ tables and results
+
+def fake_grid(rows: list[tuple]) -> pd.DataFrame:
+    found = pd.DataFrame(rows, columns=["hidden", "lr", "seq_len", "mse", "val_mse"])
+    n = len(found)
+    found = found.assign(f1_macro=0.5, f1_micro=0.8, pooled_mse=found["mse"],
+                         pooled_f1_macro=0.5, whole_mse=found["mse"], whole_f1_macro=0.5,
+                         val_f1_macro=0.5, mse_folds=[[m] * 4 for m in found["mse"]],
+                         epochs=[[3, 4, 5, 6]] * n, collapsed=False, collapsed_folds=[[]] * n,
+                         changes_inside=0, changes_at_starts=0, seconds=1.0)
+    return crf_study.grid_table(found)
+
+
+def test_table_2_matches_report_rows_by_configuration():
+    report = results.report_numbers()["crf"]
+    grid = fake_grid([("32", 0.0007, 25, 0.9, 0.1), ("128", 0.001, 20, 0.3, 0.5),
+                      ("64-32-16", 0.001, 10, 0.2, 0.9)])
+    assert grid["rank"].tolist() == [1, 2, 3] and grid["mse"].is_monotonic_increasing
+    table = crf_study.table_2(grid, report)
+    assert len(table) == len(report["table_2_top_results"])
+    first = table.iloc[0]  # the report's best: 32, 0.0007, 25
+    assert (first["hidden"], first["seq_len"]) == ("32", 25)
+    assert first["mse (book)"] == 0.9 and first["book_rank"] == 3
+    assert first["mse difference"] == pytest.approx(0.9 - first["mse (report)"])
+    assert table.iloc[3]["mse (book)"] == 0.3  # 128, 0.001, 20 is the report's 4th row
+    assert table["mse (book)"].notna().sum() == 2
+    top = crf_study.top_table(grid, report, 2)
+    assert top["hidden"].tolist() == ["64-32-16", "128"]
+    assert pd.isna(top.iloc[0]["mse (report)"]) and top.iloc[1]["report_rank"] == 4
+
+
+def test_clean_protocol_selects_on_validation_not_test():
+    grid = fake_grid([("32", 0.001, 10, 0.2, 0.9), ("64", 0.0003, 25, 0.5, 0.1)])
+    assert crf_study.best_params(grid, "report") == {"hidden": "32", "lr": 0.001, "seq_len": 10}
+    assert crf_study.best_params(grid, "clean") == {"hidden": "64", "lr": 0.0003, "seq_len": 25}
+    table = crf_study.protocol_table({"report": grid, "clean": grid})
+    assert table["test mse"].tolist() == [0.2, 0.5]
+
+
+def test_results_follow_the_shared_schema(two_runs, tmp_path, monkeypatch):
+    runs = two_runs[0]
+    final = {"clean": {3: runs}}
+    chosen = {"clean": {"hidden": "16", "lr": 0.01, "seq_len": 10}}
+    payload = crf_study.results_payload(final, chosen, profile="quick", elapsed_seconds=1.0,
+                                        search_seconds={"clean": 2.0}, settings={})
+    model = payload["models"]["crf"]
+    block = model["protocols"]["clean"]
+    assert set(block["seeds"]["3"]) == {"per_fold", "mean", "std", "pooled"}
+    assert block["seeds"]["3"]["mean"]["mse"] == pytest.approx(
+        np.mean([np.mean((r.y_true - r.chunk_pred) ** 2) for r in runs]))
+    assert payload["elapsed_seconds"] == 1.0 and model["probabilistic"] is False
+    frame = crf_study.predictions(final)
+    assert {"model", "protocol", "seed", "fold", "position", "y_true", "y_pred"} <= set(frame)
+    assert set(frame["model"]) == set(crf_study.MODEL_KEYS.values())
+    monkeypatch.setattr(results, "results_dir", lambda profile: tmp_path)
+    results.write_results("quick", "04_crf", payload)
+    assert results.read_results("quick", "04_crf")["models"]["crf"]["label"] == model["label"]
+
+
+def test_transition_animation_keeps_best_epoch_and_stays_light():
+    assert crf_figures.frame_epochs(10, 3) == list(range(10))
+    picked = crf_figures.frame_epochs(1000, 537, max_frames=60)
+    assert len(picked) <= 60 and 537 in picked and picked[0] == 0 and picked[-1] == 999
+    matrices = [np.full((4, 4), float(e)) for e in range(100)]
+    fig = crf_figures.transitions_figure(matrices, 42, "t", max_frames=20)
+    assert len(fig.frames) <= 20
+    assert fig.layout.sliders[0].steps[fig.layout.sliders[0].active].label == "43"
+    with pytest.raises(ValueError, match="record_transitions"):
+        crf_figures.transitions_figure([], 0, "t")
+
+
+def test_findings_quote_the_tables(two_runs):
+    report = results.report_numbers()["crf"]
+    runs = two_runs[0]
+    grid = fake_grid([("32", 0.001, 10, 0.4, 0.3), ("64", 0.0003, 25, 0.6, 0.1)])
+    final = {"report": {3: runs}, "clean": {3: runs}}
+    found = crf_study.findings({"report": grid, "clean": grid}, final, report, ["CRF", 0.288, 0.53])
+    assert found["crf_best_mse"] == 0.4 and found["crf_best_config"].startswith("hidden 32,")
+    assert found["crf_report_best_in_book"].startswith("not available")
+    assert found["crf_clean_config"] == "hidden 64, lr 0.0003, seq_len 25"
+    assert found["crf_clean_test_mse"] == 0.6
+    inside = sum(crf_study.label_changes(r.chunk_pred, 10)["inside"] for r in runs)
+    assert found["crf_chunk_inside"] == inside
+    assert found["crf_final_report_chunks_mse"] == pytest.approx(
+        crf_study.summarize_runs(runs)["mean"]["mse"])
+    table = crf_study.final_table(final, {"report": {"hidden": "16", "lr": 0.01, "seq_len": 10},
+                                          "clean": {"hidden": "16", "lr": 0.01, "seq_len": 10}},
+                                  ["CRF", 0.288, 0.53])
+    assert table["mse (report, Table 7)"].notna().sum() == 1
