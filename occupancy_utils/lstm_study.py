@@ -1,0 +1,717 @@
+"""Chapter 6: the LSTM on each fold, its two-stage search, MC dropout evaluation and tables.
+
+Windows. Each part of a fold (fit, monitor, test from
+:func:`experiment.fold_parts`) is cut into sliding windows on its own, with
+the gap rule of :mod:`occupancy_utils.sequences`, so no window crosses a fold
+boundary or a break in collection. A window predicts the label of its last
+row. The first ``seq_len - 1`` rows of each part, and of each stretch after a
+break, have no window: the LSTM is scored on that subset of the test rows
+(:func:`rows_scored` counts it).
+
+Search. As in the report, the structure (``seq_len``, ``layers``,
+``hidden``) is searched first at a fixed ``lr`` and ``dropout``, then
+``dropout`` and ``lr`` for the winning structure. Configurations are scored
+with dropout off (the report's choice) by the mean over folds of the MSE on
+the **monitor** part: the test part under the report protocol (the report's
+selection, on test data), the validation tail under the clean one (no test
+row reaches the choice). Test scores are stored with every trial as well.
+
+Final models. The winner of each protocol's search is trained again for each
+seed and scored on the test parts with dropout off and with Monte Carlo
+dropout (T samples in one batched pass, :func:`models.lstm.mc_samples`).
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+from tqdm.auto import tqdm
+
+from . import data, experiment, search, sequences, splits, training, uncertainty
+from .models import lstm
+
+FEATURES: list[str] = data.NON_LIGHT_FEATURES
+STRUCTURE_KEYS = ("seq_len", "layers", "hidden")
+TUNING_KEYS = ("dropout", "lr")
+MODEL_KEYS = {
+    ("regression", False): "lstm_regression",
+    ("regression", True): "lstm_regression_mcd",
+    ("classification", False): "lstm_classification",
+    ("classification", True): "lstm_classification_mcd",
+}
+LABELS = {
+    "lstm_regression": "LSTM regression, dropout off",
+    "lstm_regression_mcd": "LSTM regression, MC dropout (mean of T samples)",
+    "lstm_classification": "LSTM classification, dropout off",
+    "lstm_classification_mcd": "LSTM classification, MC dropout (mean softmax of T samples)",
+}
+
+
+# --- parameters ---------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Config:
+    """One LSTM configuration: the five hyper-parameters the report searched."""
+
+    variant: str
+    seq_len: int
+    layers: int
+    hidden: int
+    dropout: float
+    lr: float
+
+    def __post_init__(self) -> None:
+        lstm.outputs_for(self.variant)
+        _positive_int("seq_len", self.seq_len)
+        lstm.check_structure(self.hidden, self.layers, self.dropout)
+        _positive_float("lr", self.lr)
+
+    def hyper(self) -> dict[str, Any]:
+        """The hyper-parameters without the variant (for tables and results)."""
+        return {k: v for k, v in asdict(self).items() if k != "variant"}
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Training settings shared by every fit of the chapter."""
+
+    batch_size: int = 64
+    max_epochs: int = 300
+    patience: int = 10
+    val_fraction: float = 0.2
+
+    def __post_init__(self) -> None:
+        for name in ("batch_size", "max_epochs", "patience"):
+            _positive_int(name, getattr(self, name))
+        if not 0 < self.val_fraction < 1:
+            raise ValueError(f"val_fraction must be in (0, 1), got {self.val_fraction!r}")
+
+
+def _positive_int(name: str, value: Any) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise ValueError(f"{name} must be a positive integer, got {value!r}")
+
+
+def _positive_float(name: str, value: Any) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
+        raise ValueError(f"{name} must be a positive number, got {value!r}")
+
+
+def set_threads(threads: int) -> None:
+    """Torch CPU threads for this process; 0 leaves torch's default.
+
+    Small LSTMs gain nothing from intra-op threads: on a 2-core machine one
+    thread trained them about twice as fast as two, and far faster when other
+    work shares the cores (threads then wait on each other).
+    """
+    if isinstance(threads, bool) or not isinstance(threads, int) or threads < 0:
+        raise ValueError(f"torch_threads must be a non-negative integer, got {threads!r}")
+    if threads:
+        torch.set_num_threads(threads)
+
+
+def _check_grid(name: str, grid: Any, keys: Sequence[str]) -> None:
+    if not isinstance(grid, Mapping) or set(grid) != set(keys):
+        got = sorted(grid) if isinstance(grid, Mapping) else type(grid).__name__
+        raise ValueError(f"{name} must map exactly {list(keys)} to values, got {got}")
+    for key in keys:
+        values = grid[key]
+        if not isinstance(values, (list, tuple)) or not values:
+            raise ValueError(f"{name}.{key} must be a non-empty list, got {values!r}")
+
+
+def check_parameters(*, seeds: Sequence[int], structure_grid: Mapping[str, Sequence[Any]],
+                     structure_fixed: Mapping[str, float],
+                     tuning_grid: Mapping[str, Sequence[Any]], settings: Settings,
+                     mc_samples: int, search_protocols: Sequence[str],
+                     torch_threads: int = 0) -> None:
+    """Every parameter of the chapter, checked before anything trains.
+
+    Each bad value fails with a one-line ValueError naming the parameter.
+    """
+    if not isinstance(seeds, (list, tuple)) or not seeds:
+        raise ValueError(f"seeds must be a non-empty list of integers, got {seeds!r}")
+    for s in seeds:
+        if isinstance(s, bool) or not isinstance(s, int) or s < 0:
+            raise ValueError(f"seeds must hold non-negative integers, got {s!r}")
+    _check_grid("structure_grid", structure_grid, STRUCTURE_KEYS)
+    _check_grid("tuning_grid", tuning_grid, TUNING_KEYS)
+    if not isinstance(structure_fixed, Mapping) or set(structure_fixed) != set(TUNING_KEYS):
+        raise ValueError(f"structure_fixed must map exactly {list(TUNING_KEYS)} to values, "
+                         f"got {structure_fixed!r}")
+    for key in STRUCTURE_KEYS:
+        for v in structure_grid[key]:
+            _positive_int(f"structure_grid.{key}", v)
+    for label, lrs in (("structure_fixed.lr", [structure_fixed["lr"]]),
+                       ("tuning_grid.lr", tuning_grid["lr"])):
+        for v in lrs:
+            _positive_float(label, v)
+    for label, drops in (("structure_fixed.dropout", [structure_fixed["dropout"]]),
+                         ("tuning_grid.dropout", tuning_grid["dropout"])):
+        for v in drops:
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 < v < 1:
+                raise ValueError(f"{label} must be in (0, 1) (MC dropout needs some), "
+                                 f"got {v!r}")
+    if not isinstance(settings, Settings):
+        raise ValueError(f"settings must be a Settings, got {type(settings).__name__}")
+    _positive_int("mc_samples", mc_samples)
+    if isinstance(torch_threads, bool) or not isinstance(torch_threads, int) or torch_threads < 0:
+        raise ValueError(f"torch_threads must be a non-negative integer, got {torch_threads!r}")
+    if (not isinstance(search_protocols, (list, tuple)) or not search_protocols
+            or any(p not in training.PROTOCOLS for p in search_protocols)):
+        raise ValueError(f"search_protocols must be a non-empty list from {training.PROTOCOLS}, "
+                         f"got {search_protocols!r}")
+
+
+# --- windows ------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Windows:
+    """Sliding windows of one part: inputs, the label of each window's last row, and rows.
+
+    ``rows[i]`` are the frame positions of the ``seq_len`` rows of window i;
+    ``positions = rows[:, -1]`` is the row whose label the window predicts.
+    """
+
+    x: np.ndarray
+    y: np.ndarray
+    rows: np.ndarray
+
+    @property
+    def positions(self) -> np.ndarray:
+        return self.rows[:, -1]
+
+    def __len__(self) -> int:
+        return len(self.y)
+
+
+def part_windows(x: np.ndarray, y: np.ndarray, positions: np.ndarray,
+                 index: pd.DatetimeIndex, seq_len: int) -> Windows:
+    """Windows of one part only; none spans a gap longer than ``sequences.MAX_GAP_SECONDS``."""
+    windows, ends = sequences.sliding_windows(x, seq_len, sequences.segment_ids(index))
+    offsets = np.arange(-seq_len + 1, 1)
+    rows = positions[ends[:, None] + offsets[None, :]] if len(ends) else np.empty(
+        (0, seq_len), dtype=int)
+    return Windows(windows.astype("float32"), y[ends], rows)
+
+
+def fold_windows(frame: pd.DataFrame, fold: splits.Fold, protocol: str, seq_len: int,
+                 val_fraction: float = 0.2) -> dict[str, Windows]:
+    """Windows of the fit, monitor and test parts of one fold (scaled on training rows only)."""
+    parts = experiment.fold_parts(frame, fold, FEATURES, protocol, val_fraction)
+    return {name: part_windows(parts.x[name], parts.y[name], parts.positions[name],
+                               parts.index[name], seq_len)
+            for name in ("fit", "monitor", "test")}
+
+
+def rows_scored(frame: pd.DataFrame, folds: Sequence[splits.Fold], seq_len: int) -> pd.DataFrame:
+    """Per fold: test rows, rows with a window (the rows the LSTM is scored on), share."""
+    out = []
+    for fold in folds:
+        idx = frame.index[fold.test]
+        _, ends = sequences.sliding_windows(np.zeros((len(idx), 1)), seq_len,
+                                            sequences.segment_ids(idx))
+        out.append({"fold": fold.number, "test rows": len(idx), "scored rows": len(ends),
+                    "share scored": len(ends) / len(idx)})
+    return pd.DataFrame(out)
+
+
+# --- training and prediction --------------------------------------------------------------
+
+def _tensor(a: np.ndarray, dev: torch.device, dtype: torch.dtype = torch.float32) -> torch.Tensor:
+    return torch.as_tensor(a, dtype=dtype, device=dev)
+
+
+def train_fold(windows: Mapping[str, Windows], config: Config, settings: Settings, seed: int,
+               progress: bool = False) -> tuple[lstm.LSTMNet, training.History, float]:
+    """Train one configuration on one fold; early stopping watches the monitor part.
+
+    Returns the model (best monitored epoch's weights), its history and seconds.
+    """
+    if len(windows["fit"]) == 0 or len(windows["monitor"]) == 0:
+        raise ValueError(f"seq_len {config.seq_len} leaves a fit or monitor part without "
+                         "windows")
+    start = time.perf_counter()
+    generator = training.seed_everything(seed)
+    dev = training.device()
+    model = lstm.build(config.variant, len(FEATURES), config.hidden, config.layers,
+                       config.dropout).to(dev)
+    regression = config.variant == "regression"
+    ytype = torch.float32 if regression else torch.long
+    xf, yf = _tensor(windows["fit"].x, dev), _tensor(windows["fit"].y, dev, ytype)
+    xm, ym = _tensor(windows["monitor"].x, dev), _tensor(windows["monitor"].y, dev, ytype)
+
+    def loss_of(out: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        if regression:
+            return torch.nn.functional.mse_loss(out.squeeze(-1), target, reduction="sum")
+        return torch.nn.functional.cross_entropy(out, target, reduction="sum")
+
+    def batch_loss(idx: torch.Tensor) -> torch.Tensor:
+        idx = idx.to(dev)
+        return loss_of(model(xf[idx]), yf[idx]) / len(idx)
+
+    def monitor() -> float:
+        total = sum(float(loss_of(model(xb), yb)) for xb, yb in zip(xm.split(4096),
+                                                                    ym.split(4096), strict=True))
+        return total / len(ym)
+
+    history = training.fit(model, batch_loss, len(yf), monitor, lr=config.lr,
+                           batch_size=settings.batch_size, max_epochs=settings.max_epochs,
+                           patience=settings.patience, generator=generator, progress=progress,
+                           description=f"{config.variant} fold")
+    return model, history, time.perf_counter() - start
+
+
+def to_labels(output: np.ndarray, variant: str) -> np.ndarray:
+    """Class labels from outputs: regression rounded and clipped to 0..3, else argmax."""
+    if variant == "regression":
+        return np.clip(np.rint(output), 0, lstm.N_CLASSES - 1).astype(int)
+    return np.asarray(output).argmax(axis=-1).astype(int)
+
+
+def deterministic_frame(model: lstm.LSTMNet, w: Windows, variant: str,
+                        fold: int) -> pd.DataFrame:
+    """Dropout-off predictions of one part: ``value`` (regression) or ``p0..p3``."""
+    out = lstm.predict(model, _tensor(w.x, next(model.parameters()).device), variant)
+    out = out.cpu().numpy().astype("float64")
+    if variant == "regression":
+        extra = {"value": out}
+    else:
+        extra = {f"p{c}": out[:, c] for c in range(lstm.N_CLASSES)}
+    return experiment.prediction_frame(fold, w.positions, w.y, to_labels(out, variant), **extra)
+
+
+def mc_frame(model: lstm.LSTMNet, w: Windows, variant: str, fold: int, samples: int,
+             seed: int) -> pd.DataFrame:
+    """MC dropout predictions of one part, the predictive distribution summarised per row.
+
+    Regression: ``value`` (mean of the T samples), ``std``; ``y_pred`` rounds
+    the mean. Classification: ``p0..p3`` (mean softmax, the prediction
+    ``y_pred``), ``freq0..freq3`` (how often each class was the argmax of a
+    sample, the report's probabilities), ``y_pred_freq`` (its argmax),
+    ``entropy`` (predictive) and ``mi`` (mutual information), in nats.
+    """
+    torch.manual_seed(seed)
+    sampled = lstm.mc_samples(model, _tensor(w.x, next(model.parameters()).device), variant,
+                              samples).cpu().numpy().astype("float64")
+    if variant == "regression":
+        mean, std = sampled.mean(axis=0), sampled.std(axis=0)
+        return experiment.prediction_frame(fold, w.positions, w.y, to_labels(mean, variant),
+                                           value=mean, std=std)
+    parts = uncertainty.decompose(sampled)
+    votes = sampled.argmax(axis=-1)  # (T, N)
+    freq = np.stack([(votes == c).mean(axis=0) for c in range(lstm.N_CLASSES)], axis=1)
+    extra = {f"p{c}": parts["mean"][:, c] for c in range(lstm.N_CLASSES)}
+    extra |= {f"freq{c}": freq[:, c] for c in range(lstm.N_CLASSES)}
+    extra |= {"y_pred_freq": freq.argmax(axis=1), "entropy": parts["predictive_entropy"],
+              "mi": parts["mutual_information"]}
+    return experiment.prediction_frame(fold, w.positions, w.y, parts["predicted"], **extra)
+
+
+# --- search -------------------------------------------------------------------------------
+
+@functools.lru_cache(maxsize=1)
+def _frame() -> pd.DataFrame:
+    return data.load()
+
+
+def search_objective(params: dict[str, Any], *, variant: str, protocol: str,
+                     fixed: Mapping[str, Any], settings: Mapping[str, Any],
+                     seed: int, threads: int = 0) -> dict[str, Any]:
+    """Train one grid point on every fold (dropout off when scoring); mean monitor MSE.
+
+    Module level so that search workers can pickle it. The returned ``mse``
+    is what the search minimises: the mean over folds of the MSE on the
+    monitor part (test under the report protocol, validation tail under the
+    clean one), on labels (regression rounded), as the report did.
+    ``threads`` (0 = leave torch's default) also applies in worker processes.
+    """
+    set_threads(threads)
+    config = Config(variant=variant, **{**fixed, **params})
+    st = Settings(**settings)
+    frame = _frame()
+    monitor_frames, test_frames, epochs, seconds = [], [], [], []
+    for fold in splits.make_folds(frame.index):
+        windows = fold_windows(frame, fold, protocol, config.seq_len, st.val_fraction)
+        model, history, secs = train_fold(windows, config, st, seed)
+        monitor_frames.append(deterministic_frame(model, windows["monitor"], variant,
+                                                  fold.number))
+        test_frames.append(deterministic_frame(model, windows["test"], variant, fold.number))
+        epochs.append(history.epochs)
+        seconds.append(secs)
+    sel = experiment.summarize(monitor_frames)
+    test = experiment.summarize(test_frames)
+    return {
+        "mse": sel["mean"]["mse"], "mse_std": sel["std"]["mse"],
+        "f1_macro": sel["mean"]["f1_macro"], "f1_std": sel["std"]["f1_macro"],
+        "fold_mse": [f["mse"] for f in sel["per_fold"]],
+        "fold_f1": [f["f1_macro"] for f in sel["per_fold"]],
+        "test_mse": test["mean"]["mse"], "test_mse_std": test["std"]["mse"],
+        "test_f1_macro": test["mean"]["f1_macro"], "test_f1_std": test["std"]["f1_macro"],
+        "test_fold_mse": [f["mse"] for f in test["per_fold"]],
+        "epochs": epochs, "seconds": float(np.sum(seconds)),
+    }
+
+
+@dataclass
+class Search:
+    """Both stages of one variant's search under one protocol, and the winner."""
+
+    variant: str
+    protocol: str
+    structure: pd.DataFrame
+    tuning: pd.DataFrame
+    best: Config
+    names: tuple[str, str] = ("", "")
+
+    @property
+    def seconds(self) -> float:
+        """Training seconds summed over every grid point of both stages."""
+        return float(self.structure["seconds"].sum() + self.tuning["seconds"].sum())
+
+
+def _best_row(frame: pd.DataFrame, grid: Mapping[str, Sequence[Any]]) -> pd.Series:
+    """Lowest mean MSE; a tie goes to the earlier point in grid order.
+
+    Grid order, not trial order: Optuna hands out points in a shuffled order
+    (and workers race), so only the grid order makes the choice reproducible.
+    """
+    def key(point: Mapping[str, Any]) -> str:
+        return json.dumps({k: _plain(point[k]) for k in sorted(grid)}, default=str)
+
+    order = {key(p): i for i, p in enumerate(search.grid_points(grid))}
+    rank = frame.apply(lambda r: order[key(r)], axis=1)
+    return frame.assign(_rank=rank).sort_values(["mse", "_rank"], kind="stable").iloc[0]
+
+
+def two_stage_search(variant: str, protocol: str, *, structure_grid: Mapping[str, Sequence],
+                     structure_fixed: Mapping[str, float], tuning_grid: Mapping[str, Sequence],
+                     settings: Settings, seed: int, profile: str, workers: int = 1,
+                     storage: str | None = None, progress: bool = True,
+                     threads: int = 0) -> Search:
+    """The report's two series: structure at fixed lr/dropout, then dropout and lr.
+
+    Each stage is a resumable :func:`search.run_grid`; the study names carry
+    every setting that changes results, so a changed grid starts afresh.
+    """
+    training.check_protocol(protocol)
+    common = {"variant": variant, "protocol": protocol, "settings": asdict(settings),
+              "seed": seed}
+    fixed1 = dict(structure_fixed)
+    name1 = search.study_name(f"06_lstm-{variant}-{protocol}-structure", structure_grid,
+                              fixed=fixed1, **common)
+    objective1 = functools.partial(search_objective, variant=variant, protocol=protocol,
+                                   fixed=fixed1, settings=asdict(settings), seed=seed,
+                                   threads=threads)
+    stage1 = search.run_grid(name1, structure_grid, objective1, profile=profile,
+                             storage=storage, workers=workers, seed=seed, progress=progress)
+    win1 = _best_row(stage1, structure_grid)
+    fixed2 = {k: _plain(win1[k]) for k in STRUCTURE_KEYS}
+    name2 = search.study_name(f"06_lstm-{variant}-{protocol}-tuning", tuning_grid,
+                              fixed=fixed2, **common)
+    objective2 = functools.partial(search_objective, variant=variant, protocol=protocol,
+                                   fixed=fixed2, settings=asdict(settings), seed=seed,
+                                   threads=threads)
+    stage2 = search.run_grid(name2, tuning_grid, objective2, profile=profile, storage=storage,
+                             workers=workers, seed=seed, progress=progress)
+    win2 = _best_row(stage2, tuning_grid)
+    best = Config(variant=variant, **fixed2, **{k: _plain(win2[k]) for k in TUNING_KEYS})
+    return Search(variant, protocol, stage1, stage2, best, (name1, name2))
+
+
+def _plain(value: Any) -> Any:
+    return value.item() if isinstance(value, np.generic) else value
+
+
+def long_folds(stage: pd.DataFrame, keys: Sequence[str], column: str = "fold_mse") -> pd.DataFrame:
+    """One row per grid point and fold (for the figures: the spread over folds)."""
+    rows = []
+    for _, r in stage.iterrows():
+        for i, v in enumerate(r[column], start=1):
+            rows.append({**{k: r[k] for k in keys}, "fold": i, "mse": v})
+    return pd.DataFrame(rows)
+
+
+# --- final models -------------------------------------------------------------------------
+
+@dataclass
+class Final:
+    """Predictions and timings of the final models of one variant, every protocol and seed."""
+
+    variant: str
+    configs: dict[str, Config]
+    predictions: dict[tuple[str, str, int], list[pd.DataFrame]] = field(default_factory=dict)
+    train_seconds: dict[str, float] = field(default_factory=dict)
+    predict_seconds: dict[tuple[str, str], float] = field(default_factory=dict)
+    epochs: dict[tuple[str, int], list[int]] = field(default_factory=dict)
+
+
+def final_models(frame: pd.DataFrame, variant: str, configs: Mapping[str, Config], *,
+                 settings: Settings, seeds: Sequence[int], mc_samples: int,
+                 progress: bool = True) -> Final:
+    """Train each protocol's winner for every seed and fold; score with dropout off and MC.
+
+    ``predictions[(model_key, protocol, seed)]`` holds one frame per fold.
+    """
+    folds = splits.make_folds(frame.index)
+    result = Final(variant, dict(configs))
+    key_det, key_mc = MODEL_KEYS[(variant, False)], MODEL_KEYS[(variant, True)]
+    jobs = [(p, s, f) for p in configs for s in seeds for f in folds]
+    for protocol, seed, fold in tqdm(jobs, desc=f"final {variant}", disable=not progress):
+        config = configs[protocol]
+        windows = fold_windows(frame, fold, protocol, config.seq_len, settings.val_fraction)
+        model, history, secs = train_fold(windows, config, settings, seed)
+        result.train_seconds[protocol] = result.train_seconds.get(protocol, 0.0) + secs
+        result.epochs.setdefault((protocol, seed), []).append(history.epochs)
+        for key, mc in ((key_det, False), (key_mc, True)):
+            start = time.perf_counter()
+            pred = (mc_frame(model, windows["test"], variant, fold.number, mc_samples, seed)
+                    if mc else deterministic_frame(model, windows["test"], variant, fold.number))
+            t = time.perf_counter() - start
+            result.predict_seconds[(key, protocol)] = (
+                result.predict_seconds.get((key, protocol), 0.0) + t)
+            result.predictions.setdefault((key, protocol, seed), []).append(pred)
+    return result
+
+
+def summaries(final: Final) -> dict[tuple[str, str, int], dict[str, dict]]:
+    """Scores of every (model, protocol, seed), the ways the chapter reports them.
+
+    ``labels``: MSE on class labels (the report's); ``value``: MSE on the raw
+    regression output or MC mean (regression only); ``frequency``: labels from
+    the MC class frequencies (classification MC only, the report's way).
+    """
+    out: dict[tuple[str, str, int], dict[str, dict]] = {}
+    for (key, protocol, seed), frames in final.predictions.items():
+        entry = {"labels": experiment.summarize(frames)}
+        if "value" in frames[0]:
+            entry["value"] = experiment.summarize(frames, value_column="value")
+        if "y_pred_freq" in frames[0]:
+            by_freq = [f.assign(y_pred=f["y_pred_freq"]) for f in frames]
+            entry["frequency"] = experiment.summarize(by_freq)
+        out[(key, protocol, seed)] = entry
+    return out
+
+
+def results_models(finals: Sequence[Final]) -> dict[str, Any]:
+    """The ``models`` part of results/<profile>/06_lstm.json (CONTRIBUTING.md schema).
+
+    ``seeds`` scores class labels (regression rounded; MC classification by
+    mean softmax). Extra entries: ``seeds_value_mse`` (regression: MSE on the
+    raw output / MC mean) and ``seeds_by_frequency`` (MC classification
+    labelled by class frequencies, the report's way).
+    """
+    models: dict[str, Any] = {}
+    for final in finals:
+        scored = summaries(final)
+        for mc in (False, True):
+            key = MODEL_KEYS[(final.variant, mc)]
+            # the book's model is the clean protocol's winner; the report's is also kept
+            main = final.configs.get("clean") or next(iter(final.configs.values()))
+            entry: dict[str, Any] = {"label": LABELS[key], "params": main.hyper(),
+                                     "params_by_protocol": {p: c.hyper()
+                                                            for p, c in final.configs.items()},
+                                     "probabilistic": mc, "protocols": {}}
+            for protocol in final.configs:
+                seeds = sorted(s for (k, p, s) in scored if k == key and p == protocol)
+                block: dict[str, Any] = {
+                    "seeds": {str(s): scored[(key, protocol, s)]["labels"] for s in seeds},
+                    "train_seconds": final.train_seconds[protocol],
+                    "predict_seconds": final.predict_seconds[(key, protocol)],
+                }
+                for extra, name in (("value", "seeds_value_mse"),
+                                    ("frequency", "seeds_by_frequency")):
+                    if extra in scored[(key, protocol, seeds[0])]:
+                        block[name] = {str(s): scored[(key, protocol, s)][extra] for s in seeds}
+                entry["protocols"][protocol] = block
+            models[key] = entry
+    return models
+
+
+def predictions_frame(finals: Sequence[Final]) -> pd.DataFrame:
+    """All per-row predictions in the shape results.write_predictions expects."""
+    parts = []
+    for final in finals:
+        for (key, protocol, seed), frames in final.predictions.items():
+            f = pd.concat(frames, ignore_index=True)
+            f.insert(0, "seed", seed)
+            f.insert(0, "protocol", protocol)
+            f.insert(0, "model", key)
+            parts.append(f)
+    return pd.concat(parts, ignore_index=True)
+
+
+# --- tables -------------------------------------------------------------------------------
+
+def _seed_mean(entries: Sequence[dict], stat: str, metric: str) -> float:
+    return float(np.mean([e[stat][metric] for e in entries]))
+
+
+def score_row(final: Final, key: str, protocol: str, way: str = "labels") -> dict[str, float]:
+    """Mean over folds and std over folds of MSE and F1 macro, averaged over seeds."""
+    scored = summaries(final)
+    entries = [v[way] for (k, p, _), v in scored.items() if k == key and p == protocol]
+    if not entries:
+        raise KeyError(f"no scores for {key} / {protocol} / {way}")
+    return {"mse": _seed_mean(entries, "mean", "mse"), "mse_std": _seed_mean(entries, "std", "mse"),
+            "f1_macro": _seed_mean(entries, "mean", "f1_macro"),
+            "f1_std": _seed_mean(entries, "std", "f1_macro")}
+
+
+METRICS = ("mse", "mse_std", "f1_macro", "f1_std")
+#: (row label, variant, model key, way of scoring, the report's row) of Table 6.
+TABLE6_ROWS = (
+    ("regression without MCD", "regression", "lstm_regression", "labels",
+     "regression without MCD"),
+    ("regression without MCD, MSE on raw output", "regression", "lstm_regression", "value",
+     None),
+    ("regression with MCD", "regression", "lstm_regression_mcd", "labels",
+     "regression with MCD"),
+    ("regression with MCD, MSE on raw MC mean", "regression", "lstm_regression_mcd", "value",
+     None),
+    ("classification without MCD", "classification", "lstm_classification", "labels",
+     "classification without MCD"),
+    ("classification with MCD, class frequencies (report's way)", "classification",
+     "lstm_classification_mcd", "frequency", "classification with MCD"),
+    ("classification with MCD, mean softmax", "classification", "lstm_classification_mcd",
+     "labels", None),
+)
+TABLE5_ROWS = ("hidden", "layers", "seq_len", "dropout", "lr", "mse", "mse_std", "f1_macro",
+               "f1_std")
+
+
+def table5(variant: str, searches: Mapping[str, Search], finals: Mapping[str, Final],
+           report: Mapping[str, Any]) -> pd.DataFrame:
+    """Best hyper-parameters and dropout-off test scores of one variant, the report's beside.
+
+    ``report`` is ``report_numbers()['lstm']``. One column per protocol of
+    the book; the difference column is book (report protocol) minus report.
+    """
+    rep = report["table_5_best"][variant]
+    out = pd.DataFrame(index=list(TABLE5_ROWS))
+    out["report"] = [rep[k] for k in TABLE5_ROWS]
+    key = MODEL_KEYS[(variant, False)]
+    for protocol, s in searches.items():
+        scores = score_row(finals[variant], key, protocol)
+        out[f"book ({protocol} protocol)"] = [s.best.hyper()[k] if k in s.best.hyper()
+                                              else scores[k] for k in TABLE5_ROWS]
+    if "book (report protocol)" in out:
+        diff = out["book (report protocol)"] - out["report"]
+        # a difference of scores helps; of hyper-parameters it does not
+        out["book (report protocol) - report"] = diff.where(diff.index.isin(METRICS))
+    return out
+
+
+def table6(finals: Mapping[str, Final], report: Mapping[str, Any],
+           protocols: Sequence[str]) -> pd.DataFrame:
+    """With and without MC dropout: for each model the report's row, then the book's.
+
+    Long format (model, source) x (mse, mse_std, f1_macro, f1_std), so it stays
+    narrow. The book adds models the report lacks: the regression MSE on the
+    raw output and the MC classification labelled by mean softmax. The report's
+    regression-with-MCD row is shown as printed (its columns look swapped).
+    """
+    reported = {row[0]: dict(zip(METRICS, row[1:], strict=True))
+                for row in report["table_6_mc_dropout"]}
+    records = []
+    for label, variant, key, way, rep_key in TABLE6_ROWS:
+        if variant not in finals:
+            continue
+        if rep_key in reported:
+            records.append({"model": label, "source": "report", **reported[rep_key]})
+        for protocol in protocols:
+            records.append({"model": label, "source": f"book, {protocol} protocol",
+                            **score_row(finals[variant], key, protocol, way)})
+    return pd.DataFrame(records).set_index(["model", "source"])
+
+
+# --- the two claims of Figures 13 and 14 --------------------------------------------------
+
+def share_within(pred: pd.DataFrame, k: float = 2.0) -> float:
+    """Share of rows whose true count lies within mean +- k std of the MC samples."""
+    return float(((pred["y_true"] - pred["value"]).abs() <= k * pred["std"]).mean())
+
+
+def assigned_probability(pred: pd.DataFrame, way: str = "softmax") -> np.ndarray:
+    """Probability of the class the model assigned: mean softmax or MC frequency."""
+    if way == "softmax":
+        cols, label = [f"p{c}" for c in range(lstm.N_CLASSES)], pred["y_pred"]
+    elif way == "frequency":
+        cols, label = [f"freq{c}" for c in range(lstm.N_CLASSES)], pred["y_pred_freq"]
+    else:
+        raise ValueError(f"way must be 'softmax' or 'frequency', got {way!r}")
+    probs = pred[cols].to_numpy()
+    return probs[np.arange(len(pred)), label.to_numpy().astype(int)]
+
+
+def confidence_when_right_and_wrong(pred: pd.DataFrame) -> pd.DataFrame:
+    """Mean probability of the assigned class on correct and wrong predictions, both ways."""
+    rows = []
+    for way, col in (("softmax", "y_pred"), ("frequency", "y_pred_freq")):
+        prob = assigned_probability(pred, way)
+        right = (pred[col] == pred["y_true"]).to_numpy()
+        rows.append({"probability": "mean softmax" if way == "softmax"
+                     else "MC class frequency (report)",
+                     "correct: rows": int(right.sum()),
+                     "correct: mean probability": float(prob[right].mean()) if right.any()
+                     else np.nan,
+                     "wrong: rows": int((~right).sum()),
+                     "wrong: mean probability": float(prob[~right].mean()) if (~right).any()
+                     else np.nan})
+    return pd.DataFrame(rows).set_index("probability")
+
+
+def results_payload(profile: str, finals: Sequence[Final], searches: Sequence[Search],
+                    elapsed_seconds: float, mc_samples: int, settings: Settings) -> dict[str, Any]:
+    """The whole results/<profile>/06_lstm.json: the shared schema plus this chapter's extras.
+
+    ``search_seconds`` sums the training time of every grid point (work a
+    resumed run did not redo is counted too), the cost of the searches.
+    """
+    return {
+        "chapter": "06_lstm", "profile": profile, "elapsed_seconds": elapsed_seconds,
+        "models": results_models(finals),
+        "mc_samples": mc_samples, "settings": asdict(settings),
+        "scored_on": "rows with a full window of seq_len samples in their test part",
+        "search": {f"{s.variant}/{s.protocol}": {"best": s.best.hyper(), "seconds": s.seconds,
+                                                  "studies": list(s.names)}
+                   for s in searches},
+        "search_seconds": float(sum(s.seconds for s in searches)),
+    }
+
+
+def band_table(final: Final, protocols: Sequence[str], seeds: Sequence[int],
+               k: float = 2.0) -> pd.DataFrame:
+    """Per protocol: share of rows within the MC mean +- k std, and the mean std by occupancy.
+
+    Shares and means are averaged over the seeds. Needs a regression Final.
+    """
+    key = MODEL_KEYS[(final.variant, True)]
+    if final.variant != "regression":
+        raise ValueError(f"band_table needs the regression models, got {final.variant!r}")
+    rows = []
+    for protocol in protocols:
+        per_seed = []
+        for seed in seeds:
+            frames = final.predictions[(key, protocol, seed)]
+            pooled = pd.concat(frames, ignore_index=True)
+            empty = pooled["y_true"] == 0
+            per_seed.append({
+                f"within {k:g}σ, fold 1": share_within(frames[0], k),
+                f"within {k:g}σ, all folds": share_within(pooled, k),
+                "mean σ, empty room": float(pooled.loc[empty, "std"].mean()),
+                "mean σ, occupied": float(pooled.loc[~empty, "std"].mean()),
+                "rows": len(pooled),
+            })
+        rows.append({"protocol": protocol, **pd.DataFrame(per_seed).mean().to_dict()})
+    out = pd.DataFrame(rows).set_index("protocol")
+    out["rows"] = out["rows"].round().astype(int)
+    return out

@@ -1,0 +1,340 @@
+"""Chapter 6: LSTM windows, Monte Carlo dropout, the two-stage search and the results."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from occupancy_utils import lstm_study, sequences, splits
+from occupancy_utils.data import TARGET
+from occupancy_utils.figures import lstm as lstm_figures
+from occupancy_utils.models import lstm
+
+GOOD = dict(seeds=[0], structure_grid={"seq_len": [15], "layers": [1], "hidden": [16]},
+            structure_fixed={"lr": 0.01, "dropout": 0.5},
+            tuning_grid={"dropout": [0.3], "lr": [0.01]}, settings=lstm_study.Settings(),
+            mc_samples=10, search_protocols=["report", "clean"])
+
+
+# --- windows ------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("protocol", ["report", "clean"])
+def test_windows_stay_inside_one_part_and_one_stretch(frame, protocol):
+    seq_len = 15
+    step = np.diff(frame.index.asi8) / 1e9
+    y_all = frame[TARGET].to_numpy()
+    for fold in splits.make_folds(frame.index):
+        windows = lstm_study.fold_windows(frame, fold, protocol, seq_len)
+        parts = {"fit": fold.train, "monitor": fold.test, "test": fold.test}
+        if protocol == "clean":
+            parts["fit"], parts["monitor"] = fold.validation_split(0.2)
+        for name, w in windows.items():
+            assert len(w) > 0 and w.x.shape == (len(w), seq_len, len(lstm_study.FEATURES))
+            assert np.isin(w.rows, parts[name]).all(), f"fold {fold.number} {name}"
+            assert (np.diff(w.rows, axis=1) == 1).all()  # consecutive rows
+            inner = step[w.rows[:, :-1]]  # gap from each row to the next inside the window
+            assert inner.max() <= sequences.MAX_GAP_SECONDS
+            assert np.array_equal(w.y, y_all[w.positions])
+        # the test part's windows end in the test part and start no earlier than it does
+        assert windows["test"].rows.min() >= fold.test.min()
+        # only the first seq_len - 1 rows of each stretch lack a window
+        seg = sequences.segment_ids(frame.index[fold.test])
+        missing = len(fold.test) - len(windows["test"])
+        assert missing == (seq_len - 1) * (seg.max() + 1)
+
+
+def test_windows_carry_the_scaled_rows(frame):
+    fold = splits.make_folds(frame.index)[1]
+    w = lstm_study.fold_windows(frame, fold, "report", 5)["test"]
+    x = splits.scaled_parts(frame, fold, lstm_study.FEATURES)["test"]
+    where = {p: i for i, p in enumerate(fold.test)}
+    for k in (0, len(w) // 2, len(w) - 1):
+        rows = [where[p] for p in w.rows[k]]
+        assert np.allclose(w.x[k], x[rows])
+
+
+def test_part_windows_break_at_gaps():
+    t = pd.DatetimeIndex(pd.to_datetime([0, 30, 60, 90, 2000, 2030, 2060, 2090], unit="s"))
+    x = np.arange(8, dtype="float32")[:, None]
+    w = lstm_study.part_windows(x, np.arange(8) % 4, np.arange(100, 108), t, 3)
+    assert w.positions.tolist() == [102, 103, 106, 107]
+    assert w.rows[2].tolist() == [104, 105, 106]
+    empty = lstm_study.part_windows(x[:2], np.zeros(2), np.arange(2), t[:2], 3)
+    assert len(empty) == 0 and empty.rows.shape == (0, 3)
+
+
+def test_rows_scored_counts_windows(frame):
+    folds = splits.make_folds(frame.index)
+    table = lstm_study.rows_scored(frame, folds, 15)
+    assert (table["scored rows"] < table["test rows"]).all()
+    assert table["test rows"].sum() == sum(len(f.test) for f in folds)
+
+
+# --- Monte Carlo dropout ------------------------------------------------------------------
+
+def _model(variant: str, dropout: float, layers: int = 2) -> lstm.LSTMNet:
+    torch.manual_seed(0)
+    return lstm.build(variant, 3, hidden=8, layers=layers, dropout=dropout)
+
+
+X = torch.randn(6, 5, 3, generator=torch.Generator().manual_seed(1))
+
+
+@pytest.mark.parametrize("variant", lstm.VARIANTS)
+def test_no_dropout_gives_identical_samples(variant):
+    s = lstm.mc_samples(_model(variant, 0.0), X, variant, 7)
+    assert s.shape[:2] == (7, 6)
+    # identical up to float rounding (copies sit at different places in one batch)
+    assert torch.allclose(s, s[:1].expand_as(s), atol=1e-6, rtol=0)
+    assert torch.allclose(s[0], lstm.predict(_model(variant, 0.0), X, variant), atol=1e-6)
+
+
+@pytest.mark.parametrize("variant", lstm.VARIANTS)
+def test_dropout_gives_varied_samples_and_restores_mode(variant):
+    model = _model(variant, 0.5).eval()
+    s = lstm.mc_samples(model, X, variant, 7)
+    assert (s.std(dim=0) > 1e-4).all()
+    assert not model.training
+    if variant == "classification":
+        assert torch.allclose(s.sum(-1), torch.ones(7, 6))
+
+
+def test_lstm_inter_layer_dropout_is_sampled():
+    model = _model("regression", 0.5, layers=2)
+    model.drop.p = 0.0  # only nn.LSTM's own dropout left
+    assert (lstm.mc_samples(model, X, "regression", 20).std(dim=0) > 1e-4).all()
+    single = _model("regression", 0.5, layers=1)
+    single.drop.p = 0.0  # one layer: nn.LSTM has no dropout at all
+    s = lstm.mc_samples(single, X, "regression", 5)
+    assert torch.allclose(s, s[:1].expand_as(s), atol=1e-6, rtol=0)
+
+
+def test_batched_equals_looped_in_distribution():
+    model = _model("regression", 0.5)
+    T = 1500
+    torch.manual_seed(123)
+    looped = lstm.mc_samples(model, X, "regression", T, batched=False)
+    torch.manual_seed(123)
+    batched = lstm.mc_samples(model, X, "regression", T, batched=True, max_rows=1000)
+    assert looped.shape == batched.shape == (T, len(X))
+    se = torch.sqrt(looped.var(0) / T + batched.var(0) / T)
+    assert ((looped.mean(0) - batched.mean(0)).abs() < 5 * se).all()
+    ratio = batched.std(0) / looped.std(0)
+    assert ((ratio > 0.85) & (ratio < 1.15)).all()
+    # copies of one window in the batched pass are not all given the same mask
+    assert batched[:, 0].unique().numel() > T // 2
+
+
+def test_mc_sampling_rejects_bad_input():
+    with pytest.raises(ValueError, match="mc_samples"):
+        lstm.mc_samples(_model("regression", 0.5), X, "regression", 0)
+    net = _model("regression", 0.5)
+    net.norm = torch.nn.BatchNorm1d(8)
+    with pytest.raises(ValueError, match="batch normalisation"):
+        lstm.mc_samples(net, X, "regression", 3)
+    with pytest.raises(ValueError, match="variant"):
+        lstm.build("ordinal", 3, 8, 1, 0.1)
+
+
+def test_time_mc_reports_both_ways():
+    out = lstm.time_mc(_model("classification", 0.5), X, "classification", 4, repeats=1)
+    assert out["looped_seconds"] > 0 and out["batched_seconds"] > 0 and out["samples"] == 4
+    bench = lstm.benchmark_mc(samples=3, n_windows=10, seq_len=4, hidden=4, layers=2,
+                              device="cpu", repeats=1)
+    assert bench["windows"] == 10 and bench["device"] == "cpu"
+
+
+# --- labels and the two readings of MC classification ------------------------------------
+
+def test_regression_labels_round_and_clip():
+    got = lstm_study.to_labels(np.array([-0.7, 0.4, 0.6, 1.49, 2.51, 3.9, 7.0]), "regression")
+    assert got.tolist() == [0, 0, 1, 1, 3, 3, 3]
+
+
+def test_mc_frame_columns_and_frequencies():
+    torch.manual_seed(0)
+    model = lstm.build("classification", 3, 8, 2, 0.5)
+    w = lstm_study.Windows(X.numpy(), np.array([0, 1, 2, 3, 0, 1]),
+                           np.arange(30).reshape(6, 5))
+    f = lstm_study.mc_frame(model, w, "classification", fold=1, samples=25, seed=0)
+    freq = f[[f"freq{c}" for c in range(4)]].to_numpy()
+    p = f[[f"p{c}" for c in range(4)]].to_numpy()
+    assert np.allclose(freq.sum(1), 1) and np.allclose(p.sum(1), 1)
+    assert np.allclose(freq * 25, np.round(freq * 25))  # shares of 25 votes
+    assert (f["y_pred"].to_numpy() == p.argmax(1)).all()
+    assert (f["mi"] >= 0).all() and (f["entropy"] >= f["mi"] - 1e-9).all()
+    again = lstm_study.mc_frame(model, w, "classification", fold=1, samples=25, seed=0)
+    pd.testing.assert_frame_equal(f, again)  # the seed fixes the masks
+
+
+# --- training: same seed, same metrics ---------------------------------------------------
+
+def test_same_seed_same_metrics(frame):
+    settings = lstm_study.Settings(batch_size=512, max_epochs=1, patience=1)
+    cfg = {"clean": lstm_study.Config("regression", 5, 1, 4, 0.3, 0.01)}
+
+    def run(seed: int) -> dict:
+        final = lstm_study.final_models(frame, "regression", cfg, settings=settings,
+                                        seeds=[seed], mc_samples=3, progress=False)
+        return lstm_study.results_models([final])
+
+    a, b, c = run(0), run(0), run(1)
+    assert a["lstm_regression"]["protocols"]["clean"]["seeds"] == \
+        b["lstm_regression"]["protocols"]["clean"]["seeds"]
+    assert a["lstm_regression_mcd"]["protocols"]["clean"]["seeds"] == \
+        b["lstm_regression_mcd"]["protocols"]["clean"]["seeds"]
+    va = a["lstm_regression"]["protocols"]["clean"]["seeds_value_mse"]["0"]["mean"]["mse"]
+    vc = c["lstm_regression"]["protocols"]["clean"]["seeds_value_mse"]["1"]["mean"]["mse"]
+    assert va != vc  # another seed trains another model
+
+
+# --- parameters ---------------------------------------------------------------------------
+
+@pytest.mark.parametrize("change, name", [
+    ({"seeds": []}, "seeds"),
+    ({"seeds": [-1]}, "seeds"),
+    ({"structure_grid": {"seq_len": [15], "layers": [1]}}, "structure_grid"),
+    ({"structure_grid": {"seq_len": [0], "layers": [1], "hidden": [16]}},
+     "structure_grid.seq_len"),
+    ({"structure_grid": {"seq_len": [15], "layers": [1.5], "hidden": [16]}},
+     "structure_grid.layers"),
+    ({"tuning_grid": {"dropout": [1.0], "lr": [0.01]}}, "tuning_grid.dropout"),
+    ({"tuning_grid": {"dropout": [0.3], "lr": [-1]}}, "tuning_grid.lr"),
+    ({"tuning_grid": {"dropout": [], "lr": [0.1]}}, "tuning_grid.dropout"),
+    ({"structure_fixed": {"lr": 0.01}}, "structure_fixed"),
+    ({"structure_fixed": {"lr": 0.01, "dropout": 0.0}}, "structure_fixed.dropout"),
+    ({"mc_samples": 0}, "mc_samples"),
+    ({"search_protocols": ["test"]}, "search_protocols"),
+    ({"torch_threads": -1}, "torch_threads"),
+])
+def test_bad_parameters_are_named(change, name):
+    with pytest.raises(ValueError, match=name.replace(".", r"\.")):
+        lstm_study.check_parameters(**{**GOOD, **change})
+
+
+def test_good_parameters_pass_and_bad_settings_are_named():
+    lstm_study.check_parameters(**GOOD)
+    for kwargs, name in (({"batch_size": 0}, "batch_size"), ({"max_epochs": 2.5}, "max_epochs"),
+                         ({"val_fraction": 1.0}, "val_fraction")):
+        with pytest.raises(ValueError, match=name):
+            lstm_study.Settings(**kwargs)
+    with pytest.raises(ValueError, match="hidden"):
+        lstm_study.Config("regression", 15, 1, 0, 0.3, 0.01)
+    with pytest.raises(ValueError, match="lr"):
+        lstm_study.Config("regression", 15, 1, 8, 0.3, 0)
+
+
+# --- the search ---------------------------------------------------------------------------
+
+def fake_objective(params, *, variant, protocol, fixed, settings, seed, threads=0):
+    """Stands in for training: best structure seq 10 / 2 layers, best tuning lr 0.01."""
+    p = {**fixed, **params}
+    mse = abs(p["seq_len"] - 10) + abs(p["layers"] - 2) + abs(p["lr"] - 0.01) * 10
+    return {"mse": float(mse), "fold_mse": [mse] * 4, "seconds": 1.0, "fixed": dict(fixed)}
+
+
+def test_two_stage_search_tunes_the_stage_one_winner(tmp_path, monkeypatch):
+    monkeypatch.setattr(lstm_study, "search_objective", fake_objective)
+    s = lstm_study.two_stage_search(
+        "regression", "clean", structure_grid={"seq_len": [5, 10], "layers": [1, 2],
+                                               "hidden": [8]},
+        structure_fixed={"lr": 0.001, "dropout": 0.2},
+        tuning_grid={"dropout": [0.2, 0.5], "lr": [0.001, 0.01]},
+        settings=lstm_study.Settings(), seed=0, profile="test",
+        storage=f"sqlite:///{tmp_path / 's.db'}", progress=False)
+    assert len(s.structure) == 4 and len(s.tuning) == 4
+    assert (s.best.seq_len, s.best.layers, s.best.hidden, s.best.lr) == (10, 2, 8, 0.01)
+    assert s.best.dropout == 0.2  # a tie: the earlier grid point wins
+    assert all(f == {"seq_len": 10, "layers": 2, "hidden": 8} for f in s.tuning["fixed"])
+    assert s.seconds == 8.0
+    tidy = lstm_study.long_folds(s.structure, lstm_study.STRUCTURE_KEYS)
+    assert len(tidy) == 16 and set(tidy["fold"]) == {1, 2, 3, 4}
+
+
+# --- results, tables and the measured claims ---------------------------------------------
+
+def _synthetic_final() -> lstm_study.Final:
+    rng = np.random.default_rng(0)
+    final = lstm_study.Final("regression", {
+        "report": lstm_study.Config("regression", 15, 1, 8, 0.5, 0.01),
+        "clean": lstm_study.Config("regression", 10, 1, 8, 0.5, 0.01)})
+    for protocol in ("report", "clean"):
+        for fold in (1, 2):
+            y = rng.integers(0, 4, 50)
+            value = y + rng.normal(0, 0.4, 50)
+            std = np.full(50, 0.4)
+            det = lstm_study.experiment.prediction_frame(
+                fold, np.arange(50), y, lstm_study.to_labels(value, "regression"), value=value)
+            mc = det.assign(std=std)
+            final.predictions.setdefault(("lstm_regression", protocol, 0), []).append(det)
+            final.predictions.setdefault(("lstm_regression_mcd", protocol, 0), []).append(mc)
+        final.train_seconds[protocol] = 1.0
+        final.predict_seconds[("lstm_regression", protocol)] = 0.1
+        final.predict_seconds[("lstm_regression_mcd", protocol)] = 0.2
+    return final
+
+
+def test_results_follow_the_schema():
+    final = _synthetic_final()
+    models = lstm_study.results_models([final])
+    assert set(models) == {"lstm_regression", "lstm_regression_mcd"}
+    entry = models["lstm_regression_mcd"]
+    assert entry["probabilistic"] is True and models["lstm_regression"]["probabilistic"] is False
+    assert entry["params"]["seq_len"] == 10  # the clean protocol's model is the book's
+    block = entry["protocols"]["report"]
+    assert set(block) >= {"seeds", "train_seconds", "predict_seconds", "seeds_value_mse"}
+    labels_mse = block["seeds"]["0"]["mean"]["mse"]
+    value_mse = block["seeds_value_mse"]["0"]["mean"]["mse"]
+    assert labels_mse != value_mse
+    frames = final.predictions[("lstm_regression_mcd", "report", 0)]
+    expected = np.mean([np.mean((f["y_true"] - f["value"]) ** 2) for f in frames])
+    assert value_mse == pytest.approx(expected)
+    preds = lstm_study.predictions_frame([final])
+    assert {"model", "protocol", "seed", "fold", "position", "y_true", "y_pred", "value",
+            "std"} <= set(preds.columns)
+    assert len(preds) == 4 * 2 * 50
+
+
+def test_band_and_confidence_measures():
+    pred = pd.DataFrame({"y_true": [0, 1, 2, 3], "value": [0.1, 1.5, 2.0, 1.0],
+                         "std": [0.1, 0.2, 0.1, 0.5]})
+    assert lstm_study.share_within(pred) == 0.5  # rows 0 and 2
+    assert lstm_study.share_within(pred, k=3) == 0.75
+    band = lstm_study.band_table(_synthetic_final(), ["report", "clean"], [0])
+    assert band.loc["clean", "rows"] == 100 and 0 < band.loc["clean", "within 2σ, all folds"] <= 1
+    cls = pd.DataFrame({"y_true": [0, 1, 2], "y_pred": [0, 2, 2], "y_pred_freq": [0, 1, 2],
+                        **{f"p{c}": v for c, v in enumerate(
+                            [[0.9, 0.1, 0.1], [0.1, 0.3, 0.1], [0, 0.6, 0.7], [0, 0, 0.1]])},
+                        **{f"freq{c}": v for c, v in enumerate(
+                            [[1.0, 0.2, 0.0], [0, 0.5, 0.1], [0, 0.3, 0.9], [0, 0, 0]])}})
+    conf = lstm_study.confidence_when_right_and_wrong(cls)
+    assert conf.loc["mean softmax", "correct: mean probability"] == pytest.approx(0.8)
+    assert conf.loc["mean softmax", "wrong: mean probability"] == pytest.approx(0.6)
+    assert conf.loc["MC class frequency (report)", "wrong: rows"] == 0
+
+
+def test_table6_sets_the_report_beside_the_book():
+    report = {"table_6_mc_dropout": [["regression without MCD", 0.1, 0.01, 0.6, 0.1],
+                                     ["regression with MCD", 0.6, 0.1, 0.1, 0.01]]}
+    final = _synthetic_final()
+    t6 = lstm_study.table6({"regression": final}, report, ["report", "clean"])
+    assert t6.loc[("regression with MCD", "report"), "mse"] == 0.6
+    assert ("regression with MCD, MSE on raw MC mean", "report") not in t6.index
+    book = t6.loc[("regression with MCD, MSE on raw MC mean", "book, clean protocol")]
+    frames = final.predictions[("lstm_regression_mcd", "clean", 0)]
+    assert book["mse"] == pytest.approx(np.mean([np.mean((f["y_true"] - f["value"]) ** 2)
+                                                 for f in frames]))
+    assert list(t6.columns) == list(lstm_study.METRICS)
+
+
+def test_figures_are_light_and_complete():
+    n = 3 * lstm_figures.MAX_POINTS
+    pred = pd.DataFrame({"y_true": np.zeros(n, int), "value": np.zeros(n), "std": np.ones(n)})
+    fig = lstm_figures.regression_bands(pred, "t")
+    assert len(fig.data) == 4 and all(len(t.x) <= lstm_figures.MAX_POINTS for t in fig.data)
+    stage = pd.DataFrame({"dropout": [0.2, 0.5], "lr": [0.01, 0.01],
+                          "fold_mse": [[0.1, 0.2, 0.3, 0.4], [0.2, 0.3, 0.4, 0.5]]})
+    f2 = lstm_figures.search_effects({"a": stage, "b": stage}, lstm_study.TUNING_KEYS)
+    assert len(f2.axes) == 4
