@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 from sklearn.ensemble import RandomForestClassifier
 from sklearn.model_selection import KFold
-from tqdm.auto import tqdm
+from tqdm import tqdm
 
 from . import experiment, metrics, splits
 from .data import FEATURE_GROUPS, FEATURES, TARGET

@@ -5,7 +5,8 @@
 
 Executed notebooks go to ``_build/executed/<profile>/``; a notebook is run
 again only when its source, its parameters, the package code or the data
-changed (the execution cache). A failing notebook stops the run with a one-line
+changed, or when an earlier notebook ran again (later chapters read earlier
+chapters' results files): the execution cache. A failing notebook stops the run with a one-line
 message; the partly executed notebook is kept in ``_build/reports/`` to read.
 
 The book is built from a staged copy of the sources (``_build/src``) in which
@@ -80,6 +81,7 @@ def execute(profile: str, only: list[str] | None = None, force: bool = False) ->
     reports = BUILD / "reports"
     out_dir.mkdir(parents=True, exist_ok=True)
     done = []
+    upstream_ran = False  # later chapters read earlier chapters' results files
     for nb_path in notebook_paths():
         stem = nb_path.stem
         if only and stem not in only:
@@ -87,7 +89,7 @@ def execute(profile: str, only: list[str] | None = None, force: bool = False) ->
         params = notebook_parameters(profile, stem)
         key = cache_key(nb_path, params)
         target = out_dir / nb_path.name
-        if (not force and target.is_file()
+        if (not force and not upstream_ran and target.is_file()
                 and nbformat.read(target, as_version=4).metadata.get(CACHE_KEY) == key):
             print(f"[book] {stem}: unchanged, cached", flush=True)
             done.append(target)
@@ -105,6 +107,7 @@ def execute(profile: str, only: list[str] | None = None, force: bool = False) ->
             message = f"{exc.ename}: {exc.evalue}".splitlines()[0]
             raise SystemExit(f"[book] {stem} failed in cell {exc.exec_count}: {message} "
                              f"(executed notebook kept in {report})") from None
+        upstream_ran = True
         _hide_injected_parameters(tmp, key)
         os.replace(tmp, target)
         print(f"[book] {stem}: done in {time.time() - start:.0f} s", flush=True)

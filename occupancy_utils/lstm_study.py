@@ -33,7 +33,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import torch
-from tqdm.auto import tqdm
+from tqdm import tqdm
 
 from . import data, experiment, search, sequences, splits, training, uncertainty
 from .models import lstm

@@ -147,6 +147,17 @@ def test_marginals_and_viterbi_match_brute_force():
     assert model.decode(x)[0].tolist() == paths[np.argmax(p)].tolist()
 
 
+def test_marginals_stay_distributions_over_a_whole_test_part():
+    """Whole-fold decoding runs thousands of steps; each step's marginals must sum to 1."""
+    torch.manual_seed(2)
+    model = MLPCRF(3, "8")
+    with torch.no_grad():
+        model.crf.transitions.mul_(20)  # strong transitions make the scores large
+    probs = model.marginals(torch.randn(1, 5000, 3) * 5)[0]
+    assert np.isfinite(probs).all()
+    np.testing.assert_allclose(probs.sum(-1), 1.0, atol=1e-5)
+
+
 def test_crf_learns_a_known_transition_structure():
     """Labels stay or move by one; with weak emissions the CRF must learn that from the data."""
     rng = np.random.default_rng(0)

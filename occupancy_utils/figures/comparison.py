@@ -30,9 +30,12 @@ def scores_figure(table: pd.DataFrame, metric: str = "mse") -> go.Figure:
 def reliability_figure(models: dict[str, pd.DataFrame]) -> plt.Figure:
     """Reliability diagrams of the models with class probabilities."""
     names = [m for m, p in models.items() if set(PROBABILITY_COLUMNS) <= set(p.columns)]
-    fig, axes = plt.subplots(1, max(len(names), 1), figsize=(4 * max(len(names), 1), 4),
-                             squeeze=False)
-    for ax, name in zip(axes[0], names, strict=False):
+    cols = min(3, max(len(names), 1))
+    nrows = -(-max(len(names), 1) // cols)
+    fig, axes = plt.subplots(nrows, cols, figsize=(4 * cols, 3.6 * nrows), squeeze=False)
+    for ax in axes.flat[len(names):]:
+        ax.set_visible(False)
+    for ax, name in zip(axes.flat, names, strict=False):
         p = models[name]
         conf, acc = calibration.reliability(p["y_true"].to_numpy(),
                                             p[PROBABILITY_COLUMNS].to_numpy())
@@ -42,6 +45,7 @@ def reliability_figure(models: dict[str, pd.DataFrame]) -> plt.Figure:
                ylim=(0, 1))
         ax.legend(loc="upper left", fontsize="small")
     fig.tight_layout()
+    plt.close(fig)  # returned for display; not shown twice by the inline backend
     return fig
 
 

@@ -90,14 +90,19 @@ def marginals(crf: CRF, emissions: torch.Tensor) -> torch.Tensor:
     only loop; batch and tags are vectorised).
     """
     batch, steps, tags = emissions.shape
-    trans = crf.transitions.unsqueeze(0)  # (1, from, to)
-    alpha = [crf.start_transitions + emissions[:, 0]]
+    dtype = emissions.dtype
+    # float64: over a whole test part (thousands of steps) float32 log-scores drift
+    emissions = emissions.double()
+    start, end = crf.start_transitions.double(), crf.end_transitions.double()
+    trans = crf.transitions.double().unsqueeze(0)  # (1, from, to)
+    alpha = [start + emissions[:, 0]]
     for t in range(1, steps):
         alpha.append(torch.logsumexp(alpha[-1].unsqueeze(2) + trans, dim=1) + emissions[:, t])
-    beta = [crf.end_transitions.expand(batch, tags)]
+    beta = [end.expand(batch, tags)]
     for t in range(steps - 1, 0, -1):
         beta.append(torch.logsumexp(trans + (emissions[:, t] + beta[-1]).unsqueeze(1), dim=2))
     log_alpha = torch.stack(alpha, dim=1)
     log_beta = torch.stack(beta[::-1], dim=1)
-    log_z = torch.logsumexp(log_alpha[:, -1] + crf.end_transitions, dim=1)
-    return torch.exp(log_alpha + log_beta - log_z[:, None, None])
+    # alpha_t + beta_t sums to log Z at every step; normalising each step is the same
+    # division and keeps every row summing to 1 whatever rounding remains.
+    return torch.softmax(log_alpha + log_beta, dim=-1).to(dtype)
