@@ -97,3 +97,31 @@ def test_table_7_lines_up_report_and_book():
         comparison.table_7(models, [["BNN", 0.54, 0.48]])
     long = comparison.long_table(models)
     assert long.loc[0, "mse_seed_std"] == 0 and long.loc[0, "n_seeds"] == 2
+
+
+def test_verdict_tolerance():
+    assert comparison.verdict(0.30, 0.33, "why").startswith("reproduced")
+    assert comparison.verdict(1.0, 1.14, "why").startswith("reproduced")  # within 15 %
+    assert comparison.verdict(0.30, 0.40, "folds differ") == "differs: folds differ"
+
+
+def test_report_map_has_no_empty_cell():
+    from occupancy_utils.results import report_numbers
+
+    def summary(mse, f1):
+        s = {"mse": mse, "f1_macro": f1, "f1_micro": 0.8}
+        return {"mean": s, "std": {k: 0.0 for k in s}, "pooled": s, "per_fold": []}
+
+    keys = ["random_forest", "crf", "bnn", "lstm_regression", "lstm_regression_mcd",
+            "lstm_classification", "lstm_classification_mcd"]
+    models = {k: {"protocols": {p: {"seeds": {"0": summary(0.2 + 0.1 * i, 0.5)}}
+                                for p in ("report", "clean")}}
+              for i, k in enumerate(keys)}
+    report = report_numbers()
+    table = comparison.report_map(models, report, report["dataset"]["table_1_class_counts"],
+                                  "full")
+    assert not (table.isna() | (table == "")).any().any()
+    assert len(table[table["report"].str.startswith("Figure")]) == len(report["figures"])
+    assert table.iloc[0]["verdict"] == "reproduced exactly"
+    assert len(table[table["report"].str.startswith("Inconsistency")]) == len(
+        report["known_inconsistencies"]) - 1  # the fifth is the test-fold slip, its own row
