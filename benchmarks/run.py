@@ -58,7 +58,7 @@ def chapter_times() -> None:
 
 def _crf_config_seconds(epochs: int, threads: int | None) -> float:
     frame, folds = crf_study.load_data()
-    ctx = contextlib.nullcontext() if threads == 1 else _threads(threads)
+    ctx = contextlib.nullcontext() if threads == 1 else training.torch_threads(threads)
     patch = (contextlib.nullcontext() if threads == 1
              else _patched(crf_study, "single_thread", contextlib.nullcontext))
     start = time.perf_counter()
@@ -66,17 +66,6 @@ def _crf_config_seconds(epochs: int, threads: int | None) -> float:
         crf_study.run_config(frame, list(folds), CRF_CONFIG, "report", max_epochs=epochs,
                              patience=epochs + 1, seed=0)
     return time.perf_counter() - start
-
-
-@contextlib.contextmanager
-def _threads(n: int | None):
-    before = torch.get_num_threads()
-    if n:
-        torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
 
 
 @contextlib.contextmanager
@@ -120,10 +109,10 @@ def lstm_epoch() -> None:
     fold = splits.make_folds(frame.index)[-1]
     windows = lstm_study.fold_windows(frame, fold, "report", 15)
     config = lstm_study.Config("regression", 15, 3, 64, 0.5, 0.003)
-    with _threads(1):
+    with training.torch_threads(1):
         lstm_study.train_fold(windows, config, lstm_study.Settings(max_epochs=1), seed=0)
     for threads in (1, 2):
-        with _threads(threads):
+        with training.torch_threads(threads):
             seconds = []
             for _ in range(2):
                 _, hist, s = lstm_study.train_fold(windows, config,
@@ -136,13 +125,13 @@ def lstm_epoch() -> None:
 
 def mc_sampling(samples: int) -> None:
     line(f"## Monte Carlo sampling, T = {samples}")
-    with _threads(1):
+    with training.torch_threads(1):
         b = bnn.benchmark_sampling(samples=samples, rows=2500)
     line("BNN (1 x 64, 2,500 rows): " + ", ".join(f"{k} {v:.3g}" for k, v in b.items()))
     training.seed_everything(0)
     model = lstm.build("regression", 12, 64, 3, 0.5)
     x = torch.rand(2500, 15, 12)
-    with _threads(1):
+    with training.torch_threads(1):
         t = lstm.time_mc(model, x, "regression", samples, repeats=1)
     line("LSTM (3 x 64, seq 15, 2,500 windows): "
          + ", ".join(f"{k} {v:.3g}" for k, v in t.items()))

@@ -18,11 +18,10 @@ no test row takes part.
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import math
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -107,23 +106,6 @@ class FoldRun:
     train_seconds: float
     predict_seconds: float
     curves: list[dict] = field(default_factory=list)
-
-
-@contextlib.contextmanager
-def cpu_threads(n: int = 1) -> Iterator[None]:
-    """Run torch on ``n`` CPU threads, then restore the previous count.
-
-    The network is tiny (batches of 64 rows, at most 128 units): splitting
-    its matrix products over threads costs more than it gives, and on a busy
-    machine it costs a lot (measured: 2 ms per step on one thread, 36 ms on
-    two while other processes ran).
-    """
-    before = torch.get_num_threads()
-    torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
 
 
 def _tensor(a: np.ndarray, dtype=torch.float32) -> torch.Tensor:
@@ -250,7 +232,7 @@ def evaluate(frame: pd.DataFrame, folds: Sequence[splits.Fold], protocol: str,
     params = check_params(params)
     runs, preds, records = [], [], []
     for fold in tqdm(folds, desc="folds", disable=not progress, leave=False):
-        with cpu_threads(1):
+        with training.torch_threads(1):
             run = train_fold(frame, fold, protocol, params, settings, seed,
                              curves=curves_fold == fold.number)
         pred = prediction_frame(run)
@@ -505,7 +487,7 @@ def curves_run(frame: pd.DataFrame, folds: Sequence[splits.Fold], number: int, p
                params: Mapping[str, Any], settings: Settings, seed: int) -> FoldRun:
     """One fold trained with per-epoch scores recorded (Figure 9)."""
     fold = fold_by_number(folds, number)
-    with cpu_threads(1):
+    with training.torch_threads(1):
         return train_fold(frame, fold, protocol, params, settings, seed, curves=True)
 
 

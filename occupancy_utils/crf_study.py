@@ -23,10 +23,9 @@ at most 25 steps, so kernel-launch overhead would make a GPU slower.
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -126,20 +125,9 @@ def chunk_part(parts: experiment.FoldParts, part: str, seq_len: int
     return _tensor(x), _tensor(y.astype(np.int64))
 
 
-@contextlib.contextmanager
-def single_thread() -> Iterator[None]:
-    """Run torch on one thread, then restore the setting.
-
-    The model's batches are tiny (16 chunks, 12 features), so threads only
-    add synchronisation; measured on the 2-core machine under load from other
-    processes, one thread trained an epoch about ten times faster than two.
-    """
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
+#: One torch thread per fit (see training.torch_threads); a name of its own so the
+#: benchmark can swap it out.
+single_thread = functools.partial(training.torch_threads, 1)
 
 
 def train_fold(parts: experiment.FoldParts, hidden: str, lr: float, seq_len: int, *,

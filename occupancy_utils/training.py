@@ -8,10 +8,11 @@ at the end, so "the model" is always the one early stopping chose.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import os
 import random
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -35,6 +36,25 @@ def seed_everything(seed: int) -> torch.Generator:
 def device() -> torch.device:
     """CUDA when present, else the CPU; the same code runs on both."""
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+@contextlib.contextmanager
+def torch_threads(n: int) -> Iterator[None]:
+    """Run torch on ``n`` CPU threads, then restore the previous count.
+
+    The book's networks are small: splitting their matrix products over
+    threads gains nothing on an idle 2-core machine and costs a lot on a busy
+    one (see benchmarks/README.md). One thread per model, and a second worker
+    process for the second core, is the better use of the machine.
+    """
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise ValueError(f"threads must be a positive integer, got {n!r}")
+    before = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 def check_protocol(protocol: str) -> str:
