@@ -95,7 +95,7 @@ def execute(profile: str, only: list[str] | None = None, force: bool = False) ->
             done.append(target)
             continue
         print(f"[book] {stem}: running ({profile} profile)", flush=True)
-        tmp = out_dir / f".{nb_path.name}.running"
+        tmp = out_dir / f".{nb_path.stem}.running.ipynb"  # papermill wants .ipynb
         start = time.time()
         try:
             pm.execute_notebook(str(nb_path), str(tmp), parameters=params, kernel_name=KERNEL,

@@ -72,3 +72,12 @@ def test_protocol_and_seed_checks():
     with pytest.raises(ValueError, match="seed"):
         training.seed_everything(-1)
     assert training.device().type in {"cpu", "cuda"}
+
+
+def test_torch_threads_restores_the_setting():
+    before = torch.get_num_threads()
+    with training.torch_threads(1):
+        assert torch.get_num_threads() == 1
+    assert torch.get_num_threads() == before
+    with pytest.raises(ValueError, match="threads"), training.torch_threads(0):
+        pass
