@@ -63,12 +63,23 @@ def cache_key(notebook: Path, parameters: dict) -> str:
     return h.hexdigest()
 
 
-def _hide_injected_parameters(path: Path, key: str) -> None:
+def _show_effective_parameters(path: Path, key: str, profile: str) -> None:
+    """Hide papermill's injected cell and show its values in the ``parameters`` cell.
+
+    The page then shows the values this build used (from params/<profile>.yaml),
+    not the notebook's defaults, in the place a reader looks for them.
+    """
     nb = nbformat.read(path, as_version=4)
-    for cell in nb.cells:
-        tags = cell.get("metadata", {}).get("tags", [])
-        if "injected-parameters" in tags and "remove-cell" not in tags:
-            tags.append("remove-cell")
+    injected = [c for c in nb.cells if "injected-parameters" in c.metadata.get("tags", [])]
+    declared = [c for c in nb.cells if "parameters" in c.metadata.get("tags", [])]
+    if injected:
+        cell = injected[0]
+        cell.metadata.setdefault("tags", []).append("remove-cell")
+        if declared:
+            body = "\n".join(line for line in cell.source.splitlines()
+                             if not line.startswith("# Parameters"))
+            declared[0].source = (f"# Parameters of this build (params/{profile}.yaml)\n"
+                                  + body.strip())
     nb.metadata[CACHE_KEY] = key
     nbformat.write(nb, path)
 
@@ -108,7 +119,7 @@ def execute(profile: str, only: list[str] | None = None, force: bool = False) ->
             raise SystemExit(f"[book] {stem} failed in cell {exc.exec_count}: {message} "
                              f"(executed notebook kept in {report})") from None
         upstream_ran = True
-        _hide_injected_parameters(tmp, key)
+        _show_effective_parameters(tmp, key, profile)
         os.replace(tmp, target)
         print(f"[book] {stem}: done in {time.time() - start:.0f} s", flush=True)
         done.append(target)

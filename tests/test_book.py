@@ -44,6 +44,8 @@ def test_every_chapter_page_is_built(built_book):
         assert page.is_file(), page
         text = page.read_text()
         assert "injected-parameters" not in text and "Injected parameters" not in text
+        # the parameters shown are the ones this build used, not the notebook's defaults
+        assert "Parameters of this build (params/quick.yaml)" in text
     assert (built_book / "book" / "report_map.html").is_file()
     assert (built_book / "_static" / "plotly.min.js").is_file()
     assert (built_book / "_static" / "mathjax" / "tex-chtml.js").is_file()
