@@ -34,10 +34,10 @@ def parse_layout(hidden: str) -> tuple[int, ...]:
     return tuple(int(width) for width in hidden.split("-"))
 
 
-def _full_mask(tags_shape: torch.Size) -> torch.Tensor:
+def _full_mask(tags_shape: torch.Size, device: torch.device | None = None) -> torch.Tensor:
     # Chunks are never padded (the report dropped short tails), so every step counts;
     # the mask is passed explicitly so that pytorch-crf never guesses it.
-    return torch.ones(tags_shape, dtype=torch.bool)
+    return torch.ones(tags_shape, dtype=torch.bool, device=device)
 
 
 class MLPCRF(nn.Module):
@@ -65,18 +65,20 @@ class MLPCRF(nn.Module):
         lengths and part sizes are on one scale; early stopping and Adam do
         not care about the scale, the figures do.
         """
-        return -self.crf(self.emissions(x), y, mask=_full_mask(y.shape), reduction="token_mean")
+        return -self.crf(self.emissions(x), y, mask=_full_mask(y.shape, y.device),
+                         reduction="token_mean")
 
     @torch.no_grad()
     def decode(self, x: torch.Tensor) -> np.ndarray:
         """Viterbi labels of equal-length sequences, shape (batch, steps)."""
         em = self.emissions(x)
-        return np.asarray(self.crf.decode(em, mask=_full_mask(em.shape[:2])), dtype=np.int64)
+        return np.asarray(self.crf.decode(em, mask=_full_mask(em.shape[:2], em.device)),
+                          dtype=np.int64)
 
     @torch.no_grad()
     def marginals(self, x: torch.Tensor) -> np.ndarray:
         """Class probabilities per step (batch, steps, tags), from forward-backward."""
-        return marginals(self.crf, self.emissions(x)).numpy()
+        return marginals(self.crf, self.emissions(x)).cpu().numpy()
 
     def transition_matrix(self) -> np.ndarray:
         """The learned transition scores (from-tag rows, to-tag columns)."""
