@@ -109,8 +109,11 @@ def execute(profile: str, only: list[str] | None = None, force: bool = False) ->
         tmp = out_dir / f".{nb_path.stem}.running.ipynb"  # papermill wants .ipynb
         start = time.time()
         try:
+            # the kernel's stderr (the searches' progress bars: configurations left,
+            # estimated time) streams to this terminal while the notebook runs
             pm.execute_notebook(str(nb_path), str(tmp), parameters=params, kernel_name=KERNEL,
-                                cwd=str(NOTEBOOKS), progress_bar=False, log_output=False)
+                                cwd=str(NOTEBOOKS), progress_bar=False, log_output=False,
+                                stderr_file=sys.stderr)
         except pm.PapermillExecutionError as exc:
             reports.mkdir(parents=True, exist_ok=True)
             report = reports / nb_path.name
