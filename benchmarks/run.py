@@ -30,7 +30,7 @@ from pathlib import Path
 
 import torch
 
-from occupancy_utils import crf_study, data, lstm_study, search, splits, training
+from occupancy_utils import crf_study, data, experiment, lstm_study, search, splits, training
 from occupancy_utils.models import bnn, lstm
 from occupancy_utils.paths import RESULTS_DIR
 
@@ -57,7 +57,7 @@ def chapter_times() -> None:
 
 
 def _crf_config_seconds(epochs: int, threads: int | None) -> float:
-    frame, folds = crf_study.load_data()
+    frame, folds = experiment.search_data()
     ctx = contextlib.nullcontext() if threads == 1 else training.torch_threads(threads)
     patch = (contextlib.nullcontext() if threads == 1
              else _patched(crf_study, "single_thread", contextlib.nullcontext))

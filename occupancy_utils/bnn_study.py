@@ -268,11 +268,6 @@ def evaluate(frame: pd.DataFrame, folds: Sequence[splits.Fold], protocol: str,
     return out
 
 
-@functools.lru_cache(maxsize=1)
-def _frame() -> pd.DataFrame:
-    return data.load()
-
-
 def objective(params: dict[str, Any], *, protocol: str, settings: dict[str, Any],
               seed: int) -> dict[str, Any]:
     """Search objective: one grid point on the four folds of the real data.
@@ -280,8 +275,7 @@ def objective(params: dict[str, Any], *, protocol: str, settings: dict[str, Any]
     Module-level (picklable for worker processes); returns JSON-friendly
     records only (no models), stored with the Optuna trial.
     """
-    frame = _frame()
-    folds = splits.make_folds(frame.index)
+    frame, folds = experiment.search_data()
     return evaluate(frame, folds, protocol, params, Settings(**settings), seed)
 
 

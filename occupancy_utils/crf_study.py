@@ -294,17 +294,10 @@ def config_record(runs: Sequence[FoldRun], seconds: float) -> dict[str, Any]:
 
 # --------------------------------------------------------------------------- search
 
-@functools.lru_cache(maxsize=1)
-def load_data() -> tuple[pd.DataFrame, tuple[splits.Fold, ...]]:
-    """The data and its four folds, loaded once per process (search workers reuse it)."""
-    frame = data.load()
-    return frame, tuple(splits.make_folds(frame.index))
-
-
 def objective(params: dict[str, Any], *, protocol: str, max_epochs: int, patience: int,
               seed: int, val_fraction: float) -> dict[str, Any]:
     """Grid objective: one configuration on all four folds (module level, so picklable)."""
-    frame, folds = load_data()
+    frame, folds = experiment.search_data()
     start = time.perf_counter()
     runs = run_config(frame, folds, params, protocol, max_epochs=max_epochs, patience=patience,
                       seed=seed, val_fraction=val_fraction)

@@ -14,6 +14,7 @@ In both, the min-max scaler is fitted on the training part only (for
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -21,10 +22,21 @@ import numpy as np
 import pandas as pd
 
 from . import metrics, splits
-from .data import TARGET
+from .data import TARGET, load
 from .training import check_protocol
 
 PREDICTION_COLUMNS = ("fold", "position", "y_true", "y_pred")
+
+
+@functools.lru_cache(maxsize=1)
+def search_data() -> tuple[pd.DataFrame, tuple[splits.Fold, ...]]:
+    """The data and its four folds, loaded once per process.
+
+    Search objectives run one grid point per call, possibly in a worker
+    process; this keeps them from reading and validating the CSV each time.
+    """
+    frame = load()
+    return frame, tuple(splits.make_folds(frame.index))
 
 
 @dataclass(frozen=True)

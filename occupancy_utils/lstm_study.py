@@ -318,11 +318,6 @@ def mc_frame(model: lstm.LSTMNet, w: Windows, variant: str, fold: int, samples: 
 
 # --- search -------------------------------------------------------------------------------
 
-@functools.lru_cache(maxsize=1)
-def _frame() -> pd.DataFrame:
-    return data.load()
-
-
 def search_objective(params: dict[str, Any], *, variant: str, protocol: str,
                      fixed: Mapping[str, Any], settings: Mapping[str, Any],
                      seed: int, threads: int = 0) -> dict[str, Any]:
@@ -337,9 +332,9 @@ def search_objective(params: dict[str, Any], *, variant: str, protocol: str,
     set_threads(threads)
     config = Config(variant=variant, **{**fixed, **params})
     st = Settings(**settings)
-    frame = _frame()
+    frame, folds = experiment.search_data()
     monitor_frames, test_frames, epochs, seconds = [], [], [], []
-    for fold in splits.make_folds(frame.index):
+    for fold in folds:
         windows = fold_windows(frame, fold, protocol, config.seq_len, st.val_fraction)
         model, history, secs = train_fold(windows, config, st, seed)
         monitor_frames.append(deterministic_frame(model, windows["monitor"], variant,
