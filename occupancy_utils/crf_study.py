@@ -41,6 +41,7 @@ from tqdm import tqdm  # text bars, as the shared modules (tqdm.auto needs ipywi
 from . import data, experiment, metrics, search, sequences, splits, training
 from .models.crf import LAYOUTS, MLPCRF, parse_layout
 from .paths import results_dir
+from .results import atomic_write
 
 FEATURES: list[str] = data.NON_LIGHT_FEATURES
 BATCH_SIZE = 16  # the report's
@@ -563,11 +564,8 @@ def chunk_table(frame: pd.DataFrame, folds: Sequence[splits.Fold], seq_lens: Seq
 
 def publish_csv(table: pd.DataFrame, profile: str, name: str) -> Path:
     """Write a table under results/<profile>/site/, which the build serves beside the pages."""
-    site = results_dir(profile) / "site"
-    site.mkdir(parents=True, exist_ok=True)
-    path = site / f"{name}.csv"
-    table.to_csv(path, index=False, float_format="%.6g")
-    return path
+    path = results_dir(profile) / "site" / f"{name}.csv"
+    return atomic_write(path, lambda tmp: table.to_csv(tmp, index=False, float_format="%.6g"))
 
 
 def _seed_mean(by_seed: Mapping[int, Sequence[FoldRun]], kind: str, which: str, key: str

@@ -18,6 +18,7 @@ from pathlib import Path
 import pandas as pd
 
 from .paths import results_dir
+from .results import atomic_write
 
 REPORT_NAME = "profile_report.html"
 
@@ -53,5 +54,5 @@ def write_profile_report(frame: pd.DataFrame, path: str | Path, *, minimal: bool
         report.config.html.inline = True
         report.config.html.use_local_assets = True
         report.config.html.navbar_show = True
-        report.to_file(path)
+        atomic_write(path, report.to_file)
     return path

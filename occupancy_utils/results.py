@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+from collections.abc import Callable
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -32,19 +33,30 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def write_json(path: str | os.PathLike, payload: dict[str, Any]) -> Path:
+def atomic_write(path: str | os.PathLike, write: Callable[[Path], object]) -> Path:
+    """Call ``write(tmp)`` on a temporary file beside ``path``, then rename it into place.
+
+    A reader never sees a half-written file, and an error leaves the previous
+    file as it was. The temporary name keeps the suffix (some writers check it).
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    fd, name = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=path.suffix, dir=path.parent)
+    os.close(fd)
+    tmp = Path(name)
     try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(_plain(payload), f, indent=2, sort_keys=True)
+        write(tmp)
         os.chmod(tmp, 0o644)  # mkstemp makes 0600; results are meant to be shared
         os.replace(tmp, path)
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
         raise
     return path
+
+
+def write_json(path: str | os.PathLike, payload: dict[str, Any]) -> Path:
+    text = json.dumps(_plain(payload), indent=2, sort_keys=True)
+    return atomic_write(path, lambda tmp: tmp.write_text(text))
 
 
 def write_results(profile: str, notebook: str, payload: dict[str, Any]) -> Path:
@@ -73,16 +85,7 @@ def write_predictions(profile: str, notebook: str, frame: pd.DataFrame) -> Path:
     where the model has them, value, std, p0..p3.
     """
     path = results_dir(profile) / f"{notebook}_predictions.csv"
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    os.close(fd)
-    try:
-        frame.to_csv(tmp, index=False, float_format="%.6g")
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    return atomic_write(path, lambda tmp: frame.to_csv(tmp, index=False, float_format="%.6g"))
 
 
 def read_predictions(profile: str, notebook: str) -> pd.DataFrame:

@@ -52,3 +52,18 @@ def test_results_round_trip(tmp_path, monkeypatch):
     with pytest.raises(FileNotFoundError, match="run notebook other"):
         results.read_results("quick", "other")
     assert results.report_numbers()["dataset"]["table_1_class_counts"][0] == 8228
+
+
+def test_atomic_write_keeps_the_old_file_on_error(tmp_path):
+    path = tmp_path / "table.csv"
+    path.write_text("old")
+
+    def broken(tmp):
+        tmp.write_text("half")
+        raise RuntimeError("disk full")
+
+    with pytest.raises(RuntimeError, match="disk full"):
+        results.atomic_write(path, broken)
+    assert path.read_text() == "old" and [p.name for p in tmp_path.iterdir()] == ["table.csv"]
+    results.atomic_write(path, lambda tmp: tmp.write_text("new"))
+    assert path.read_text() == "new" and oct(path.stat().st_mode)[-3:] == "644"
