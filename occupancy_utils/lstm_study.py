@@ -24,7 +24,6 @@ dropout (T samples in one batched pass, :func:`models.lstm.mc_samples`).
 from __future__ import annotations
 
 import functools
-import json
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
@@ -379,11 +378,8 @@ def _best_row(frame: pd.DataFrame, grid: Mapping[str, Sequence[Any]]) -> pd.Seri
     Grid order, not trial order: Optuna hands out points in a shuffled order
     (and workers race), so only the grid order makes the choice reproducible.
     """
-    def key(point: Mapping[str, Any]) -> str:
-        return json.dumps({k: _plain(point[k]) for k in sorted(grid)}, default=str)
-
-    order = {key(p): i for i, p in enumerate(search.grid_points(grid))}
-    rank = frame.apply(lambda r: order[key(r)], axis=1)
+    order = {search.point_key(p): i for i, p in enumerate(search.grid_points(grid))}
+    rank = frame.apply(lambda r: order[search.point_key({k: r[k] for k in grid})], axis=1)
     return frame.assign(_rank=rank).sort_values(["mse", "_rank"], kind="stable").iloc[0]
 
 

@@ -26,6 +26,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import optuna
 import pandas as pd
 from optuna.trial import TrialState
@@ -100,8 +101,10 @@ def code_digest(objective: Callable[..., Any]) -> str:
     return h.hexdigest()[:8]
 
 
-def _key(params: Mapping[str, Any]) -> str:
-    return json.dumps(dict(sorted(params.items())), default=str)
+def point_key(params: Mapping[str, Any]) -> str:
+    """One string per grid point, whatever the key order or numeric type (numpy or not)."""
+    plain = {k: v.item() if isinstance(v, np.generic) else v for k, v in params.items()}
+    return json.dumps(dict(sorted(plain.items())), default=str)
 
 
 def _storage(url: str) -> optuna.storages.BaseStorage:
@@ -124,21 +127,21 @@ def _status(study: optuna.Study, points: list[dict[str, Any]]) -> dict[str, set[
     by_state: dict[str, set[str]] = {"complete": set(), "claimed": set(), "failed": set()}
     for t in study.get_trials(deepcopy=False):
         params = t.params or t.system_attrs.get("fixed_params") or {}
-        k = _key(params)
+        k = point_key(params)
         if t.state == TrialState.COMPLETE:
             by_state["complete"].add(k)
         if t.state in _CLAIMED:
             by_state["claimed"].add(k)
         if t.state == TrialState.FAIL:
             by_state["failed"].add(k)
-    wanted = {_key(p) for p in points}
+    wanted = {point_key(p) for p in points}
     return {k: v & wanted for k, v in by_state.items()}
 
 
 def _requeue_failed(study: optuna.Study, points: list[dict[str, Any]]) -> None:
     status = _status(study, points)
     for p in points:
-        k = _key(p)
+        k = point_key(p)
         if k in status["failed"] and k not in status["claimed"]:
             study.enqueue_trial(p)
 

@@ -91,3 +91,10 @@ def test_changed_code_starts_a_new_study(tmp_path, monkeypatch):
     second = search.run_grid("c", GRID, objective, profile="test", storage=url, progress=False)
     assert second.attrs["study_name"] == "c-codechanged"
     assert sum(calls(log).values()) == 12  # every point trained again with the new code
+
+
+def test_point_key_ignores_order_and_numpy_types():
+    import numpy as np
+    assert search.point_key({"b": np.int64(2), "a": np.float64(0.5)}) == search.point_key(
+        {"a": 0.5, "b": 2})
+    assert search.point_key({"a": 1}) != search.point_key({"a": 2})
