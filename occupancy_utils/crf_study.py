@@ -17,10 +17,19 @@ part as one shorter sequence, so every test row gets a label (the report
 dropped the tail; the difference is under 25 rows of thousands). Whole-fold
 prediction decodes the test part as one sequence.
 
-Tensors and the model go to ``training.device()``, as in every chapter, so
-the same code runs on a CUDA GPU. For one model at a time a GPU is unlikely to
-help (the MLP is tiny and the CRF loops over at most 25 steps, so kernel
-launches dominate); it pays once several configurations train as one batch.
+Search in groups. On a CPU one of these models costs the number of its
+operations, not their size: the MLP is tiny and the CRF loops over up to 25
+steps. The search therefore trains every layout and learning rate of one
+sequence length together (:func:`train_group`, one Optuna trial per group):
+the 24 models share each batch, their first layers are one matrix product,
+and one CRF recursion runs for all of them. Each model keeps its own
+initial weights, learning rate, early stopping and best weights, so the
+results are those of training them one by one, up to float rounding (a test
+compares the two). Final models (the chosen configuration over seeds) are
+trained one at a time.
+
+Tensors and the models go to ``training.device()``, as in every chapter, so
+the same code runs on a CUDA GPU.
 """
 
 from __future__ import annotations
@@ -39,13 +48,16 @@ import torch
 from tqdm import tqdm  # text bars, as the shared modules (tqdm.auto needs ipywidgets)
 
 from . import data, experiment, metrics, search, sequences, splits, training
-from .models.crf import LAYOUTS, MLPCRF, parse_layout
+from .models.crf import LAYOUTS, MLPCRF, MLPCRFStack, parse_layout
 from .paths import results_dir
 from .results import atomic_write
 
 FEATURES: list[str] = data.NON_LIGHT_FEATURES
 BATCH_SIZE = 16  # the report's
 GRID_KEYS = ("hidden", "lr", "seq_len")
+#: Trained together in the search: every layout and learning rate of one sequence
+#: length share their batches (see train_group); one search trial is such a group.
+BATCH_KEYS = ("hidden", "lr")
 #: Part of every study name: bump it when a code change changes the results, so
 #: that a stored search is not silently reused.
 VERSION = 1
@@ -163,6 +175,40 @@ def train_fold(parts: experiment.FoldParts, hidden: str, lr: float, seq_len: int
     return model, history
 
 
+def train_group(parts: experiment.FoldParts, configs: Sequence[tuple[str, float]],
+                seq_len: int, *, max_epochs: int, patience: int, seed: int,
+                batch_size: int = BATCH_SIZE, progress: bool = False
+                ) -> list[tuple[MLPCRF, training.History]]:
+    """:func:`train_fold` for several (hidden, lr) configurations of one ``seq_len`` at once.
+
+    Each model starts from the weights :func:`train_fold` would give it (the
+    global seed is reset before each is built) and sees the same batches (one
+    generator seeded as there), so each is trained as it would be alone, up to
+    float rounding in the stacked products (``tests/test_crf.py`` measures the
+    agreement). ``training.fit_many`` keeps early stopping per model.
+    """
+    if not configs:
+        raise ValueError("train_group needs at least one (hidden, lr) configuration")
+    for hidden, lr in configs:
+        check_config(hidden, lr, seq_len)
+    x_fit, y_fit = chunk_part(parts, "fit", seq_len)
+    x_mon, y_mon = chunk_part(parts, "monitor", seq_len)
+    models = []
+    for hidden, _ in configs:
+        training.seed_everything(seed)
+        models.append(MLPCRF(x_fit.shape[2], hidden).to(training.device()))
+    generator = torch.Generator().manual_seed(seed)
+    stack = MLPCRFStack(models)
+    with single_thread():
+        histories = training.fit_many(
+            models, lambda idx, active: stack.nll(x_fit[idx], y_fit[idx], active), len(x_fit),
+            lambda active: stack.nll(x_mon, y_mon, active),
+            lrs=[lr for _, lr in configs], batch_size=batch_size, max_epochs=max_epochs,
+            patience=patience, generator=generator, progress=progress,
+            description=f"fold {parts.fold.number}, {len(configs)} configurations")
+    return list(zip(models, histories, strict=True))
+
+
 def predict_chunks(model: MLPCRF, x: np.ndarray, seq_len: int, proba: bool = False
                    ) -> tuple[np.ndarray, np.ndarray | None]:
     """Chunk-wise Viterbi labels for every row: full chunks, then the tail as one sequence."""
@@ -198,20 +244,42 @@ def run_fold(frame: pd.DataFrame, fold: splits.Fold, params: Mapping[str, Any], 
     model, history = train_fold(parts, params["hidden"], params["lr"], seq_len,
                                 max_epochs=max_epochs, patience=patience, seed=seed,
                                 record_transitions=record_transitions, progress=progress)
-    trained = time.perf_counter()
+    return _fold_run(parts, model, history, seq_len, time.perf_counter() - start, proba)
+
+
+def _fold_run(parts: experiment.FoldParts, model: MLPCRF, history: training.History,
+              seq_len: int, train_seconds: float, proba: bool = False) -> FoldRun:
+    start = time.perf_counter()
     with single_thread():
         chunk_pred, chunk_proba = predict_chunks(model, parts.x["test"], seq_len, proba)
         predicted = time.perf_counter()
         whole_pred, whole_proba = predict_whole(model, parts.x["test"], proba)
         monitor_pred, _ = predict_chunks(model, parts.x["monitor"], seq_len)
     return FoldRun(
-        fold=fold.number, seq_len=seq_len, history=history, positions=parts.positions["test"],
-        y_true=parts.y["test"], chunk_pred=chunk_pred, whole_pred=whole_pred,
-        monitor_true=parts.y["monitor"], monitor_pred=monitor_pred,
-        train_seconds=trained - start, predict_seconds=predicted - trained,
+        fold=parts.fold.number, seq_len=seq_len, history=history,
+        positions=parts.positions["test"], y_true=parts.y["test"], chunk_pred=chunk_pred,
+        whole_pred=whole_pred, monitor_true=parts.y["monitor"], monitor_pred=monitor_pred,
+        train_seconds=train_seconds, predict_seconds=predicted - start,
         chunk_proba=chunk_proba, whole_proba=whole_proba,
         transitions=[e["transitions"] for e in history.extra if "transitions" in e],
         test_index=parts.index["test"])
+
+
+def run_group(frame: pd.DataFrame, fold: splits.Fold, configs: Sequence[tuple[str, float]],
+              seq_len: int, protocol: str, *, max_epochs: int, patience: int, seed: int,
+              val_fraction: float = 0.2, features: list[str] | None = None
+              ) -> list[FoldRun]:
+    """:func:`run_fold` for a group of configurations trained together; one run per config.
+
+    Each run's ``train_seconds`` is the group's training time divided by the
+    number of configurations (what one of them cost, shared).
+    """
+    parts = experiment.fold_parts(frame, fold, features or FEATURES, protocol, val_fraction)
+    start = time.perf_counter()
+    trained = train_group(parts, configs, seq_len, max_epochs=max_epochs, patience=patience,
+                          seed=seed)
+    share = (time.perf_counter() - start) / len(configs)
+    return [_fold_run(parts, model, history, seq_len, share) for model, history in trained]
 
 
 def run_config(frame: pd.DataFrame, folds: Sequence[splits.Fold], params: Mapping[str, Any],
@@ -305,6 +373,26 @@ def objective(params: dict[str, Any], *, protocol: str, max_epochs: int, patienc
     return config_record(runs, time.perf_counter() - start)
 
 
+def group_objective(params: dict[str, Any], group: Sequence[Mapping[str, Any]], *,
+                    protocol: str, max_epochs: int, patience: int, seed: int,
+                    val_fraction: float) -> list[dict[str, Any]]:
+    """Grouped grid objective: every (hidden, lr) of ``group`` at one ``seq_len``, all folds.
+
+    One record per configuration, as :func:`objective` would give it; its
+    ``seconds`` is its share of the group's time.
+    """
+    frame, folds = experiment.search_data()
+    seq_len = int(params["seq_len"])
+    configs = [(str(p["hidden"]), float(p["lr"])) for p in group]
+    check_settings(protocol, max_epochs, patience, val_fraction, [seed])
+    start = time.perf_counter()
+    by_fold = [run_group(frame, fold, configs, seq_len, protocol, max_epochs=max_epochs,
+                         patience=patience, seed=seed, val_fraction=val_fraction)
+               for fold in folds]
+    share = (time.perf_counter() - start) / len(configs)
+    return [config_record([runs[k] for runs in by_fold], share) for k in range(len(configs))]
+
+
 def study_settings(protocol: str, *, max_epochs: int, patience: int, seed: int,
                    val_fraction: float) -> dict[str, Any]:
     """Everything besides the grid that changes a search's results (it names the study)."""
@@ -326,16 +414,27 @@ def run_search(grid: Mapping[str, Sequence[Any]], protocol: str, *, profile: str
     settings = study_settings(protocol, max_epochs=max_epochs, patience=patience, seed=seed,
                               val_fraction=val_fraction)
     name = search.study_name(f"crf-{protocol}", dict(grid), **settings)
-    bound = functools.partial(objective, protocol=protocol, max_epochs=max_epochs,
+    bound = functools.partial(group_objective, protocol=protocol, max_epochs=max_epochs,
                               patience=patience, seed=seed, val_fraction=val_fraction)
     found = search.run_grid(name, dict(grid), bound, profile=profile, storage=storage,
-                            workers=workers or search.default_workers(), seed=seed)
+                            workers=workers or search.default_workers(), seed=seed,
+                            batch_keys=BATCH_KEYS)
     return grid_table(found), found.attrs["study_name"]
 
 
 def load_study(name: str, profile: str, storage: str | None = None) -> optuna.Study:
-    """The stored study, for Optuna's own plots."""
-    return optuna.load_study(study_name=name, storage=storage or search.default_storage(profile))
+    """The stored search as an in-memory study of one trial per configuration.
+
+    The stored trials are groups (one per ``seq_len``); Optuna's plots want
+    one trial per grid point, which :func:`search.points_study` rebuilds.
+    """
+    stored = optuna.load_study(study_name=name,
+                               storage=storage or search.default_storage(profile))
+    frame = search.results_frame(stored, GRID_KEYS)
+    grid = {"hidden": [h for h in [*LAYOUTS, *sorted(set(frame["hidden"]) - set(LAYOUTS))]
+                       if h in set(frame["hidden"])],
+            "lr": sorted(set(frame["lr"])), "seq_len": sorted(set(frame["seq_len"]))}
+    return search.points_study(frame, grid)
 
 
 def grid_table(found: pd.DataFrame) -> pd.DataFrame:

@@ -7,6 +7,13 @@ training again. The storage (SQLite under ``results/<profile>/`` by default,
 ``OPTUNA_STORAGE`` for a shared database) is what makes an interrupted run
 resume: finished points are never recomputed.
 
+Groups: with ``batch_keys`` one trial is a *group* of grid points (every
+combination of those keys for one value of the others), which the objective
+trains together (e.g. :class:`models.crf.MLPCRFStack`). The trial stores one
+record per point; :func:`results_frame` and :func:`points_study` unfold them,
+so tables and Optuna's plots still see one row or trial per grid point. A
+group is then the unit of resuming and of sharing out between workers.
+
 Exactly once: Optuna's GridSampler hands each point to one trial, but when
 workers race at the end of a grid it may hand out a point a second time. The
 wrapper here prunes such a duplicate before it trains, and points whose trial
@@ -146,7 +153,20 @@ def _requeue_failed(study: optuna.Study, points: list[dict[str, Any]]) -> None:
             study.enqueue_trial(p)
 
 
-def _wrap(objective: Objective, grid: Mapping[str, Sequence[Any]]):
+def split_grid(grid: Mapping[str, Sequence[Any]], batch_keys: Sequence[str]
+               ) -> tuple[dict[str, list[Any]], list[dict[str, Any]]]:
+    """The grid Optuna walks (keys not batched) and the points of one group."""
+    unknown = set(batch_keys) - set(grid)
+    if unknown:
+        raise ValueError(f"batch_keys {sorted(unknown)} are not grid parameters {list(grid)}")
+    outer = {k: list(v) for k, v in grid.items() if k not in batch_keys}
+    if not outer:
+        raise ValueError("batch_keys must leave at least one grid parameter for the trials")
+    return outer, grid_points({k: grid[k] for k in grid if k in batch_keys})
+
+
+def _wrap(objective: Objective, grid: Mapping[str, Sequence[Any]],
+          group: list[dict[str, Any]] | None = None):
     def run(trial: optuna.Trial) -> float:
         params = {k: trial.suggest_categorical(k, list(v)) for k, v in grid.items()}
         for other in trial.study.get_trials(deepcopy=False,
@@ -154,6 +174,12 @@ def _wrap(objective: Objective, grid: Mapping[str, Sequence[Any]]):
             if other.number < trial.number and other.params == params:
                 trial.set_user_attr("duplicate_of", other.number)
                 raise optuna.TrialPruned(f"grid point already taken by trial {other.number}")
+        if group is not None:
+            records = [{**point, **record}
+                       for point, record in zip(group, objective(dict(params), group),
+                                                strict=True)]
+            trial.set_user_attr("records", records)
+            return float(min(r["mse"] for r in records))
         record = dict(objective(dict(params)))
         for k, v in record.items():
             trial.set_user_attr(k, v)
@@ -162,11 +188,12 @@ def _wrap(objective: Objective, grid: Mapping[str, Sequence[Any]]):
 
 
 def _work(name: str, url: str, grid: Mapping[str, Sequence[Any]], objective: Objective,
-          seed: int, on_done: Callable[[], None] | None = None) -> None:
-    """Take unclaimed grid points one at a time until none is left."""
+          seed: int, on_done: Callable[[], None] | None = None,
+          group: list[dict[str, Any]] | None = None) -> None:
+    """Take unclaimed grid points (or groups) one at a time until none is left."""
     study = _open(name, url, grid, seed)
     points = grid_points(grid)
-    wrapped = _wrap(objective, grid)
+    wrapped = _wrap(objective, grid, group)
     callbacks = [lambda s, t: on_done()] if on_done else []
     while True:
         status = _status(study, points)
@@ -176,13 +203,13 @@ def _work(name: str, url: str, grid: Mapping[str, Sequence[Any]], objective: Obj
         study.optimize(wrapped, n_trials=1, callbacks=callbacks)
 
 
-def _worker_main(name, url, grid, objective, seed) -> None:  # pragma: no cover - subprocess
-    _work(name, url, grid, objective, seed)
+def _worker_main(name, url, grid, objective, seed, group) -> None:  # pragma: no cover
+    _work(name, url, grid, objective, seed, group=group)
 
 
 def run_grid(name: str, grid: Mapping[str, Sequence[Any]], objective: Objective, *,
              profile: str, storage: str | None = None, workers: int = 1, seed: int = 0,
-             progress: bool = True) -> pd.DataFrame:
+             progress: bool = True, batch_keys: Sequence[str] = ()) -> pd.DataFrame:
     """Run (or resume) a grid search and return one row per grid point.
 
     The study is stored as ``<name>-code<digest>`` (see :func:`code_digest`);
@@ -190,11 +217,17 @@ def run_grid(name: str, grid: Mapping[str, Sequence[Any]], objective: Objective,
 
     ``objective(params)`` returns a mapping with at least ``mse`` (the value
     minimised, as in the report); every entry is stored with the trial.
-    With ``workers > 1`` the objective must be picklable (a module-level
-    function or a functools.partial of one).
+    With ``batch_keys`` it is called as ``objective(params, group)`` and
+    returns one such mapping per point of ``group`` (dicts of the batched
+    keys), in order. With ``workers > 1`` the objective must be picklable (a
+    module-level function or a functools.partial of one).
     """
     if workers < 1:
         raise ValueError(f"workers must be at least 1, got {workers}")
+    full_grid = {k: list(v) for k, v in grid.items()}
+    group = None
+    if batch_keys:
+        grid, group = split_grid(full_grid, batch_keys)
     url = storage or default_storage(profile)
     name = f"{name}-code{code_digest(objective)}"
     points = grid_points(grid)
@@ -206,14 +239,15 @@ def run_grid(name: str, grid: Mapping[str, Sequence[Any]], objective: Objective,
             study._storage.set_trial_state_values(t._trial_id, TrialState.FAIL)
     _requeue_failed(study, points)
     done = len(_status(study, points)["complete"])
-    bar = tqdm(total=len(points), initial=done, desc=name, disable=not progress,
-               unit="config")
+    unit = f"group of {len(group)}" if group else "config"
+    bar = tqdm(total=len(points), initial=done, desc=name, disable=not progress, unit=unit)
     if workers == 1:
-        _work(name, url, grid, objective, seed,
+        _work(name, url, grid, objective, seed, group=group,
               on_done=lambda: bar.update(len(_status(study, points)["complete"]) - bar.n))
     else:
         ctx = mp.get_context("spawn")
-        procs = [ctx.Process(target=_worker_main, args=(name, url, grid, objective, seed + i))
+        procs = [ctx.Process(target=_worker_main,
+                             args=(name, url, grid, objective, seed + i, group))
                  for i in range(workers)]
         for p in procs:
             p.start()
@@ -228,17 +262,46 @@ def run_grid(name: str, grid: Mapping[str, Sequence[Any]], objective: Objective,
             raise RuntimeError(f"{len(failed)} search worker(s) failed (exit codes {failed}); "
                                "rerun to resume")
     bar.close()
-    frame = results_frame(study, grid)
+    frame = results_frame(study, full_grid)
     frame.attrs["study_name"] = name  # the stored name, for optuna.load_study
     return frame
 
 
-def results_frame(study: optuna.Study, grid: Mapping[str, Sequence[Any]]) -> pd.DataFrame:
-    """One row per completed grid point: its parameters and stored records."""
+def results_frame(study: optuna.Study, grid: Mapping[str, Sequence[Any]] | Sequence[str]
+                  ) -> pd.DataFrame:
+    """One row per completed grid point: its parameters and stored records.
+
+    A group trial (see ``batch_keys``) gives one row per record it holds.
+    Only the keys of ``grid`` are used.
+    """
     rows = []
     for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
-        rows.append({**{k: t.params[k] for k in grid}, "trial": t.number, **t.user_attrs})
+        attrs = dict(t.user_attrs)
+        for record in attrs.pop("records", None) or [{}]:
+            row = {**t.params, "trial": t.number, **attrs, **record}
+            rows.append({**{k: row[k] for k in grid}, **row})
     frame = pd.DataFrame(rows)
     if frame.empty:
         raise RuntimeError(f"study {study.study_name}: no completed trial")
     return frame.drop_duplicates(subset=list(grid)).reset_index(drop=True)
+
+
+def points_study(frame: pd.DataFrame, grid: Mapping[str, Sequence[Any]],
+                 value: str = "mse") -> optuna.Study:
+    """An in-memory study with one trial per row of ``frame`` (one per grid point).
+
+    For Optuna's plots of a grouped search, whose stored trials are groups.
+    """
+    distributions = {k: optuna.distributions.CategoricalDistribution(list(v))
+                     for k, v in grid.items()}
+    study = optuna.create_study(direction="minimize")
+    study.add_trials([
+        optuna.trial.create_trial(
+            params={k: _plain(row[k]) for k in grid}, distributions=distributions,
+            value=float(row[value]))
+        for _, row in frame.iterrows()])
+    return study
+
+
+def _plain(value: Any) -> Any:
+    return value.item() if isinstance(value, np.generic) else value

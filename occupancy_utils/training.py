@@ -143,3 +143,90 @@ def fit(model: torch.nn.Module,
         model.load_state_dict(best_state)
     model.eval()
     return history
+
+
+def fit_many(models: list[torch.nn.Module],
+             batch_losses: Callable[[torch.Tensor, list[int]], torch.Tensor],
+             n_items: int,
+             monitor: Callable[[list[int]], torch.Tensor],
+             *,
+             lrs: list[float],
+             batch_size: int,
+             max_epochs: int,
+             patience: int,
+             generator: torch.Generator | None = None,
+             progress: bool = False,
+             description: str = "epochs") -> list[History]:
+    """:func:`fit` for several models at once, each as if it were trained alone.
+
+    All models see the same shuffled batches (one seeded generator, as each
+    would have under the same seed on its own). ``batch_losses(idx, active)``
+    returns one loss per model in ``active`` and ``monitor(active)`` one
+    monitored value per model in ``active``. The summed loss gives every model
+    the gradient of its own loss, as the models share no parameter. Each model
+    keeps its own learning rate (one Adam parameter group per rate), its own
+    early stopping, and its best weights; a stopped model leaves ``active``,
+    so it is neither computed nor updated again (Adam skips parameters
+    without a gradient).
+
+    Adam runs fused where torch has a fused kernel (CPU and CUDA, float32): it
+    is the same update as :func:`fit`'s, in one kernel per parameter group,
+    and equal up to float rounding (``tests/test_training.py`` checks it).
+    """
+    if len(lrs) != len(models) or not models:
+        raise ValueError(f"fit_many needs one lr per model, got {len(lrs)} for {len(models)}")
+    for name, value in (("batch_size", batch_size), ("max_epochs", max_epochs),
+                        ("patience", patience), *(("lr", lr) for lr in lrs)):
+        if not value > 0:
+            raise ValueError(f"{name} must be positive, got {value!r}")
+    by_lr: dict[float, list[torch.nn.Parameter]] = {}
+    for model, lr in zip(models, lrs, strict=True):
+        by_lr.setdefault(float(lr), []).extend(model.parameters())
+    optimizer = torch.optim.Adam([{"params": p, "lr": lr} for lr, p in by_lr.items()],
+                                 fused=True)
+    histories = [History() for _ in models]
+    best = [float("inf")] * len(models)
+    best_state: list[dict | None] = [None] * len(models)
+    waited = [0] * len(models)
+    active = list(range(len(models)))
+    bar = tqdm(range(max_epochs), desc=description, disable=not progress, leave=False)
+    for epoch in bar:
+        for i in active:
+            models[i].train()
+        totals = torch.zeros(len(active), dtype=torch.float64)
+        count = 0
+        for idx in batches(n_items, batch_size, generator):
+            optimizer.zero_grad()  # set_to_none: stopped models get no gradient, no step
+            losses = batch_losses(idx, active)
+            losses.sum().backward()
+            optimizer.step()
+            totals += losses.detach().double().cpu() * len(idx)
+            count += len(idx)
+        for i in active:
+            models[i].eval()
+        with torch.no_grad():
+            values = monitor(active).detach().double().cpu().tolist()
+        still = []
+        for k, i in enumerate(active):
+            history, value = histories[i], values[k]
+            history.train_loss.append(float(totals[k]) / max(count, 1))
+            history.monitor.append(value)
+            if value < best[i]:
+                best[i], waited[i], history.best_epoch = value, 0, epoch
+                best_state[i] = copy.deepcopy(models[i].state_dict())
+                still.append(i)
+            else:
+                waited[i] += 1
+                if waited[i] >= patience:
+                    history.stopped_early = True
+                else:
+                    still.append(i)
+        active = still
+        bar.set_postfix(training=len(active))
+        if not active:
+            break
+    for model, state in zip(models, best_state, strict=True):
+        if state is not None:
+            model.load_state_dict(state)
+        model.eval()
+    return histories

@@ -24,3 +24,11 @@ def failing_once_objective(params: dict, log: str, flag: str) -> dict:
         Path(flag).write_text("failed once")
         raise KeyboardInterrupt
     return logged_objective(params, log)
+
+
+def logged_group_objective(params: dict, group: list, log: str) -> list:
+    """A grouped objective: one call per group, one record per point of the group."""
+    with open(log, "a") as f:
+        f.write(json.dumps(params, sort_keys=True) + "\n")
+    return [{"mse": float(params["a"] * 10 + point["b"]), "pid": os.getpid()}
+            for point in group]

@@ -11,7 +11,7 @@ import torch
 
 from occupancy_utils import crf_study, data, experiment, results, splits, training
 from occupancy_utils.figures import crf as crf_figures
-from occupancy_utils.models.crf import MLPCRF, parse_layout
+from occupancy_utils.models.crf import MLPCRF, MLPCRFStack, parse_layout
 
 FEATURES = data.NON_LIGHT_FEATURES
 
@@ -335,3 +335,61 @@ def test_findings_quote_the_tables(two_runs):
                                           "clean": {"hidden": "16", "lr": 0.01, "seq_len": 10}},
                                   ["CRF", 0.288, 0.53])
     assert table["mse (report, Table 7)"].notna().sum() == 1
+
+
+# ------------------------------------------------------------------ several configurations at once
+
+def test_stacked_nll_is_pytorch_crf_nll_model_by_model():
+    torch.manual_seed(0)
+    models = [MLPCRF(len(FEATURES), h) for h in ("16", "8-4", "16", "32-8-4")]
+    x = torch.randn(5, 7, len(FEATURES))
+    y = torch.randint(0, 4, (5, 7))
+    stack = MLPCRFStack(models)
+    with torch.no_grad():
+        alone = torch.stack([m.nll(x, y) for m in models])
+        for active in ([0, 1, 2, 3], [3, 0, 2], [1]):
+            assert torch.allclose(stack.nll(x, y, active), alone[active], atol=1e-6)
+    with pytest.raises(ValueError, match="at least one"):
+        MLPCRFStack([])
+
+
+def test_group_training_agrees_with_one_model_at_a_time(synthetic):
+    """The speed-up of the search may not change what it computes (up to float rounding)."""
+    frame, folds = synthetic
+    parts = experiment.fold_parts(frame, folds[1], FEATURES, "clean", 0.2)
+    configs = [("16", 0.01), ("8-4", 0.003), ("16", 0.05), ("32-8-4", 0.01)]
+    kwargs = dict(max_epochs=25, patience=3, seed=5)
+    together = crf_study.train_group(parts, configs, 10, **kwargs)
+    alone = [crf_study.train_fold(parts, h, lr, 10, **kwargs) for h, lr in configs]
+    assert len({h.epochs for _, h in together}) > 1  # models stopped at different epochs
+    for (m_group, h_group), (m_alone, h_alone) in zip(together, alone, strict=True):
+        assert (h_group.epochs, h_group.best_epoch) == (h_alone.epochs, h_alone.best_epoch)
+        assert h_group.monitor == pytest.approx(h_alone.monitor, rel=1e-4)
+        for a, b in zip(m_group.parameters(), m_alone.parameters(), strict=True):
+            assert torch.allclose(a, b, atol=1e-4)
+        x_test = parts.x["test"]
+        assert np.array_equal(crf_study.predict_chunks(m_group, x_test, 10)[0],
+                              crf_study.predict_chunks(m_alone, x_test, 10)[0])
+
+
+def test_grouped_search_gives_one_row_and_one_plot_trial_per_configuration(
+        synthetic, tmp_path, monkeypatch):
+    frame, folds = synthetic
+    monkeypatch.setattr(crf_study.experiment, "search_data", lambda: (frame, tuple(folds)))
+    monkeypatch.setattr(crf_study, "FEATURES", FEATURES)
+    grid = {"hidden": ["16", "8-4"], "lr": [0.01, 0.003], "seq_len": [10, 20]}
+    url = f"sqlite:///{tmp_path / 'crf.db'}"
+    table, name = crf_study.run_search(grid, "clean", profile="quick", max_epochs=2,
+                                       patience=1, seed=0, workers=1, storage=url)
+    assert len(table) == 8 and table["rank"].tolist() == list(range(1, 9))
+    stored = crf_study.optuna.load_study(study_name=name, storage=url)
+    assert len(stored.trials) == 2  # one trial per seq_len: the groups
+    points = crf_study.load_study(name, "quick", storage=url)
+    assert len(points.trials) == 8
+    assert points.best_value == pytest.approx(table["mse"].min())
+    # one configuration of the grouped search equals the same configuration run alone
+    row = table.set_index(["hidden", "lr", "seq_len"]).loc[("8-4", 0.003, 20)]
+    alone = crf_study.config_record(crf_study.run_config(
+        frame, folds, {"hidden": "8-4", "lr": 0.003, "seq_len": 20}, "clean", max_epochs=2,
+        patience=1, seed=0, features=FEATURES), 0.0)
+    assert row["mse"] == pytest.approx(alone["mse"]) and row["val_mse"] == alone["val_mse"]

@@ -11,7 +11,11 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
-from search_objectives import failing_once_objective, logged_objective  # noqa: E402
+from search_objectives import (  # noqa: E402
+    failing_once_objective,
+    logged_group_objective,
+    logged_objective,
+)
 
 from occupancy_utils import search  # noqa: E402
 
@@ -98,3 +102,28 @@ def test_point_key_ignores_order_and_numpy_types():
     assert search.point_key({"b": np.int64(2), "a": np.float64(0.5)}) == search.point_key(
         {"a": 0.5, "b": 2})
     assert search.point_key({"a": 1}) != search.point_key({"a": 2})
+
+
+def test_grouped_grid_calls_once_per_group_and_unfolds_every_point(tmp_path):
+    log = tmp_path / "calls.log"
+    url = f"sqlite:///{tmp_path / 'study.db'}"
+    objective = functools.partial(logged_group_objective, log=str(log))
+    frame = search.run_grid("g", GRID, objective, profile="test", storage=url, progress=False,
+                            batch_keys=("b",))
+    assert dict(calls(log)) == {json.dumps({"a": a}): 1 for a in GRID["a"]}
+    assert len(frame) == 6
+    assert {(r.a, r.b, r.mse) for r in frame.itertuples()} == {
+        (a, b, float(a * 10 + b)) for a in GRID["a"] for b in GRID["b"]}
+    # resuming trains nothing; Optuna's plots get one trial per grid point
+    search.run_grid("g", GRID, objective, profile="test", storage=url, progress=False,
+                    batch_keys=("b",))
+    assert sum(calls(log).values()) == 3
+    study = search.points_study(frame, GRID)
+    assert len(study.trials) == 6 and study.best_params == {"a": 0, "b": 1}
+
+
+def test_grouping_needs_known_keys_and_an_outer_key():
+    with pytest.raises(ValueError, match="'c'"):
+        search.split_grid(GRID, ("c",))
+    with pytest.raises(ValueError, match="at least one"):
+        search.split_grid(GRID, ("a", "b"))

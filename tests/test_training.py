@@ -81,3 +81,49 @@ def test_torch_threads_restores_the_setting():
     assert torch.get_num_threads() == before
     with pytest.raises(ValueError, match="threads"), training.torch_threads(0):
         pass
+
+
+def test_fit_many_trains_each_model_as_fit_would_alone():
+    """Three regressions with their own learning rates and stopping points, trained as one."""
+    lrs, patience = [0.05, 0.01, 0.2], 3
+    x = torch.randn(64, 3, generator=torch.Generator().manual_seed(9))
+    y = x @ torch.tensor([1.0, -2.0, 0.5])
+    x_mon = x[:16] + 0.3  # a shifted monitor set, so the models stop at different epochs
+
+    def models():
+        out = []
+        for _ in lrs:
+            training.seed_everything(0)
+            out.append(torch.nn.Linear(3, 1))
+        return out
+
+    def loss(model, xs, ys):
+        return ((model(xs).squeeze(-1) - ys) ** 2).mean()
+
+    alone, alone_hist = models(), []
+    for model, lr in zip(alone, lrs, strict=True):
+        alone_hist.append(training.fit(
+            model, lambda i, m=model: loss(m, x[i], y[i]), len(x),
+            lambda m=model: float(loss(m, x_mon, y[:16])), lr=lr, batch_size=8,
+            max_epochs=60, patience=patience, generator=torch.Generator().manual_seed(0)))
+    together = models()
+    hists = training.fit_many(
+        together, lambda i, act: torch.stack([loss(together[k], x[i], y[i]) for k in act]),
+        len(x), lambda act: torch.stack([loss(together[k], x_mon, y[:16]) for k in act]),
+        lrs=lrs, batch_size=8, max_epochs=60, patience=patience,
+        generator=torch.Generator().manual_seed(0))
+    assert len({h.epochs for h in hists}) > 1  # the test exercises per-model stopping
+    for a, b, ma, mb in zip(alone_hist, hists, alone, together, strict=True):
+        assert (a.epochs, a.best_epoch, a.stopped_early) == (b.epochs, b.best_epoch,
+                                                             b.stopped_early)
+        assert b.monitor == pytest.approx(a.monitor, rel=1e-5, abs=1e-7)
+        assert torch.allclose(ma.weight, mb.weight, atol=1e-6)  # best weights restored
+
+
+def test_fit_many_needs_one_lr_per_model():
+    with pytest.raises(ValueError, match="one lr per model"):
+        training.fit_many([torch.nn.Linear(1, 1)], lambda i, a: None, 4, lambda a: None,
+                          lrs=[0.1, 0.2], batch_size=2, max_epochs=1, patience=1)
+    with pytest.raises(ValueError, match="lr"):
+        training.fit_many([torch.nn.Linear(1, 1)], lambda i, a: None, 4, lambda a: None,
+                          lrs=[-0.1], batch_size=2, max_epochs=1, patience=1)

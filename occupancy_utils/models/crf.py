@@ -108,3 +108,80 @@ def marginals(crf: CRF, emissions: torch.Tensor) -> torch.Tensor:
     # alpha_t + beta_t sums to log Z at every step; normalising each step is the same
     # division and keeps every row summing to 1 whatever rounding remains.
     return torch.softmax(log_alpha + log_beta, dim=-1).to(dtype)
+
+
+# --------------------------------------------------------------------------- many at once
+
+def stacked_nll(emissions: torch.Tensor, tags: torch.Tensor, start: torch.Tensor,
+                end: torch.Tensor, transitions: torch.Tensor) -> torch.Tensor:
+    """Per-step CRF NLL of M models at once: pytorch-crf's ``token_mean``, model by model.
+
+    ``emissions`` is (M, batch, steps, tags), the CRF scores are (M, tags) and
+    (M, tags, tags); ``tags`` (batch, steps) is shared, as every model sees the
+    same batch. The forward recursion is one loop over the steps for all M
+    models together, which is what makes training a group of configurations
+    cheaper than training them one by one: on a CPU the cost of these tiny
+    models is the number of operations, not their size.
+    """
+    models, batch, steps, _ = emissions.shape
+    gathered = emissions.gather(3, tags.expand(models, batch, steps).unsqueeze(-1)).squeeze(-1)
+    score = start[:, tags[:, 0]] + gathered.sum(2) + end[:, tags[:, -1]]
+    score = score + transitions[:, tags[:, :-1], tags[:, 1:]].sum(2)
+    per_step = emissions.unbind(2)  # unbind, not indexing: its gradient is one stack
+    trans = transitions.unsqueeze(1)  # (M, 1, from, to)
+    alpha = start.unsqueeze(1) + per_step[0]
+    for t in range(1, steps):
+        alpha = torch.logsumexp(alpha.unsqueeze(-1) + trans, dim=2) + per_step[t]
+    log_z = torch.logsumexp(alpha + end.unsqueeze(1), dim=-1)
+    return (log_z - score).sum(1) / (batch * steps)
+
+
+class MLPCRFStack:
+    """Several :class:`MLPCRF` trained as one: same batches, one CRF recursion.
+
+    The members stay ordinary ``MLPCRF`` modules (their own parameters, so an
+    optimizer can give each its own learning rate, and prediction is the one-
+    model code). Each call stacks the weights of the members asked for: the
+    first layers of all of them are one matrix product, later layers one
+    batched product per layout, and the CRF one :func:`stacked_nll`.
+    """
+
+    def __init__(self, members: list[MLPCRF]) -> None:
+        if not members:
+            raise ValueError("an MLPCRFStack needs at least one model")
+        self.members = members
+        self.layouts = [tuple(m.mlp) for m in members]
+
+    def emissions(self, x: torch.Tensor, active: list[int]) -> torch.Tensor:
+        """Emission scores (len(active), batch, steps, tags) of the active members."""
+        batch, steps, features = x.shape
+        flat = x.reshape(batch * steps, features)
+        groups: dict[tuple[int, ...], list[int]] = {}
+        for i in active:  # members with one layout share the batched products
+            widths = tuple(layer.out_features for layer in self.members[i].mlp
+                           if isinstance(layer, nn.Linear))
+            groups.setdefault(widths, []).append(i)
+        order, outputs = [], []
+        for indices in groups.values():
+            mlps = [self.members[i].mlp for i in indices]
+            h = flat
+            for j, layer in enumerate(mlps[0]):
+                if isinstance(layer, nn.Linear):
+                    weight = torch.stack([m[j].weight for m in mlps]).transpose(1, 2)
+                    bias = torch.stack([m[j].bias for m in mlps]).unsqueeze(1)
+                    h = torch.matmul(h, weight) + bias  # (k, rows, width); first: broadcast
+                else:
+                    h = torch.relu(h)
+            order += indices
+            outputs.append(h)
+        em = torch.cat(outputs).reshape(len(order), batch, steps, -1)
+        position = {i: k for k, i in enumerate(order)}
+        return em[[position[i] for i in active]] if order != list(active) else em
+
+    def nll(self, x: torch.Tensor, y: torch.Tensor, active: list[int]) -> torch.Tensor:
+        """Per-step NLL of each active member, shape (len(active),)."""
+        crfs = [self.members[i].crf for i in active]
+        return stacked_nll(self.emissions(x, active), y,
+                           torch.stack([c.start_transitions for c in crfs]),
+                           torch.stack([c.end_transitions for c in crfs]),
+                           torch.stack([c.transitions for c in crfs]))
