@@ -239,7 +239,7 @@ def run_grid(name: str, grid: Mapping[str, Sequence[Any]], objective: Objective,
             study._storage.set_trial_state_values(t._trial_id, TrialState.FAIL)
     _requeue_failed(study, points)
     done = len(_status(study, points)["complete"])
-    unit = f"group of {len(group)}" if group else "config"
+    unit = "group" if group else "config"
     bar = tqdm(total=len(points), initial=done, desc=name, disable=not progress, unit=unit)
     if workers == 1:
         _work(name, url, grid, objective, seed, group=group,
