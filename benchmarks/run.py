@@ -5,9 +5,13 @@ Prints, in one run:
 1. wall time per chapter, as each chapter recorded it in ``results/<profile>/``
    for every profile that has been built;
 2. CRF search throughput: configurations (x 4 folds) per minute trained one
-   at a time on one torch thread, on two threads, and with two worker
-   processes sharing one Optuna storage (``WORKERS=2``);
-3. one LSTM epoch at the report's regression structure;
+   at a time (the naive loop) on one torch thread and on two, against the
+   search's way, a group of all 24 (layout, learning rate) configurations of
+   one sequence length trained as one stacked model, and the grouped search
+   with one and two worker processes sharing one Optuna storage;
+3. one LSTM epoch at the report's regression structure, this CPU's matrix-
+   product rate, and from the two a lower bound on the LSTM searches of the
+   full profile (every fit needs at least ``patience + 1`` epochs);
 4. T = 100 Monte Carlo samples drawn in a Python loop against one batched pass,
    for the BNN (weight samples) and the LSTM (dropout masks);
 5. peak memory (resident set) of this process and of its children.
@@ -30,11 +34,21 @@ from pathlib import Path
 
 import torch
 
-from occupancy_utils import crf_study, data, experiment, lstm_study, search, splits, training
-from occupancy_utils.models import bnn, lstm
+from occupancy_utils import (
+    crf_study,
+    data,
+    experiment,
+    lstm_study,
+    profiles,
+    search,
+    splits,
+    training,
+)
+from occupancy_utils.models import bnn, crf, lstm
 from occupancy_utils.paths import RESULTS_DIR
 
 CRF_CONFIG = {"hidden": "32", "lr": 0.0007, "seq_len": 25}
+CRF_LRS = [0.001, 0.0007, 0.0003, 0.0001]  # the report's grid
 
 
 def line(text: str = "") -> None:
@@ -78,29 +92,112 @@ def _patched(module, name, value):
         setattr(module, name, before)
 
 
+def _crf_group_seconds(epochs: int, seq_len: int) -> float:
+    """Seconds per configuration when the 24 configurations of one seq_len train together."""
+    group = [{"hidden": h, "lr": lr} for h in crf.LAYOUTS for lr in CRF_LRS]
+    start = time.perf_counter()
+    crf_study.group_objective({"seq_len": seq_len}, group, protocol="report",
+                              max_epochs=epochs, patience=epochs + 1, seed=0,
+                              val_fraction=0.2)
+    return (time.perf_counter() - start) / len(group)
+
+
+def _crf_layouts_seconds(epochs: int, seq_len: int) -> float:
+    """Mean seconds per configuration, one at a time, over the six layouts."""
+    frame, folds = experiment.search_data()
+    start = time.perf_counter()
+    for hidden in crf.LAYOUTS:
+        crf_study.run_config(frame, list(folds), {"hidden": hidden, "lr": 0.001,
+                                                  "seq_len": seq_len},
+                             "report", max_epochs=epochs, patience=epochs + 1, seed=0)
+    return (time.perf_counter() - start) / len(crf.LAYOUTS)
+
+
 def crf_throughput(epochs: int) -> None:
-    line(f"## CRF search throughput ({CRF_CONFIG}, 4 folds, {epochs} epochs each)")
+    line(f"## CRF search throughput (4 folds, {epochs} epochs each, no early stop)")
     _crf_config_seconds(1, 1)  # warm-up: data, folds, first torch calls
     one = min(_crf_config_seconds(epochs, 1) for _ in range(2))
     two = min(_crf_config_seconds(epochs, 2) for _ in range(2))
-    line(f"one model at a time, 1 torch thread : {one:6.1f} s/config = {60 / one:5.2f} "
-         "configs/min")
-    line(f"one model at a time, 2 torch threads: {two:6.1f} s/config = {60 / two:5.2f} "
-         "configs/min")
-    grid = {"hidden": ["32", "64"], "lr": [0.001, 0.0007], "seq_len": [20, 25]}
+    line(f"{CRF_CONFIG}, one at a time, 1 torch thread : {one:6.2f} s/config = "
+         f"{60 / one:6.2f} configs/min")
+    line(f"{CRF_CONFIG}, one at a time, 2 torch threads: {two:6.2f} s/config = "
+         f"{60 / two:6.2f} configs/min")
+    for seq_len in (10, 25):
+        naive = _crf_layouts_seconds(epochs, seq_len)
+        grouped = _crf_group_seconds(epochs, seq_len)
+        line(f"seq_len {seq_len}: six layouts one at a time {naive:6.2f} s/config = "
+             f"{60 / naive:6.2f} configs/min; 24 as one group {grouped:6.2f} s/config = "
+             f"{60 / grouped:6.2f} configs/min; speed-up {naive / grouped:4.1f}x")
+    grid = {"hidden": list(crf.LAYOUTS), "lr": CRF_LRS, "seq_len": [20, 25]}
     n = len(search.grid_points(grid))
-    objective = functools.partial(crf_study.objective, protocol="report", max_epochs=epochs,
-                                  patience=epochs + 1, seed=0, val_fraction=0.2)
+    objective = functools.partial(crf_study.group_objective, protocol="report",
+                                  max_epochs=epochs, patience=epochs + 1, seed=0,
+                                  val_fraction=0.2)
     for workers in (1, 2):
         with tempfile.TemporaryDirectory() as tmp:
             url = f"sqlite:///{Path(tmp) / 'bench.db'}"
             start = time.perf_counter()
             search.run_grid("bench-crf", grid, objective, profile="bench", storage=url,
-                            workers=workers, progress=False)
+                            workers=workers, progress=False, batch_keys=crf_study.BATCH_KEYS)
             seconds = time.perf_counter() - start
-        line(f"run_grid, WORKERS={workers} ({n} configs, incl. start-up): {seconds:6.1f} s = "
-             f"{n * 60 / seconds:5.2f} configs/min")
+        line(f"grouped run_grid, WORKERS={workers} ({n} configs in 2 groups, incl. start-up): "
+             f"{seconds:6.1f} s = {n * 60 / seconds:6.2f} configs/min")
     line()
+
+
+def matmul_gflops(size: int = 512, repeats: int = 50) -> float:
+    """This CPU's single-thread float32 rate on a square matrix product: a compute ceiling."""
+    a, b = torch.randn(size, size), torch.randn(size, size)
+    with training.torch_threads(1):
+        for _ in range(3):
+            a @ b
+        start = time.perf_counter()
+        for _ in range(repeats):
+            a @ b
+        seconds = (time.perf_counter() - start) / repeats
+    return 2 * size**3 / seconds / 1e9
+
+
+def lstm_train_flops(seq_len: int, layers: int, hidden: int, n_features: int) -> float:
+    """Floating-point operations to train on one window: forward and backward.
+
+    Per step and layer an LSTM multiplies [input, state] by a (4 hidden) x
+    (input + hidden) matrix: 2 * 4h(in + h) operations. The backward pass
+    costs about twice the forward one. Gate nonlinearities and the head are
+    left out, so this undercounts.
+    """
+    forward = sum(seq_len * 2 * 4 * hidden * ((n_features if i == 0 else hidden) + hidden)
+                  for i in range(layers))
+    return 3.0 * forward
+
+
+def lstm_lower_bound(gflops: float) -> None:
+    """Least compute the full profile's LSTM searches can take, whatever the code does.
+
+    Every fit runs at least ``patience + 1`` epochs. Stage 2 is counted at
+    the report's winning structures (the book's own winners are known only
+    after stage 1). Final models and Monte Carlo sampling come on top.
+    """
+    params = profiles.notebook_parameters("full", "06_lstm")
+    grid, tuning = params["structure_grid"], params["tuning_grid"]
+    epochs = params["patience"] + 1
+    frame, folds = experiment.search_data()
+    n_features = len(lstm_study.FEATURES)
+    windows = {(p, s): sum(len(lstm_study.fold_windows(frame, f, p, s)["fit"]) for f in folds)
+               for p in params["search_protocols"] for s in grid["seq_len"]}
+    stage_2 = {"regression": (15, 3, 64), "classification": (15, 4, 32)}
+    total = 0.0
+    for s2_len, s2_layers, s2_hidden in stage_2.values():  # one per variant
+        for protocol in params["search_protocols"]:
+            for point in search.grid_points(grid):
+                total += epochs * windows[protocol, point["seq_len"]] * lstm_train_flops(
+                    point["seq_len"], point["layers"], point["hidden"], n_features)
+            total += (len(search.grid_points(tuning)) * epochs * windows[protocol, s2_len]
+                      * lstm_train_flops(s2_len, s2_layers, s2_hidden, n_features))
+    minutes = total / (2 * gflops * 1e9) / 60
+    line(f"LSTM searches of the full profile, at least {epochs} epochs per fit: "
+         f"{total / 1e12:.0f} TFLOP; at {gflops:.0f} GFLOPS on each of 2 cores, at least "
+         f"{minutes:.0f} min of pure matrix products")
 
 
 def lstm_epoch() -> None:
@@ -120,6 +217,12 @@ def lstm_epoch() -> None:
                 seconds.append(s)
         line(f"{threads} thread(s): {min(seconds):.2f} s per epoch over "
              f"{len(windows['fit'])} windows")
+    gflops = matmul_gflops()
+    achieved = (len(windows["fit"]) * lstm_train_flops(15, 3, 64, len(lstm_study.FEATURES))
+                / min(seconds) / 1e9)
+    line(f"this CPU: {gflops:.0f} GFLOPS on a 512 x 512 product (1 thread); the epoch above "
+         f"runs at {achieved:.0f} GFLOPS")
+    lstm_lower_bound(gflops)
     line()
 
 

@@ -580,11 +580,13 @@ TABLE5_ROWS = ("hidden", "layers", "seq_len", "dropout", "lr", "mse", "mse_std",
 
 
 def table5(variant: str, searches: Mapping[str, Search], finals: Mapping[str, Final],
-           report: Mapping[str, Any]) -> pd.DataFrame:
+           report: Mapping[str, Any], digits: int = 4) -> pd.DataFrame:
     """Best hyper-parameters and dropout-off test scores of one variant, the report's beside.
 
     ``report`` is ``report_numbers()['lstm']``. One column per protocol of
     the book; the difference column is book (report protocol) minus report.
+    Rows mix integers and scores, so the cells are objects: integer
+    hyper-parameters stay integers and the rest is rounded to ``digits``.
     """
     rep = report["table_5_best"][variant]
     out = pd.DataFrame(index=list(TABLE5_ROWS))
@@ -598,6 +600,9 @@ def table5(variant: str, searches: Mapping[str, Search], finals: Mapping[str, Fi
         diff = out["book (report protocol)"] - out["report"]
         # a difference of scores helps; of hyper-parameters it does not
         out["book (report protocol) - report"] = diff.where(diff.index.isin(METRICS))
+    out = out.round(digits).astype(object)
+    for row in ("hidden", "layers", "seq_len"):
+        out.loc[row] = [int(v) if pd.notna(v) else v for v in out.loc[row]]
     return out
 
 

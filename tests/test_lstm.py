@@ -338,3 +338,20 @@ def test_figures_are_light_and_complete():
                           "fold_mse": [[0.1, 0.2, 0.3, 0.4], [0.2, 0.3, 0.4, 0.5]]})
     f2 = lstm_figures.search_effects({"a": stage, "b": stage}, lstm_study.TUNING_KEYS)
     assert len(f2.axes) == 4
+
+
+def test_table5_keeps_integer_hyper_parameters_and_differences_only_scores():
+    report = {"table_5_best": {"regression": {
+        "hidden": 64, "layers": 3, "seq_len": 15, "dropout": 0.5, "lr": 0.003, "mse": 0.133,
+        "mse_std": 0.058, "f1_macro": 0.659, "f1_std": 0.196}}}
+    final = _synthetic_final()
+    searches = {p: lstm_study.Search("regression", p, pd.DataFrame(), pd.DataFrame(),
+                                     final.configs[p]) for p in ("report", "clean")}
+    t5 = lstm_study.table5("regression", searches, {"regression": final}, report)
+    assert t5.loc["hidden", "book (report protocol)"] == 8
+    assert isinstance(t5.loc["seq_len", "book (clean protocol)"], int)
+    assert str(t5.loc["layers", "report"]) == "3"  # shown as 3, not 3.0000
+    assert pd.isna(t5.loc["lr", "book (report protocol) - report"])
+    book_mse = t5.loc["mse", "book (report protocol)"]
+    assert t5.loc["mse", "book (report protocol) - report"] == pytest.approx(book_mse - 0.133,
+                                                                             abs=1e-4)
