@@ -355,3 +355,11 @@ def test_table5_keeps_integer_hyper_parameters_and_differences_only_scores():
     book_mse = t5.loc["mse", "book (report protocol)"]
     assert t5.loc["mse", "book (report protocol) - report"] == pytest.approx(book_mse - 0.133,
                                                                              abs=1e-4)
+
+
+def test_search_workers_share_the_cores_unless_told(monkeypatch):
+    monkeypatch.setattr(lstm_study.os, "sched_getaffinity", lambda pid: {0, 1, 2, 3})
+    assert lstm_study.threads_per_worker(0, 1) == 4
+    assert lstm_study.threads_per_worker(0, 2) == 2
+    assert lstm_study.threads_per_worker(0, 8) == 1
+    assert lstm_study.threads_per_worker(3, 2) == 3  # an explicit count wins
