@@ -540,7 +540,9 @@ def protocol_table(grids: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
         row = grid.loc[_key(grid) == _key(pd.DataFrame([chosen])).iloc[0]].iloc[0]
         rows.append({"protocol": protocol,
                      "selected on": "test MSE" if protocol == "report" else "validation MSE",
-                     **chosen, "validation mse": row["val_mse"], "test mse": row["mse"],
+                     # the report protocol monitors the test part: it has no validation
+                     **chosen, "validation mse": row["val_mse"] if protocol == "clean"
+                     else float("nan"), "test mse": row["mse"],
                      "test f1_macro": row["f1_macro"], "test mse (pooled)": row["pooled_mse"],
                      "best test mse in grid": grid["mse"].min()})
     return pd.DataFrame(rows)
@@ -667,6 +669,11 @@ def publish_csv(table: pd.DataFrame, profile: str, name: str) -> Path:
     return atomic_write(path, lambda tmp: table.to_csv(tmp, index=False, float_format="%.6g"))
 
 
+def _seed_score(runs: Sequence[FoldRun], kind: str, key: str) -> float:
+    """Mean over the folds of one seed's runs."""
+    return float(summarize_runs(runs, kind)["mean"][key])
+
+
 def _seed_mean(by_seed: Mapping[int, Sequence[FoldRun]], kind: str, which: str, key: str
                ) -> float:
     return float(np.mean([summarize_runs(runs, kind)[which][key] for runs in by_seed.values()]))
@@ -726,6 +733,10 @@ def findings(grids: Mapping[str, pd.DataFrame],
     clean_choice = best_params(clean, "clean")
     clean_row = clean.loc[_key(clean) == _key(pd.DataFrame([clean_choice])).iloc[0]].iloc[0]
     all_changes = grid["changes_inside"] + grid["changes_at_starts"]
+    collapsed_folds = sorted({int(f) for folds in collapsed["collapsed_folds"]
+                              for f in str(folds).split(",") if f})
+    report_seeds = [_seed_score(runs, "chunks", "mse") for runs in final["report"].values()]
+    clean_seeds = [_seed_score(runs, "chunks", "mse") for runs in final.get("clean", {}).values()]
     out = {
         "crf_n_configs": len(grid),
         "crf_best_config": config_label(best),
@@ -742,6 +753,14 @@ def findings(grids: Mapping[str, pd.DataFrame],
         "crf_clean_val_mse": float(clean_row["val_mse"]),
         "crf_clean_test_mse": float(clean_row["mse"]),
         "crf_clean_best_test_mse": float(clean["mse"].min()),
+        # does the validation tail rank configurations as the test part does?
+        "crf_clean_val_test_spearman": float(clean["val_mse"].rank().corr(clean["mse"].rank()))
+        if len(clean) > 2 else float("nan"),
+        "crf_report_seed_mses": ", ".join(f"{v:.3f}" for v in report_seeds),
+        "crf_clean_seed_mses": ", ".join(f"{v:.3f}" for v in clean_seeds) or "not run",
+        "crf_collapsed_folds": ", ".join(str(f) for f in collapsed_folds) or "none",
+        # the share of label changes at chunk starts if changes fell anywhere
+        "crf_grid_share_expected": float((1 / grid["seq_len"].astype(float)).mean()),
         "crf_collapsed_n": int(len(collapsed)),
         "crf_collapsed_last_n": int(on_last.sum()),
         "crf_collapsed_layouts": ", ".join(

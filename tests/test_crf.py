@@ -283,6 +283,8 @@ def test_clean_protocol_selects_on_validation_not_test():
     assert crf_study.best_params(grid, "clean") == {"hidden": "64", "lr": 0.0003, "seq_len": 25}
     table = crf_study.protocol_table({"report": grid, "clean": grid})
     assert table["test mse"].tolist() == [0.2, 0.5]
+    # the report protocol has no validation part: its monitored part is the test part
+    assert np.isnan(table["validation mse"][0]) and table["validation mse"][1] == 0.1
 
 
 def test_results_follow_the_shared_schema(two_runs, tmp_path, monkeypatch):
@@ -320,7 +322,8 @@ def test_transition_animation_keeps_best_epoch_and_stays_light():
 def test_findings_quote_the_tables(two_runs):
     report = results.report_numbers()["crf"]
     runs = two_runs[0]
-    grid = fake_grid([("32", 0.001, 10, 0.4, 0.3), ("64", 0.0003, 25, 0.6, 0.1)])
+    grid = fake_grid([("32", 0.001, 10, 0.4, 0.3), ("64", 0.0003, 25, 0.6, 0.1),
+                      ("64", 0.001, 10, 0.5, 0.2)])
     final = {"report": {3: runs}, "clean": {3: runs}}
     found = crf_study.findings({"report": grid, "clean": grid}, final, report, ["CRF", 0.288, 0.53])
     assert found["crf_best_mse"] == 0.4 and found["crf_best_config"].startswith("hidden 32,")
@@ -331,6 +334,10 @@ def test_findings_quote_the_tables(two_runs):
     assert found["crf_chunk_inside"] == inside
     assert found["crf_final_report_chunks_mse"] == pytest.approx(
         crf_study.summarize_runs(runs)["mean"]["mse"])
+    assert found["crf_report_seed_mses"] == f"{crf_study.summarize_runs(runs)['mean']['mse']:.3f}"
+    assert found["crf_collapsed_folds"] == "none"
+    assert found["crf_grid_share_expected"] == pytest.approx((2 / 10 + 1 / 25) / 3)
+    assert found["crf_clean_val_test_spearman"] == pytest.approx(-1.0)  # ranks reversed
     table = crf_study.final_table(final, {"report": {"hidden": "16", "lr": 0.01, "seq_len": 10},
                                           "clean": {"hidden": "16", "lr": 0.01, "seq_len": 10}},
                                   ["CRF", 0.288, 0.53])
