@@ -108,9 +108,14 @@ def code_digest(objective: Callable[..., Any]) -> str:
     return h.hexdigest()[:8]
 
 
+def _plain(value: Any) -> Any:
+    """A numpy scalar as the Python number it holds (JSON and Optuna want those)."""
+    return value.item() if isinstance(value, np.generic) else value
+
+
 def point_key(params: Mapping[str, Any]) -> str:
     """One string per grid point, whatever the key order or numeric type (numpy or not)."""
-    plain = {k: v.item() if isinstance(v, np.generic) else v for k, v in params.items()}
+    plain = {k: _plain(v) for k, v in params.items()}
     return json.dumps(dict(sorted(plain.items())), default=str)
 
 
@@ -302,6 +307,3 @@ def points_study(frame: pd.DataFrame, grid: Mapping[str, Sequence[Any]],
         for _, row in frame.iterrows()])
     return study
 
-
-def _plain(value: Any) -> Any:
-    return value.item() if isinstance(value, np.generic) else value
