@@ -1,0 +1,23 @@
+"""Display helpers for the chapters' tables."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+#: What a table cell shows where there is no number (the report gives none, or a
+#: protocol has no such score).
+MISSING = "—"
+
+
+def with_dashes(table: pd.DataFrame, digits: int = 4) -> pd.DataFrame:
+    """A rounded copy in which a missing number shows as a dash, not ``NaN``.
+
+    In the book's tables an empty cell means "the report gives no number here"
+    (or "this protocol has none"); ``NaN`` reads as a failed computation. Only
+    the columns that have a gap change type, so the others keep pandas' number
+    formatting.
+    """
+    out = table.round(digits)
+    for column in out.columns[out.isna().any()]:
+        out[column] = out[column].astype(object).where(out[column].notna(), MISSING)
+    return out

@@ -1,0 +1,15 @@
+import numpy as np
+import pandas as pd
+
+from occupancy_utils import tables
+
+
+def test_missing_numbers_show_as_dashes_and_the_rest_is_rounded():
+    table = pd.DataFrame({"book": [0.123456, 0.5], "report": [np.nan, 0.28791],
+                          "name": ["a", "b"]})
+    shown = tables.with_dashes(table, digits=3)
+    assert shown["report"].tolist() == [tables.MISSING, 0.288]
+    assert shown["book"].tolist() == [0.123, 0.5]
+    assert shown["book"].dtype == float  # a column without gaps keeps its number type
+    assert shown["name"].tolist() == ["a", "b"]
+    assert table["report"].isna().iloc[0]  # the input is left as it was
