@@ -125,3 +125,33 @@ def test_report_map_has_no_empty_cell():
     assert table.iloc[0]["verdict"] == "reproduced exactly"
     assert len(table[table["report"].str.startswith("Inconsistency")]) == len(
         report["known_inconsistencies"]) - 1  # the fifth is the test-fold slip, its own row
+
+
+def test_report_map_inconsistency_rows_read_the_yaml_and_the_seeds():
+    from occupancy_utils.results import report_numbers
+
+    def entry(seed_mses, f1=0.5):
+        seeds = {}
+        for i, mse in enumerate(seed_mses):
+            s = {"mse": mse, "f1_macro": f1, "f1_micro": 0.8}
+            seeds[str(i)] = {"mean": s, "std": {k: 0.0 for k in s}, "pooled": s, "per_fold": []}
+        return {"protocols": {p: {"seeds": seeds} for p in ("report", "clean")}}
+
+    report = report_numbers()
+    t6 = {row[0]: row for row in report["lstm"]["table_6_mc_dropout"]}
+    _, printed_mse, _, printed_f1, _ = t6["regression with MCD"]
+    models = {k: entry([0.3]) for k in ["random_forest", "crf", "lstm_regression",
+                                        "lstm_classification", "lstm_classification_mcd"]}
+    models["lstm_regression_mcd"] = entry([printed_f1], f1=printed_mse)  # the swapped order
+    models["bnn"] = entry([0.50, 0.60, 0.70])  # seed std 0.082: the report's 0.03 gap is noise
+    table = comparison.report_map(models, report, report["dataset"]["table_1_class_counts"],
+                                  "full").set_index("report")
+    swap = table.loc["Inconsistency: Table 6 regression with MCD looks swapped"]
+    assert swap["report's number"] == f"{printed_mse:.3f} / {printed_f1:.3f}"
+    assert "transposed" in swap["verdict"]
+    bnn = table[table.index.str.startswith("Inconsistency: BNN")].iloc[0]
+    assert "3 seeds" in bnn["verdict"] and "within run-to-run noise" in bnn["verdict"]
+    models["bnn"] = entry([0.50])
+    one = comparison.report_map(models, report, report["dataset"]["table_1_class_counts"],
+                                "quick").set_index("report")
+    assert "one seed" in one[one.index.str.startswith("Inconsistency: BNN")].iloc[0]["verdict"]
