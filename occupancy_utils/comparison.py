@@ -16,6 +16,7 @@ import pandas as pd
 from . import experiment
 from .data import TARGET
 from .results import read_results
+from .selective import DEFAULT_COVERAGES
 from .splits import Fold
 
 #: The report's Table 7 rows and where the book's counterpart lives.
@@ -185,6 +186,60 @@ def error_flags(models: dict[str, pd.DataFrame]) -> pd.DataFrame:
                          "auroc": selective.error_detection_auroc(wrong, score),
                          "error rate": float(wrong.mean())})
     return pd.DataFrame(rows)
+
+
+def aurc_table(models: dict[str, pd.DataFrame],
+               coverages: Iterable[float] = DEFAULT_COVERAGES) -> pd.DataFrame:
+    """Mean risk over the coverages against the risk on every row, per model.
+
+    The area under the risk-coverage curve divided by the span of coverages is
+    the mean risk a user meets when choosing a coverage at random. If the
+    confidence ranked nothing, that mean would equal the all-rows risk (random
+    abstention keeps the error rate in expectation), so the ratio below 1 is
+    what the confidence buys. For F1 (higher is better) a ratio above 1 is.
+    """
+    from . import selective
+
+    coverages = sorted(coverages)
+    span = coverages[-1] - coverages[0]
+    rows = []
+    for name, p in models.items():
+        value = p["value"].to_numpy() if "value" in p.columns else None
+        curve = selective.risk_coverage(p["y_true"].to_numpy(), p["y_pred"].to_numpy(),
+                                        confidence(p), coverages=coverages, value=value)
+        full = curve.loc[curve["coverage"].idxmax()]
+        row: dict[str, object] = {"model": name}
+        for metric in ("mse", "f1_macro"):
+            mean = selective.aurc(curve, metric) / span
+            row |= {f"{metric} (all rows)": float(full[metric]),
+                    f"{metric} (mean over coverage)": mean,
+                    f"{metric} ratio": mean / float(full[metric]) if full[metric] else np.nan}
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def entropy_against_mi(flags: pd.DataFrame) -> pd.DataFrame:
+    """For each model that has both, the error-detection AUROC of entropy and of MI.
+
+    ``better`` names the score that ranks wrong predictions above right ones
+    more often on this model's test rows.
+    """
+    wide = flags.pivot(index="model", columns="score", values="auroc")
+    both = ["predictive entropy", "mutual information"]
+    if not set(both) <= set(wide.columns):
+        return pd.DataFrame(columns=[*both, "better"])
+    wide = wide[both].dropna()
+    better = np.where(wide[both[0]] >= wide[both[1]], "entropy", "mutual information")
+    return wide.assign(better=better)
+
+
+def fewer_false_occupied(fp: pd.DataFrame) -> pd.Series:
+    """Change in the false-occupied rate from all rows to the smallest coverage, per model.
+
+    ``fp`` has one column per coverage (as :func:`selective_table` pivoted). A
+    negative change supports the report's claim for that model.
+    """
+    return (fp[min(fp.columns)] - fp[max(fp.columns)]).rename("change")
 
 
 # --------------------------------------------------------------------------- report map

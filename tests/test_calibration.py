@@ -155,3 +155,47 @@ def test_report_map_inconsistency_rows_read_the_yaml_and_the_seeds():
     one = comparison.report_map(models, report, report["dataset"]["table_1_class_counts"],
                                 "quick").set_index("report")
     assert "one seed" in one[one.index.str.startswith("Inconsistency: BNN")].iloc[0]["verdict"]
+
+
+def _classifier_rows(rng, n, informative):
+    """Rows of a 4-class model that is right 70 % of the time; its top probability ranks
+    its errors when ``informative``, and is noise otherwise."""
+    y = rng.integers(0, 4, n)
+    wrong = rng.random(n) < 0.3
+    pred = np.where(wrong, (y + 1) % 4, y)
+    top = (np.where(wrong, rng.uniform(0.3, 0.6, n), rng.uniform(0.6, 1.0, n)) if informative
+           else rng.uniform(0.3, 1.0, n))
+    p = np.repeat(((1 - top) / 3)[:, None], 4, axis=1)
+    p[np.arange(n), pred] = top
+    return pd.DataFrame({"y_true": y, "y_pred": pred, **{f"p{k}": p[:, k] for k in range(4)}})
+
+
+def test_aurc_table_credits_a_confidence_that_ranks_errors():
+    rng = np.random.default_rng(0)
+    models = {"ranks": _classifier_rows(rng, 4000, True),
+              "noise": _classifier_rows(rng, 4000, False)}
+    table = comparison.aurc_table(models).set_index("model")
+    assert table.loc["ranks", "mse ratio"] < 0.6  # errors are dropped first
+    assert table.loc["ranks", "f1_macro ratio"] > 1.1
+    assert table.loc["noise", "mse ratio"] == pytest.approx(1.0, abs=0.1)  # random abstention
+    assert table.loc["ranks", "mse (all rows)"] == pytest.approx(
+        table.loc["noise", "mse (all rows)"], rel=0.2)
+
+
+def test_entropy_against_mi_names_the_better_score():
+    flags = pd.DataFrame({
+        "model": ["a", "a", "a", "b", "b", "c"],
+        "score": ["1 - top probability", "predictive entropy", "mutual information",
+                  "predictive entropy", "mutual information", "predicted std"],
+        "auroc": [0.9, 0.8, 0.6, 0.55, 0.7, 0.9]})
+    table = comparison.entropy_against_mi(flags)
+    assert table["better"].to_dict() == {"a": "entropy", "b": "mutual information"}
+    assert "c" not in table.index  # no entropy or MI: not compared
+    none = comparison.entropy_against_mi(flags[flags["model"] == "c"])
+    assert none.empty
+
+
+def test_fewer_false_occupied_compares_smallest_coverage_with_all_rows():
+    fp = pd.DataFrame({0.5: [0.0, 0.3], 0.9: [0.1, 0.25], 1.0: [0.2, 0.2]}, index=["x", "y"])
+    change = comparison.fewer_false_occupied(fp)
+    assert change["x"] == pytest.approx(-0.2) and change["y"] == pytest.approx(0.1)
