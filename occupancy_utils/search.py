@@ -251,9 +251,13 @@ def run_grid(name: str, grid: Mapping[str, Sequence[Any]], objective: Objective,
               on_done=lambda: bar.update(len(_status(study, points)["complete"]) - bar.n))
     else:
         ctx = mp.get_context("spawn")
+        # One sampler seed for every worker: Optuna's GridSampler shuffles the grid with
+        # its seed and gives trial number k the k-th point, so workers seeded apart
+        # disagree on which point a grid id means; they then skip points and re-draw
+        # at random until they stumble on them (pruned duplicates, wasted trials).
         procs = [ctx.Process(target=_worker_main,
-                             args=(name, url, grid, objective, seed + i, group))
-                 for i in range(workers)]
+                             args=(name, url, grid, objective, seed, group))
+                 for _ in range(workers)]
         for p in procs:
             p.start()
         while any(p.is_alive() for p in procs):

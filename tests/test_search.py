@@ -8,6 +8,7 @@ import sys
 from collections import Counter
 from pathlib import Path
 
+import optuna
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -75,6 +76,10 @@ def test_two_workers_share_one_study_exactly_once(tmp_path):
     assert frame["pid"].nunique() == 2  # both workers took points
     assert {json.dumps({"a": a, "b": b}, sort_keys=True)
             for a in grid["a"] for b in grid["b"]} == set(counts)
+    # the workers agree on which point each grid id means, so none was drawn twice
+    study = optuna.load_study(study_name=frame.attrs["study_name"], storage=url)
+    states = Counter(t.state.name for t in study.get_trials(deepcopy=False))
+    assert states == {"COMPLETE": 18}, states
 
 
 def test_workers_from_environment(monkeypatch):
