@@ -255,6 +255,22 @@ def verdict(report_value: float, book_value: float, why: str) -> str:
     return f"differs: {why}"
 
 
+#: The LSTM hyper-parameters of the report's Table 5, in its order.
+LSTM_HYPER = ("hidden", "layers", "seq_len", "dropout", "lr")
+
+
+def hyper_verdict(report_best: dict, by_protocol: dict[str, dict]) -> str:
+    """How many of the report's winning values each protocol's search found again."""
+    found = {p: [k for k in LSTM_HYPER if params[k] == report_best[k]]
+             for p, params in by_protocol.items()}
+    shared = "; ".join(f"{p} protocol {len(same)} of {len(LSTM_HYPER)}"
+                       + (f" ({', '.join(same)})" if same else "")
+                       for p, same in sorted(found.items()))
+    if any(len(same) == len(LSTM_HYPER) for same in found.values()):
+        return f"reproduced: the report's winner won again; values shared: {shared}"
+    return f"differs: another point won; values shared with the report's: {shared}"
+
+
 def report_map(models: dict[str, dict], report: dict, class_counts: dict[int, int],
                profile: str) -> pd.DataFrame:
     """Every table, figure and inconsistency of the report, with the book's number and a verdict.
@@ -292,6 +308,12 @@ def report_map(models: dict[str, dict], report: dict, class_counts: dict[int, in
         mse = _score(models, f"lstm_{variant}", "mse")
         add(f"Table 5 LSTM {variant} MSE", "6", f"{best['mse']:.3f}", f"{mse:.3f}",
             verdict(best["mse"], mse, short))
+        add(f"Table 5 LSTM {variant} hyper-parameters ({', '.join(LSTM_HYPER)})", "6",
+            ", ".join(f"{best[k]:g}" for k in LSTM_HYPER),
+            "; ".join(f"{protocol} protocol " + ", ".join(f"{params[k]:g}" for k in LSTM_HYPER)
+                      for protocol, params in sorted(
+                          models[f"lstm_{variant}"]["params_by_protocol"].items())),
+            hyper_verdict(best, models[f"lstm_{variant}"]["params_by_protocol"]))
     t6_keys = ["lstm_regression", "lstm_regression_mcd", "lstm_classification",
                "lstm_classification_mcd"]
     for (name, mse_r, _, f1_r, _), key in zip(report["lstm"]["table_6_mc_dropout"], t6_keys,

@@ -117,6 +117,10 @@ def test_report_map_has_no_empty_cell():
     models = {k: {"protocols": {p: {"seeds": {"0": summary(0.2 + 0.1 * i, 0.5)}}
                                 for p in ("report", "clean")}}
               for i, k in enumerate(keys)}
+    for variant in ("regression", "classification"):
+        models[f"lstm_{variant}"]["params_by_protocol"] = {
+            p: {"hidden": 16, "layers": 1, "seq_len": 10, "dropout": 0.2, "lr": 0.01}
+            for p in ("report", "clean")}
     report = report_numbers()
     table = comparison.report_map(models, report, report["dataset"]["table_1_class_counts"],
                                   "full")
@@ -143,6 +147,9 @@ def test_report_map_inconsistency_rows_read_the_yaml_and_the_seeds():
     models = {k: entry([0.3]) for k in ["random_forest", "crf", "lstm_regression",
                                         "lstm_classification", "lstm_classification_mcd"]}
     models["lstm_regression_mcd"] = entry([printed_f1], f1=printed_mse)  # the swapped order
+    for variant in ("regression", "classification"):
+        models[f"lstm_{variant}"]["params_by_protocol"] = {
+            p: dict(report["lstm"]["table_5_best"][variant]) for p in ("report", "clean")}
     models["bnn"] = entry([0.50, 0.60, 0.70])  # seed std 0.082: the report's 0.03 gap is noise
     table = comparison.report_map(models, report, report["dataset"]["table_1_class_counts"],
                                   "full").set_index("report")
@@ -199,3 +206,14 @@ def test_fewer_false_occupied_compares_smallest_coverage_with_all_rows():
     fp = pd.DataFrame({0.5: [0.0, 0.3], 0.9: [0.1, 0.25], 1.0: [0.2, 0.2]}, index=["x", "y"])
     change = comparison.fewer_false_occupied(fp)
     assert change["x"] == pytest.approx(-0.2) and change["y"] == pytest.approx(0.1)
+
+
+def test_hyper_verdict_counts_the_report_values_each_protocol_found():
+    best = {"hidden": 64, "layers": 3, "seq_len": 15, "dropout": 0.5, "lr": 0.003}
+    same = comparison.hyper_verdict(best, {"clean": dict(best),
+                                           "report": {**best, "layers": 1, "lr": 0.001}})
+    assert same.startswith("reproduced")
+    assert "clean protocol 5 of 5" in same
+    assert "report protocol 3 of 5 (hidden, seq_len, dropout)" in same
+    other = comparison.hyper_verdict(best, {"report": {**best, "hidden": 16}})
+    assert other.startswith("differs") and "report protocol 4 of 5" in other
