@@ -156,6 +156,9 @@ def test_report_map_inconsistency_rows_read_the_yaml_and_the_seeds():
     swap = table.loc["Inconsistency: Table 6 regression with MCD looks swapped"]
     assert swap["report's number"] == f"{printed_mse:.3f} / {printed_f1:.3f}"
     assert "transposed" in swap["verdict"]
+    # the Table 6 row itself is judged in the swapped reading, where it agrees
+    t6_row = table.loc["Table 6 regression with MCD (MSE / F1)", "verdict"]
+    assert t6_row.startswith("reproduced") and "swapped" in t6_row
     bnn = table[table.index.str.startswith("Inconsistency: BNN")].iloc[0]
     assert "3 seeds" in bnn["verdict"] and "within run-to-run noise" in bnn["verdict"]
     models["bnn"] = entry([0.50])
@@ -217,3 +220,10 @@ def test_hyper_verdict_counts_the_report_values_each_protocol_found():
     assert "report protocol 3 of 5 (hidden, seq_len, dropout)" in same
     other = comparison.hyper_verdict(best, {"report": {**best, "hidden": 16}})
     assert other.startswith("differs") and "report protocol 4 of 5" in other
+
+
+def test_pair_verdict_needs_both_numbers():
+    assert comparison.pair_verdict(0.133, 0.161, 0.659, 0.640, "w").startswith("reproduced")
+    only_mse = comparison.pair_verdict(0.133, 0.161, 0.659, 0.510, "folds differ")
+    assert only_mse == "differs: only the MSE is within 0.05 or 15 %; folds differ"
+    assert comparison.pair_verdict(0.1, 0.9, 0.5, 0.1, "w") == "differs: w"
