@@ -13,7 +13,7 @@ from collections.abc import Iterable
 import numpy as np
 import pandas as pd
 
-from . import experiment
+from . import experiment, selective
 from .data import TARGET
 from .results import read_results
 from .selective import DEFAULT_COVERAGES
@@ -155,24 +155,27 @@ def calibration_table(models: dict[str, pd.DataFrame]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def risk_coverage_of(rows: pd.DataFrame,
+                     coverages: Iterable[float] = DEFAULT_COVERAGES) -> pd.DataFrame:
+    """One model's risk-coverage curve, ranked by :func:`confidence`.
+
+    The MSE is taken on the model's value (regression mean, expected count)
+    where it has one, on its labels otherwise.
+    """
+    value = rows["value"].to_numpy() if "value" in rows.columns else None
+    return selective.risk_coverage(rows["y_true"].to_numpy(), rows["y_pred"].to_numpy(),
+                                   confidence(rows), coverages=list(coverages), value=value)
+
+
 def selective_table(models: dict[str, pd.DataFrame],
                     coverages: Iterable[float] = (1.0, 0.9, 0.8, 0.5)) -> pd.DataFrame:
     """MSE, F1 macro and false-occupied rate when each model keeps its most confident rows."""
-    from . import selective
-
-    frames = []
-    for name, p in models.items():
-        value = p["value"].to_numpy() if "value" in p.columns else None
-        curve = selective.risk_coverage(p["y_true"].to_numpy(), p["y_pred"].to_numpy(),
-                                        confidence(p), coverages=list(coverages), value=value)
-        frames.append(curve.assign(model=name))
-    return pd.concat(frames, ignore_index=True)
+    return pd.concat([risk_coverage_of(p, coverages).assign(model=name)
+                      for name, p in models.items()], ignore_index=True)
 
 
 def error_flags(models: dict[str, pd.DataFrame]) -> pd.DataFrame:
     """AUROC of each available uncertainty score for telling wrong predictions from right ones."""
-    from . import selective
-
     rows = []
     for name, p in models.items():
         wrong = (p["y_true"] != p["y_pred"]).to_numpy()
@@ -198,15 +201,11 @@ def aurc_table(models: dict[str, pd.DataFrame],
     abstention keeps the error rate in expectation), so the ratio below 1 is
     what the confidence buys. For F1 (higher is better) a ratio above 1 is.
     """
-    from . import selective
-
     coverages = sorted(coverages)
     span = coverages[-1] - coverages[0]
     rows = []
     for name, p in models.items():
-        value = p["value"].to_numpy() if "value" in p.columns else None
-        curve = selective.risk_coverage(p["y_true"].to_numpy(), p["y_pred"].to_numpy(),
-                                        confidence(p), coverages=coverages, value=value)
+        curve = risk_coverage_of(p, coverages)
         full = curve.loc[curve["coverage"].idxmax()]
         row: dict[str, object] = {"model": name}
         for metric in ("mse", "f1_macro"):
@@ -321,12 +320,12 @@ def report_map(models: dict[str, dict], report: dict, class_counts: dict[int, in
         mse = _score(models, f"lstm_{variant}", "mse")
         add(f"Table 5 LSTM {variant} MSE", "6", f"{best['mse']:.3f}", f"{mse:.3f}",
             verdict(best["mse"], mse, short))
+        winners = models[f"lstm_{variant}"]["params_by_protocol"]
         add(f"Table 5 LSTM {variant} hyper-parameters ({', '.join(LSTM_HYPER)})", "6",
             ", ".join(f"{best[k]:g}" for k in LSTM_HYPER),
             "; ".join(f"{protocol} protocol " + ", ".join(f"{params[k]:g}" for k in LSTM_HYPER)
-                      for protocol, params in sorted(
-                          models[f"lstm_{variant}"]["params_by_protocol"].items())),
-            hyper_verdict(best, models[f"lstm_{variant}"]["params_by_protocol"]))
+                      for protocol, params in sorted(winners.items())),
+            hyper_verdict(best, winners))
     # the report's regression-with-MCD row looks transposed (see the inconsistency rows)
     t6 = {row[0]: row for row in report["lstm"]["table_6_mc_dropout"]}
     _, printed_mse, _, printed_f1, _ = t6["regression with MCD"]

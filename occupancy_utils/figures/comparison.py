@@ -7,8 +7,8 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
-from .. import calibration, selective
-from ..comparison import PROBABILITY_COLUMNS, confidence
+from .. import calibration
+from ..comparison import PROBABILITY_COLUMNS, risk_coverage_of
 
 
 def scores_figure(table: pd.DataFrame, metric: str = "mse") -> go.Figure:
@@ -53,9 +53,7 @@ def risk_coverage_figure(models: dict[str, pd.DataFrame], metric: str = "mse") -
     """Risk against coverage: keep the most confident rows, score only those."""
     fig = go.Figure()
     for name, p in models.items():
-        value = p["value"].to_numpy() if "value" in p.columns else None
-        curve = selective.risk_coverage(p["y_true"].to_numpy(), p["y_pred"].to_numpy(),
-                                        confidence(p), value=value)
+        curve = risk_coverage_of(p)
         fig.add_trace(go.Scatter(x=curve["coverage"], y=curve[metric], mode="lines+markers",
                                  name=name,
                                  hovertemplate="coverage %{x:.2f}<br>" + metric
