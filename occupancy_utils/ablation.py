@@ -83,7 +83,7 @@ class ForestRun:
     predict_seconds: float
 
     def summary(self) -> dict:
-        """Per-fold, mean, std and pooled MSE/F1 (:func:`experiment.summarize`)."""
+        """Per-fold, mean, std and pooled MSE/F1 (:func:`~occupancy_utils.experiment.summarize`)."""
         return experiment.summarize(self.predictions)
 
 

@@ -1,8 +1,8 @@
 """Chapter 5: the Bayesian network on the four folds - training, studies, tables.
 
 One configuration (``lr``, ``hidden``, ``hidden_layers``) is trained on each
-fold with :func:`training.fit`; the batch loss is the cross-entropy of one
-weight sample plus ``kl_weight`` times the KL term of :func:`bnn.kl_term`.
+fold with :func:`~occupancy_utils.training.fit`; the batch loss is the cross-entropy of one
+weight sample plus ``kl_weight`` times the KL term of :func:`~occupancy_utils.models.bnn.kl_term`.
 Early stopping watches the *predictive* log loss (the negative log of the
 mean probability of the true class over ``monitor_samples`` weight samples)
 on the monitor part: the test part under the report's protocol, the
@@ -10,7 +10,7 @@ validation tail under the clean one. The test part is then predicted from
 ``samples`` weight samples drawn in one batched pass.
 
 The three studies of the report (Tables 3 and 4) go through
-:func:`search.run_grid`; :func:`objective` is their module-level objective.
+:func:`~occupancy_utils.search.run_grid`; :func:`objective` is their module-level objective.
 Selection (:func:`select`): under ``report`` the lowest mean test MSE, as the
 report chose; under ``clean`` the lowest mean MSE on the validation tails, so
 no test row takes part.
@@ -69,6 +69,7 @@ class Settings:
             raise ValueError(f"val_fraction must be in (0, 1), got {self.val_fraction!r}")
 
     def replace(self, **changes: Any) -> Settings:
+        """A copy of these settings with ``changes`` applied (the dataclass is frozen)."""
         return Settings(**{**asdict(self), **changes})
 
 
@@ -486,6 +487,7 @@ def curves_run(frame: pd.DataFrame, folds: Sequence[splits.Fold], number: int, p
 
 
 def check_seeds(seeds: Sequence[int]) -> list[int]:
+    """The seeds as a list; a one-line ValueError unless they are non-negative integers."""
     if (isinstance(seeds, (str, bytes)) or not seeds
             or any(isinstance(s, bool) or not isinstance(s, int) or s < 0 for s in seeds)):
         raise ValueError(f"seeds must be a non-empty list of non-negative integers, got {seeds!r}")
@@ -559,6 +561,7 @@ class FinalModel:
         raise KeyError(f"{self.label}: no kept run for {protocol}, seed {seed}, fold {fold}")
 
     def predictions(self, protocol: str, seed: int, fold: int) -> pd.DataFrame:
+        """Per-row predictions of one protocol, seed and fold; KeyError if that run is absent."""
         for pred in self.evaluations[protocol][seed]["predictions"]:
             if int(pred["fold"].iloc[0]) == fold:
                 return pred

@@ -30,7 +30,7 @@ from pathlib import Path
 import nbformat
 
 from .paths import DATA_FILE, ROOT, results_dir
-from .profiles import PROFILES, notebook_parameters
+from .profiles import PROFILES, notebook_parameters, record_execution
 
 NOTEBOOKS = ROOT / "notebooks"
 BUILD = Path(os.environ.get("OCCUPANCY_BUILD_DIR", ROOT / "_build"))
@@ -40,6 +40,7 @@ CACHE_KEY = "occupancy_cache_key"
 
 
 def notebook_paths() -> list[Path]:
+    """The chapters' notebooks (``notebooks/NN_*.ipynb``) in reading order."""
     return sorted(NOTEBOOKS.glob("[0-9][0-9]_*.ipynb"))
 
 
@@ -124,7 +125,9 @@ def execute(profile: str, only: list[str] | None = None, force: bool = False) ->
         upstream_ran = True
         _show_effective_parameters(tmp, key, profile)
         os.replace(tmp, target)
-        print(f"[book] {stem}: done in {time.time() - start:.0f} s", flush=True)
+        seconds = time.time() - start
+        record_execution(profile, stem, seconds)  # a notebook opened later picks this profile
+        print(f"[book] {stem}: done in {seconds:.0f} s", flush=True)
         done.append(target)
     return done
 
@@ -178,6 +181,11 @@ def _copy_mathjax(static: Path) -> None:
 
 
 def build(profile: str, only: list[str] | None = None) -> Path:
+    """Execute, stage and build the book with ``-W -n``; returns the HTML folder.
+
+    Any warning fails the build (SystemExit naming where to look), as the book
+    build is the project's integration test.
+    """
     if BUILD.name != "_build":
         raise SystemExit(f"[book] OCCUPANCY_BUILD_DIR must end in '_build', got {BUILD}")
     execute(profile, only)
@@ -197,6 +205,7 @@ def build(profile: str, only: list[str] | None = None) -> Path:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """The command line (``run`` or ``build``); returns the exit status."""
     parser = argparse.ArgumentParser(prog="python -m occupancy_utils.book")
     parser.add_argument("command", choices=["run", "build"])
     parser.add_argument("--profile", default="full", choices=PROFILES)

@@ -41,6 +41,7 @@ def brier(y: np.ndarray, p: np.ndarray) -> float:
 
 
 def nll(y: np.ndarray, p: np.ndarray) -> float:
+    """Mean negative log-likelihood of the true classes (lower is better; probabilities clipped)."""
     y, p = _check(y, p)
     return float(log_loss(y, np.clip(p, _EPS, 1), labels=CLASSES))
 
@@ -86,6 +87,7 @@ def reliability(y: np.ndarray, p: np.ndarray, n_bins: int = 10) -> tuple[np.ndar
 
 
 def classifier_report(y: np.ndarray, p: np.ndarray) -> dict[str, float]:
+    """A classifier's calibration scores by name: NLL, Brier, top-label and class-wise ECE."""
     return {"nll": nll(y, p), "brier": brier(y, p), "ece_top": ece_top_label(y, p),
             "ece_classwise": ece_classwise(y, p)}
 
@@ -105,6 +107,7 @@ def coverage(y: np.ndarray, mean: np.ndarray, std: np.ndarray, k: float) -> floa
 
 
 def regression_report(y: np.ndarray, mean: np.ndarray, std: np.ndarray) -> dict[str, float]:
+    """A regression's Gaussian NLL and the shares of rows inside its 1σ and 2σ bands."""
     return {"gaussian_nll": gaussian_nll(y, mean, std),
             "coverage_1sigma": coverage(y, mean, std, 1),
             "coverage_2sigma": coverage(y, mean, std, 2)}

@@ -15,7 +15,8 @@ import pandas as pd
 
 from . import experiment, selective
 from .data import TARGET
-from .results import read_results
+from .paths import results_dir
+from .results import MissingResults, read_results
 from .selective import DEFAULT_COVERAGES
 from .splits import Fold
 
@@ -33,7 +34,17 @@ KEYS = ("mse", "f1_macro", "f1_micro")
 
 
 def load_models(profile: str, chapters: Iterable[str] = MODEL_CHAPTERS) -> dict[str, dict]:
-    """Every model entry of the chapters' results files, keyed by model key."""
+    """Every model entry of the chapters' results files, keyed by model key.
+
+    Raises :class:`~occupancy_utils.results.MissingResults`, naming every chapter
+    still to run, when any of them has not stored its results in this profile.
+    """
+    chapters = list(chapters)
+    missing = [c for c in chapters if not (results_dir(profile) / f"{c}.json").is_file()]
+    if missing:
+        raise MissingResults(f"this chapter compares the models of {', '.join(chapters)}; run "
+                             f"{', '.join(missing)} first in the {profile} profile "
+                             f"(or `make book PROFILE={profile}`)")
     models: dict[str, dict] = {}
     for chapter in chapters:
         for key, entry in read_results(profile, chapter)["models"].items():

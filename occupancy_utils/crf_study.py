@@ -426,7 +426,7 @@ def load_study(name: str, profile: str, storage: str | None = None) -> optuna.St
     """The stored search as an in-memory study of one trial per configuration.
 
     The stored trials are groups (one per ``seq_len``); Optuna's plots want
-    one trial per grid point, which :func:`search.points_study` rebuilds.
+    one trial per grid point, which :func:`~occupancy_utils.search.points_study` rebuilds.
     """
     stored = optuna.load_study(study_name=name,
                                storage=storage or search.default_storage(profile))

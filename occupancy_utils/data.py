@@ -31,8 +31,10 @@ from .paths import DATA_FILE
 
 CANONICAL_URL = "https://archive.ics.uci.edu/static/public/864/room+occupancy+estimation.zip"
 CSV_NAME = "Occupancy_Estimation.csv"
+#: The label column: how many people are in the room (0-3).
 TARGET = "Room_Occupancy_Count"
 
+#: The sensor columns by kind (temperature, light, sound, CO2, motion).
 FEATURE_GROUPS: dict[str, list[str]] = {
     "temperature": ["S1_Temp", "S2_Temp", "S3_Temp", "S4_Temp"],
     "light": ["S1_Light", "S2_Light", "S3_Light", "S4_Light"],
@@ -201,6 +203,7 @@ def check(path: str | os.PathLike) -> pd.DataFrame:
 
 
 def summary(frame: pd.DataFrame) -> str:
+    """One line on a checked data file: rows, time span and class counts."""
     counts = frame[TARGET].value_counts().sort_index().to_dict()
     return (f"{len(frame)} rows from {frame['time'].iloc[0]} to {frame['time'].iloc[-1]}, "
             f"class counts {counts}: canonical content")
@@ -269,6 +272,19 @@ def fetch(source: str | None = None, dest: str | os.PathLike = DATA_FILE) -> Pat
     return dest
 
 
+def ensure(source: str | None = None, dest: str | os.PathLike = DATA_FILE) -> Path:
+    """The data file's path, fetched and validated first if it is not there yet.
+
+    For places where nobody types ``make data``: Binder's build and the first
+    cell of a notebook opened in Colab. ``source`` defaults to the environment's
+    ``DATA_SOURCE``, then to the UCI archive.
+    """
+    dest = Path(dest)
+    if dest.is_file():
+        return dest
+    return fetch(source or os.environ.get("DATA_SOURCE") or None, dest)
+
+
 def load(path: str | os.PathLike = DATA_FILE, validate: bool = True) -> pd.DataFrame:
     """The data as the chapters use it: a DatetimeIndex named ``time``, features and target.
 
@@ -283,6 +299,7 @@ def load(path: str | os.PathLike = DATA_FILE, validate: bool = True) -> pd.DataF
 
 
 def main(argv: list[str] | None = None) -> int:
+    """The command line (``check`` or ``fetch``); returns 0, or 1 after a one-line error."""
     parser = argparse.ArgumentParser(prog="python -m occupancy_utils.data", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)

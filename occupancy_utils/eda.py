@@ -172,7 +172,7 @@ def scaled_range(frame: pd.DataFrame, fold: splits.Fold, features: Sequence[str]
                  ) -> pd.DataFrame:
     """Per feature, the test part's range after min-max scaling fitted on training rows.
 
-    Uses :func:`splits.scaled_parts`, the scaling every model uses; the share
+    Uses :func:`~occupancy_utils.splits.scaled_parts`, the scaling every model uses; the share
     of test values outside [0, 1] is what the report warned of.
     """
     parts = splits.scaled_parts(frame, fold, list(features))

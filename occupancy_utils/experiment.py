@@ -57,6 +57,12 @@ class FoldParts:
 
 def fold_parts(frame: pd.DataFrame, fold: splits.Fold, features: list[str], protocol: str,
                val_fraction: float = 0.2) -> FoldParts:
+    """One fold's scaled parts under a protocol: ``fit``, ``monitor`` and ``test``.
+
+    ``report`` monitors (stops early) on the test part, as the report did;
+    ``clean`` monitors on the last ``val_fraction`` of the training part. The
+    scaler is fitted on the training part only.
+    """
     check_protocol(protocol)
     if protocol == "report":
         positions = {"fit": fold.train, "monitor": fold.test, "test": fold.test}

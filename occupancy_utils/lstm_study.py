@@ -1,7 +1,7 @@
 """Chapter 6: the LSTM on each fold, its two-stage search, MC dropout evaluation and tables.
 
 Windows. Each part of a fold (fit, monitor, test from
-:func:`experiment.fold_parts`) is cut into sliding windows on its own, with
+:func:`~occupancy_utils.experiment.fold_parts`) is cut into sliding windows on its own, with
 the gap rule of :mod:`occupancy_utils.sequences`, so no window crosses a fold
 boundary or a break in collection. A window predicts the label of its last
 row. The first ``seq_len - 1`` rows of each part, and of each stretch after a
@@ -18,7 +18,7 @@ row reaches the choice). Test scores are stored with every trial as well.
 
 Final models. The winner of each protocol's search is trained again for each
 seed and scored on the test parts with dropout off and with Monte Carlo
-dropout (T samples in one batched pass, :func:`models.lstm.mc_samples`).
+dropout (T samples in one batched pass, :func:`~occupancy_utils.models.lstm.mc_samples`).
 """
 
 from __future__ import annotations
@@ -203,6 +203,7 @@ class Windows:
 
     @property
     def positions(self) -> np.ndarray:
+        """Row positions of the windows' last readings: the rows the windows predict."""
         return self.rows[:, -1]
 
     def __len__(self) -> int:
@@ -407,7 +408,7 @@ def two_stage_search(variant: str, protocol: str, *, structure_grid: Mapping[str
                      threads: int = 0) -> Search:
     """The report's two series: structure at fixed lr/dropout, then dropout and lr.
 
-    Each stage is a resumable :func:`search.run_grid`; the study names carry
+    Each stage is a resumable :func:`~occupancy_utils.search.run_grid`; the study names carry
     every setting that changes results, so a changed grid starts afresh.
     """
     training.check_protocol(protocol)

@@ -39,4 +39,5 @@ class PlotlyMimeForBook:
 
     @staticmethod
     def handle_mime(renderer, data, inline):  # noqa: ANN001, ANN205 - myst-nb's protocol
+        """Nothing for plotly's JSON (the page uses the HTML beside it); None: not ours."""
         return [] if data.mime_type == PLOTLY_MIME else None

@@ -21,6 +21,22 @@ import yaml
 from .paths import results_dir
 
 
+class MissingResults(FileNotFoundError):
+    """A chapter needs results an earlier chapter writes, and they are not stored yet.
+
+    In a notebook it shows as its one-line message, not a traceback: the reader
+    needs to know which chapters to run, not where the package looked.
+    """
+
+    def _render_traceback_(self) -> list[str]:  # IPython's hook for custom tracebacks
+        return [f"{type(self).__name__}: {self}"]
+
+
+def _missing(path: Path, profile: str, notebook: str) -> MissingResults:
+    return MissingResults(f"{path}: missing; run notebook {notebook} first "
+                          f"(make book PROFILE={profile} runs them in order)")
+
+
 def _plain(value: Any) -> Any:
     if isinstance(value, dict):
         return {str(k): _plain(v) for k, v in value.items()}
@@ -55,20 +71,21 @@ def atomic_write(path: str | os.PathLike, write: Callable[[Path], object]) -> Pa
 
 
 def write_json(path: str | os.PathLike, payload: dict[str, Any]) -> Path:
+    """Write ``payload`` as sorted, indented JSON (numpy values made plain); returns the path."""
     text = json.dumps(_plain(payload), indent=2, sort_keys=True)
     return atomic_write(path, lambda tmp: tmp.write_text(text))
 
 
 def write_results(profile: str, notebook: str, payload: dict[str, Any]) -> Path:
-    """Write results/<profile>/<notebook>.json."""
+    """Write results/<profile>/<notebook>.json atomically; returns its path."""
     return write_json(results_dir(profile) / f"{notebook}.json", payload)
 
 
 def read_results(profile: str, notebook: str) -> dict[str, Any]:
+    """The payload :func:`write_results` stored; :class:`MissingResults` if there is none."""
     path = results_dir(profile) / f"{notebook}.json"
     if not path.is_file():
-        raise FileNotFoundError(f"{path}: missing; run notebook {notebook} first "
-                                f"(make book PROFILE={profile} runs them in order)")
+        raise _missing(path, profile, notebook)
     return json.loads(path.read_text())
 
 
@@ -89,8 +106,8 @@ def write_predictions(profile: str, notebook: str, frame: pd.DataFrame) -> Path:
 
 
 def read_predictions(profile: str, notebook: str) -> pd.DataFrame:
+    """The per-row predictions :func:`write_predictions` stored, as a data frame."""
     path = results_dir(profile) / f"{notebook}_predictions.csv"
     if not path.is_file():
-        raise FileNotFoundError(f"{path}: missing; run notebook {notebook} first "
-                                f"(make book PROFILE={profile} runs them in order)")
+        raise _missing(path, profile, notebook)
     return pd.read_csv(path)

@@ -9,7 +9,7 @@ resume: finished points are never recomputed.
 
 Groups: with ``batch_keys`` one trial is a *group* of grid points (every
 combination of those keys for one value of the others), which the objective
-trains together (e.g. :class:`models.crf.MLPCRFStack`). The trial stores one
+trains together (e.g. :class:`~occupancy_utils.models.crf.MLPCRFStack`). The trial stores one
 record per point; :func:`results_frame` and :func:`points_study` unfold them,
 so tables and Optuna's plots still see one row or trial per grid point. A
 group is then the unit of resuming and of sharing out between workers.

@@ -15,6 +15,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+#: A longer pause between two readings is a break in collection: no sequence spans it.
 MAX_GAP_SECONDS = 300.0
 
 

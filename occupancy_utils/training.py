@@ -19,6 +19,7 @@ import numpy as np
 import torch
 from tqdm import tqdm  # text bars: tqdm.auto needs ipywidgets, whose output needs a CDN
 
+#: ``report``: stop early on the test part, as the report did; ``clean``: on a validation tail.
 PROTOCOLS = ("report", "clean")
 
 
@@ -58,6 +59,7 @@ def torch_threads(n: int) -> Iterator[None]:
 
 
 def check_protocol(protocol: str) -> str:
+    """The protocol, if it is one of :data:`PROTOCOLS`; a one-line ValueError otherwise."""
     if protocol not in PROTOCOLS:
         raise ValueError(f"protocol must be one of {PROTOCOLS}, got {protocol!r}")
     return protocol
@@ -75,6 +77,7 @@ class History:
 
     @property
     def epochs(self) -> int:
+        """How many epochs ran (best weights may come from an earlier one)."""
         return len(self.train_loss)
 
 
