@@ -14,6 +14,7 @@ KERNEL := occupancy
 DATA   := data/Occupancy_Estimation.csv
 STAMP  := $(VENV)/.installed
 MATHJAX := $(VENV)/share/mathjax/tex-chtml.js
+NOTEBOOK_TEXT := $(VENV)/bin/jupytext --to py:percent --opt notebook_metadata_filter=-all -o -
 
 export WORKERS
 export PYTHONHASHSEED := 0
@@ -34,6 +35,9 @@ $(STAMP): requirements.txt pyproject.toml
 	$(PY) -m pip install --quiet -r requirements.txt
 	$(PY) -m pip install --quiet --no-deps --no-build-isolation -e .
 	$(PY) -m ipykernel install --sys-prefix --name $(KERNEL) --display-name "Python (occupancy)" >/dev/null
+	@# `git diff` shows notebooks as py:percent text (.gitattributes; CONTRIBUTING.md says why)
+	@git rev-parse --is-inside-work-tree >/dev/null 2>&1 && \
+	  git config diff.notebook.textconv "$(NOTEBOOK_TEXT)" || true
 	@touch $@
 
 # MathJax served by the book itself, so formulas render without a connection.

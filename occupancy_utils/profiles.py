@@ -113,17 +113,19 @@ def choose_profile(notebook: str, requested: str, results_root: Path | None = No
     storage, or else ``"quick"``, so that an interactive run takes minutes.
     """
     if requested in PROFILES:
-        return requested, f"set in the parameters cell; values from params/{requested}.yaml"
+        return requested, (f"named in the parameters (by `make book`, papermill or by hand); "
+                           f"values from params/{requested}.yaml")
     if requested != AUTO:
         raise ValueError(f"profile must be {AUTO!r} or one of {PROFILES}, got {requested!r}")
+    root = results_root or RESULTS_DIR
     last = last_execution(notebook, results_root)
     if last is None:
-        return "quick", ("no build has stored results for this chapter, so the quick profile "
-                         "(params/quick.yaml; `make book` runs the full one)")
+        return "quick", ("no build has stored results for this chapter, so the quick profile: "
+                         f"values from params/quick.yaml, results stored in {root / 'quick'} "
+                         "(`make book` runs the full profile)")
     profile, entry = last
     when = time.strftime("%Y-%m-%d %H:%M", time.localtime(entry["finished"]))
     minutes = float(entry.get("seconds", 0.0)) / 60
-    root = results_root or RESULTS_DIR
     return profile, (f"the stored results of the last build that ran this chapter "
                      f"({root / profile}, {when}, {minutes:.0f} min; its stored searches are "
                      f"reused where the code is unchanged); values from params/{profile}.yaml")

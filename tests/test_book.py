@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import http.server
+import re
 import shutil
 import subprocess
 import sys
@@ -49,6 +50,31 @@ def test_every_chapter_page_is_built(built_book):
     assert (built_book / "book" / "report_map.html").is_file()
     assert (built_book / "_static" / "plotly.min.js").is_file()
     assert (built_book / "_static" / "mathjax" / "tex-chtml.js").is_file()
+
+
+def test_launch_buttons_point_at_the_page_s_own_notebook(built_book):
+    """Binder and Colab open notebooks/<chapter>.ipynb of this repository: it must exist."""
+    for page in sorted((built_book / "notebooks").glob("*.html")):
+        text = page.read_text()
+        binder = re.findall(r'href="https://mybinder\.org/v2/gh/[^/"]+/[^/"]+/[^?"]+'
+                            r'\?urlpath=lab/tree/([^"]+)"', text)
+        colab = re.findall(r'href="https://colab\.research\.google\.com/github/[^/"]+/[^/"]+'
+                           r'/blob/[^/"]+/([^"]+)"', text)
+        assert binder and colab, f"{page.name}: no Binder or Colab button"
+        for target in binder + colab:
+            assert target == f"notebooks/{page.stem}.ipynb", f"{page.name}: button opens {target}"
+            assert (ROOT / target).is_file(), f"{page.name}: {target} is not in the repository"
+
+
+def test_reference_pages_document_their_modules(built_book):
+    for source in sorted((ROOT / "book" / "reference").glob("*.md")):
+        page = built_book / "book" / "reference" / f"{source.stem}.html"
+        assert page.is_file(), page
+        html = page.read_text()
+        for module in re.findall(r"^\.\. automodule:: (\S+)$", source.read_text(), re.M):
+            assert f'id="module-{module}"' in html, f"{page.name}: {module} not rendered"
+            assert re.search(rf'<dt class="sig[^"]*" id="{re.escape(module)}\.', html), \
+                f"{page.name}: nothing of {module} documented"
 
 
 def _chromium() -> str:

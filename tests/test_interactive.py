@@ -67,7 +67,7 @@ def test_values_set_by_hand_or_papermill_are_kept(tmp_path, capsys):
     assert values["max_epochs"] == 2
     assert values["patience"] == profiles.notebook_parameters("quick", "04_crf")["patience"]
     out = capsys.readouterr().out
-    assert "set in the parameters cell" in out and "kept as set: max_epochs" in out
+    assert "named in the parameters" in out and "kept as set: max_epochs" in out
 
 
 def test_unknown_profile_is_named(tmp_path):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+import subprocess
 from pathlib import Path
 
 import nbformat
@@ -65,3 +67,16 @@ def test_toc_lists_every_notebook_and_page():
 def test_unknown_profile_is_named():
     with pytest.raises(ValueError, match="PROFILE"):
         profiles.profile_path("fast")
+
+
+def test_git_diff_shows_notebooks_as_percent_text():
+    """`make setup` makes `git diff` read notebooks as py:percent (CONTRIBUTING.md says why)."""
+    assert "*.ipynb diff=notebook" in (ROOT / ".gitattributes").read_text().splitlines()
+    makefile = (ROOT / "Makefile").read_text()
+    command = re.search(r"^NOTEBOOK_TEXT := (.+)$", makefile, re.M).group(1)
+    assert 'git config diff.notebook.textconv "$(NOTEBOOK_TEXT)"' in makefile
+    argv = [a.replace("$(VENV)", str(ROOT / ".venv")) for a in command.split()]
+    text = subprocess.run([*argv, str(NOTEBOOKS[2])], capture_output=True, text=True,
+                          check=True).stdout
+    assert text.startswith("# %% [markdown]\n# # 3. ")  # no metadata header to churn
+    assert '# %% tags=["parameters"]\n' in text and 'profile = "auto"' in text
