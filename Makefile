@@ -19,7 +19,7 @@ NOTEBOOK_TEXT := $(VENV)/bin/jupytext --to py:percent --opt notebook_metadata_fi
 export WORKERS
 export PYTHONHASHSEED := 0
 
-.PHONY: help setup data book lab test lint bench browser clean distclean
+.PHONY: help setup data book lab test lint bench browser postgres clean distclean
 
 help:
 	@echo "make book [PROFILE=full|quick]  run every notebook and build _build/html"
@@ -55,7 +55,14 @@ browser:
 	      apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
 	    else echo "note: no chromium found; the browser test needs it (Debian: apt-get install chromium)"; fi; }
 
-setup: $(STAMP) $(MATHJAX) browser
+# PostgreSQL server for the distributed-search test (Debian package), when missing and apt is usable.
+postgres:
+	@command -v initdb >/dev/null || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || \
+	  { if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	      apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null; \
+	    else echo "note: no PostgreSQL server found; the distributed-search test needs it (Debian: apt-get install postgresql)"; fi; }
+
+setup: $(STAMP) $(MATHJAX) browser postgres
 
 $(DATA): | $(STAMP)
 	$(PY) -m occupancy_utils.data fetch --source "$(DATA_SOURCE)"

@@ -33,6 +33,10 @@ from tqdm import tqdm
 from . import data, experiment, metrics, search, splits, training, uncertainty
 from .models import bnn
 
+#: The version of what this family's search records hold (part of every search's key,
+#: see cache_key): bump it when the records change shape or meaning.
+SCHEMA = 1
+
 MODEL_KEY = "bnn"
 PARAM_KEYS = ("lr", "hidden", "hidden_layers")
 
@@ -297,12 +301,12 @@ def run_studies(protocol: str, settings: Settings, seed: int, profile: str,
     studies = {k: check_grid(v) for k, v in (studies or STUDIES).items()}
     frames = []
     for key, grid in studies.items():
-        name = search.study_name(f"05_bnn-{key}-{protocol}", grid, protocol=protocol,
-                                 seed=seed, **asdict(settings))
         objective_fn = functools.partial(objective, protocol=protocol,
                                          settings=asdict(settings), seed=seed)
-        found = search.run_grid(name, grid, objective_fn, profile=profile, workers=workers,
-                                seed=seed)
+        found = search.run_grid(f"05_bnn-{key}-{protocol}", grid, objective_fn,
+                                profile=profile, settings={"protocol": protocol, "seed": seed,
+                                                           **asdict(settings)},
+                                schema=SCHEMA, workers=workers, seed=seed)
         frames.append(found.assign(study=key))
     return pd.concat(frames, ignore_index=True)
 

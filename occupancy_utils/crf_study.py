@@ -58,9 +58,9 @@ GRID_KEYS = ("hidden", "lr", "seq_len")
 #: Trained together in the search: every layout and learning rate of one sequence
 #: length share their batches (see train_group); one search trial is such a group.
 BATCH_KEYS = ("hidden", "lr")
-#: Part of every study name: bump it when a code change changes the results, so
-#: that a stored search is not silently reused.
-VERSION = 1
+#: The version of what this family's search records hold (part of every search's key,
+#: see cache_key): bump it when the records change shape or meaning.
+SCHEMA = 1
 MODEL_KEYS = {"chunks": "crf", "whole": "crf_whole_fold"}
 MODEL_LABELS = {"chunks": "MLP + CRF (chunk-wise Viterbi, as the report)",
                 "whole": "MLP + CRF (whole-fold Viterbi)"}
@@ -397,8 +397,7 @@ def study_settings(protocol: str, *, max_epochs: int, patience: int, seed: int,
                    val_fraction: float) -> dict[str, Any]:
     """Everything besides the grid that changes a search's results (it names the study)."""
     settings = {"protocol": protocol, "max_epochs": max_epochs, "patience": patience,
-                "seed": seed, "batch_size": BATCH_SIZE, "features": FEATURES,
-                "version": VERSION}
+                "seed": seed, "batch_size": BATCH_SIZE, "features": FEATURES}
     if protocol == "clean":
         settings["val_fraction"] = val_fraction
     return settings
@@ -413,10 +412,10 @@ def run_search(grid: Mapping[str, Sequence[Any]], protocol: str, *, profile: str
     check_settings(protocol, max_epochs, patience, val_fraction, [seed])
     settings = study_settings(protocol, max_epochs=max_epochs, patience=patience, seed=seed,
                               val_fraction=val_fraction)
-    name = search.study_name(f"crf-{protocol}", dict(grid), **settings)
     bound = functools.partial(group_objective, protocol=protocol, max_epochs=max_epochs,
                               patience=patience, seed=seed, val_fraction=val_fraction)
-    found = search.run_grid(name, dict(grid), bound, profile=profile, storage=storage,
+    found = search.run_grid(f"crf-{protocol}", dict(grid), bound, profile=profile,
+                            settings=settings, schema=SCHEMA, storage=storage,
                             workers=workers or search.default_workers(), seed=seed,
                             batch_keys=BATCH_KEYS)
     return grid_table(found), found.attrs["study_name"]

@@ -38,6 +38,10 @@ from tqdm import tqdm
 from . import data, experiment, search, sequences, splits, training, uncertainty
 from .models import lstm
 
+#: The version of what this family's search records hold (part of every search's key,
+#: see cache_key): bump it when the records change shape or meaning.
+SCHEMA = 1
+
 FEATURES: list[str] = data.NON_LIGHT_FEATURES
 STRUCTURE_KEYS = ("seq_len", "layers", "hidden")
 TUNING_KEYS = ("dropout", "lr")
@@ -416,25 +420,26 @@ def two_stage_search(variant: str, protocol: str, *, structure_grid: Mapping[str
     common = {"variant": variant, "protocol": protocol, "settings": asdict(settings),
               "seed": seed}
     fixed1 = dict(structure_fixed)
-    name1 = search.study_name(f"06_lstm-{variant}-{protocol}-structure", structure_grid,
-                              fixed=fixed1, **common)
     objective1 = functools.partial(search_objective, variant=variant, protocol=protocol,
                                    fixed=fixed1, settings=asdict(settings), seed=seed,
                                    threads=threads)
-    stage1 = search.run_grid(name1, structure_grid, objective1, profile=profile,
-                             storage=storage, workers=workers, seed=seed, progress=progress)
+    stage1 = search.run_grid(f"06_lstm-{variant}-{protocol}-structure", structure_grid,
+                             objective1, profile=profile, settings={"fixed": fixed1, **common},
+                             schema=SCHEMA, storage=storage, workers=workers, seed=seed,
+                             progress=progress)
     win1 = _best_row(stage1, structure_grid)
     fixed2 = {k: _plain(win1[k]) for k in STRUCTURE_KEYS}
-    name2 = search.study_name(f"06_lstm-{variant}-{protocol}-tuning", tuning_grid,
-                              fixed=fixed2, **common)
     objective2 = functools.partial(search_objective, variant=variant, protocol=protocol,
                                    fixed=fixed2, settings=asdict(settings), seed=seed,
                                    threads=threads)
-    stage2 = search.run_grid(name2, tuning_grid, objective2, profile=profile, storage=storage,
-                             workers=workers, seed=seed, progress=progress)
+    stage2 = search.run_grid(f"06_lstm-{variant}-{protocol}-tuning", tuning_grid, objective2,
+                             profile=profile, settings={"fixed": fixed2, **common},
+                             schema=SCHEMA, storage=storage, workers=workers, seed=seed,
+                             progress=progress)
     win2 = _best_row(stage2, tuning_grid)
     best = Config(variant=variant, **fixed2, **{k: _plain(win2[k]) for k in TUNING_KEYS})
-    return Search(variant, protocol, stage1, stage2, best, (name1, name2))
+    return Search(variant, protocol, stage1, stage2, best,
+                  (stage1.attrs["study_name"], stage2.attrs["study_name"]))
 
 
 def _plain(value: Any) -> Any:

@@ -18,17 +18,28 @@ Exactly once: Optuna's GridSampler hands each point to one trial, but when
 workers race at the end of a grid it may hand out a point a second time. The
 wrapper here prunes such a duplicate before it trains, and points whose trial
 failed (an interrupted run) are queued again.
+
+Workers that do not fail each other: every storage, SQLite included, keeps a
+heartbeat for each running trial. A trial whose worker died (killed, machine
+lost) is failed once its heartbeat is older than the grace period and then run
+again; a trial another live process is running (a JupyterLab session beside
+``make book``) is waited for, never failed.
+
+Stored searches are named by their key (:mod:`~occupancy_utils.cache_key`): the
+grid, the settings, a schema version, the code the objective reaches (without
+docstrings and comments), the libraries and the device. When a stored search
+of the same name has another key, the new one says what changed.
 """
 
 from __future__ import annotations
 
-import functools
-import hashlib
-import inspect
+import contextlib
 import json
 import multiprocessing as mp
 import os
+import sys
 import time
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -39,6 +50,7 @@ import pandas as pd
 from optuna.trial import TrialState
 from tqdm import tqdm  # text bars: tqdm.auto needs ipywidgets, whose output needs a CDN
 
+from . import cache_key
 from .paths import results_dir
 
 Objective = Callable[[dict[str, Any]], Mapping[str, Any]]
@@ -77,37 +89,6 @@ def grid_points(grid: Mapping[str, Sequence[Any]]) -> list[dict[str, Any]]:
     return points
 
 
-def study_name(prefix: str, grid: Mapping[str, Sequence[Any]], **settings: Any) -> str:
-    """A name that changes when the grid or a setting that changes results changes."""
-    blob = json.dumps({"grid": grid, "settings": settings}, sort_keys=True, default=str)
-    return f"{prefix}-{hashlib.sha256(blob.encode()).hexdigest()[:10]}"
-
-
-#: Modules whose code decides what a trial computes; a change to one starts new studies.
-CORE_MODULES = ("training.py", "experiment.py", "splits.py", "sequences.py", "metrics.py",
-                "data.py")
-
-
-def code_digest(objective: Callable[..., Any]) -> str:
-    """Digest of the objective's module and the core modules it stands on.
-
-    Part of every study's storage name, so stored trials are reused only while
-    the code that produced them is unchanged (editing a chapter's prose or an
-    unrelated module keeps them).
-    """
-    func = objective
-    while isinstance(func, functools.partial):
-        func = func.func
-    files = {Path(inspect.getsourcefile(func) or "")}
-    package = Path(__file__).parent
-    files |= {package / name for name in CORE_MODULES}
-    files |= set((package / "models").glob("*.py"))
-    h = hashlib.sha256()
-    for f in sorted(p for p in files if p.is_file()):
-        h.update(f.read_bytes())
-    return h.hexdigest()[:8]
-
-
 def _plain(value: Any) -> Any:
     """A numpy scalar as the Python number it holds (JSON and Optuna want those)."""
     return value.item() if isinstance(value, np.generic) else value
@@ -119,20 +100,42 @@ def point_key(params: Mapping[str, Any]) -> str:
     return json.dumps(dict(sorted(plain.items())), default=str)
 
 
-def _storage(url: str) -> optuna.storages.BaseStorage:
+#: Seconds between a running trial's heartbeats, and after the last one until the trial
+#: counts as its worker's death (then it is failed and run again).
+HEARTBEAT = (10, 60)
+_POLL_SECONDS = 1.0
+
+
+@contextlib.contextmanager
+def _heartbeat_api():
+    """Optuna marks its heartbeat API experimental; the book relies on it knowingly."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        yield
+
+
+def _storage(url: str, heartbeat: tuple[int, int] = HEARTBEAT) -> optuna.storages.BaseStorage:
+    interval, grace = heartbeat
+    kwargs: dict[str, Any] = {}
     if url.startswith("sqlite"):
         Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
-        # SQLite: no heartbeat (one machine); stale trials are failed on start instead.
-        return optuna.storages.RDBStorage(url, engine_kwargs={"connect_args": {"timeout": 60}})
-    return optuna.storages.RDBStorage(
-        url, heartbeat_interval=30, grace_period=120,
-        failed_trial_callback=optuna.storages.RetryFailedTrialCallback(max_retry=2))
+        kwargs["engine_kwargs"] = {"connect_args": {"timeout": 60}}
+    with _heartbeat_api():
+        return optuna.storages.RDBStorage(url, heartbeat_interval=interval,
+                                          grace_period=grace, **kwargs)
 
 
-def _open(name: str, url: str, grid: Mapping[str, Sequence[Any]], seed: int) -> optuna.Study:
+def _fail_dead_workers_trials(study: optuna.Study) -> None:
+    """Fail the running trials whose heartbeat is older than the grace period."""
+    with _heartbeat_api():
+        optuna.storages.fail_stale_trials(study)
+
+
+def _open(name: str, url: str, grid: Mapping[str, Sequence[Any]], seed: int,
+          heartbeat: tuple[int, int] = HEARTBEAT) -> optuna.Study:
     sampler = optuna.samplers.GridSampler({k: list(v) for k, v in grid.items()}, seed=seed)
-    return optuna.create_study(study_name=name, storage=_storage(url), sampler=sampler,
-                               direction="minimize", load_if_exists=True)
+    return optuna.create_study(study_name=name, storage=_storage(url, heartbeat),
+                               sampler=sampler, direction="minimize", load_if_exists=True)
 
 
 def _status(study: optuna.Study, points: list[dict[str, Any]]) -> dict[str, set[str]]:
@@ -194,31 +197,66 @@ def _wrap(objective: Objective, grid: Mapping[str, Sequence[Any]],
 
 def _work(name: str, url: str, grid: Mapping[str, Sequence[Any]], objective: Objective,
           seed: int, on_done: Callable[[], None] | None = None,
-          group: list[dict[str, Any]] | None = None) -> None:
-    """Take unclaimed grid points (or groups) one at a time until none is left."""
-    study = _open(name, url, grid, seed)
+          group: list[dict[str, Any]] | None = None,
+          heartbeat: tuple[int, int] = HEARTBEAT) -> None:
+    """Take unclaimed grid points (or groups) one at a time until every one is complete.
+
+    Points another process is running are waited for; a dead worker's trial is
+    failed when its heartbeat expires and then queued again here.
+    """
+    study = _open(name, url, grid, seed, heartbeat)
     points = grid_points(grid)
     wrapped = _wrap(objective, grid, group)
     callbacks = [lambda s, t: on_done()] if on_done else []
     while True:
+        _fail_dead_workers_trials(study)
+        _requeue_failed(study, points)
         status = _status(study, points)
+        if len(status["complete"]) >= len(points):
+            return
         waiting = study.get_trials(deepcopy=False, states=(TrialState.WAITING,))
         if len(status["claimed"]) >= len(points) and not waiting:
-            return
+            time.sleep(_POLL_SECONDS)  # the rest is running elsewhere
+            continue
         study.optimize(wrapped, n_trials=1, callbacks=callbacks)
 
 
-def _worker_main(name, url, grid, objective, seed, group) -> None:  # pragma: no cover
-    _work(name, url, grid, objective, seed, group=group)
+def _worker_main(name, url, grid, objective, seed, group, heartbeat) -> None:  # pragma: no cover
+    _work(name, url, grid, objective, seed, group=group, heartbeat=heartbeat)
+
+
+def _announce_change(prefix: str, name: str, key: Mapping[str, Any], url: str) -> None:
+    """Say why a search starts anew when one of the same prefix is stored under another key."""
+    try:
+        summaries = optuna.get_all_study_summaries(storage=url, include_best_trial=False)
+    except Exception:  # noqa: BLE001 - an empty or new storage has nothing to compare
+        return
+    if any(s.study_name == name for s in summaries):
+        return
+    older = [s for s in summaries if s.study_name.startswith(f"{prefix}-key")
+             and isinstance(s.user_attrs.get("cache_key"), dict)]
+    if not older:
+        return
+    latest = max(older, key=lambda s: (s.datetime_start is not None, s.datetime_start or 0,
+                                       s._study_id))
+    change = cache_key.describe_change(latest.user_attrs["cache_key"], key)
+    print(f"[search] {prefix}: starting anew; the stored search {latest.study_name} was "
+          f"computed with another {change or 'key'} (it stays in the storage)",
+          file=sys.stderr, flush=True)
 
 
 def run_grid(name: str, grid: Mapping[str, Sequence[Any]], objective: Objective, *,
-             profile: str, storage: str | None = None, workers: int = 1, seed: int = 0,
-             progress: bool = True, batch_keys: Sequence[str] = ()) -> pd.DataFrame:
+             profile: str, settings: Mapping[str, Any] | None = None, schema: int = 1,
+             storage: str | None = None, workers: int = 1, seed: int = 0,
+             progress: bool = True, batch_keys: Sequence[str] = (),
+             heartbeat: tuple[int, int] = HEARTBEAT) -> pd.DataFrame:
     """Run (or resume) a grid search and return one row per grid point.
 
-    The study is stored as ``<name>-code<digest>`` (see :func:`code_digest`);
-    the returned frame's ``attrs["study_name"]`` holds that stored name.
+    ``settings`` are everything besides the grid that changes the results and
+    ``schema`` the family's version of its records; with the code, libraries
+    and device they make the search's key (:func:`~occupancy_utils.cache_key.search_key`),
+    stored with the study, whose name is ``<name>-key<digest>``. The returned
+    frame's ``attrs["study_name"]`` holds that stored name.
 
     ``objective(params)`` returns a mapping with at least ``mse`` (the value
     minimised, as in the report); every entry is stored with the trial.
@@ -234,20 +272,23 @@ def run_grid(name: str, grid: Mapping[str, Sequence[Any]], objective: Objective,
     if batch_keys:
         grid, group = split_grid(full_grid, batch_keys)
     url = storage or default_storage(profile)
-    name = f"{name}-code{code_digest(objective)}"
+    from .training import device  # torch: only when a search runs
+
+    key = cache_key.search_key(objective, grid=full_grid, settings=settings or {},
+                               schema=schema, device=device().type)
+    prefix, name = name, f"{name}-key{cache_key.key_digest(key)}"
+    _announce_change(prefix, name, key, url)
     points = grid_points(grid)
-    study = _open(name, url, grid, seed)
-    if url.startswith("sqlite"):
-        # One machine, and this call is the only launcher: trials left RUNNING
-        # by an interrupted run will never finish.
-        for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-            study._storage.set_trial_state_values(t._trial_id, TrialState.FAIL)
+    study = _open(name, url, grid, seed, heartbeat)
+    if study.user_attrs.get("cache_key") != key:
+        study.set_user_attr("cache_key", key)
+    _fail_dead_workers_trials(study)
     _requeue_failed(study, points)
     done = len(_status(study, points)["complete"])
     unit = "group" if group else "config"
     bar = tqdm(total=len(points), initial=done, desc=name, disable=not progress, unit=unit)
     if workers == 1:
-        _work(name, url, grid, objective, seed, group=group,
+        _work(name, url, grid, objective, seed, group=group, heartbeat=heartbeat,
               on_done=lambda: bar.update(len(_status(study, points)["complete"]) - bar.n))
     else:
         ctx = mp.get_context("spawn")
@@ -256,7 +297,7 @@ def run_grid(name: str, grid: Mapping[str, Sequence[Any]], objective: Objective,
         # disagree on which point a grid id means; they then skip points and re-draw
         # at random until they stumble on them (pruned duplicates, wasted trials).
         procs = [ctx.Process(target=_worker_main,
-                             args=(name, url, grid, objective, seed, group))
+                             args=(name, url, grid, objective, seed, group, heartbeat))
                  for _ in range(workers)]
         for p in procs:
             p.start()

@@ -32,3 +32,23 @@ def logged_group_objective(params: dict, group: list, log: str) -> list:
         f.write(json.dumps(params, sort_keys=True) + "\n")
     return [{"mse": float(params["a"] * 10 + point["b"]), "pid": os.getpid()}
             for point in group]
+
+
+def slow_objective(params: dict, log: str, seconds: float) -> dict:
+    """Log the start of each call, then take ``seconds`` (long enough to overlap a rival)."""
+    with open(log, "a") as f:
+        f.write(json.dumps(params, sort_keys=True) + "\n")
+        f.flush()
+        os.fsync(f.fileno())
+    time.sleep(seconds)
+    return {"mse": float(params["a"] * 10 + params["b"]), "pid": os.getpid()}
+
+
+def hanging_once_objective(params: dict, log: str, flag: str) -> dict:
+    """Hangs on its first call with a == 0 and b == 1 (a worker about to be killed)."""
+    if params == {"a": 0, "b": 1} and not Path(flag).exists():
+        Path(flag).write_text("hanging")
+        with open(log, "a") as f:
+            f.write(json.dumps(params, sort_keys=True) + "\n")
+        time.sleep(600)
+    return slow_objective(params, log, 0.05)

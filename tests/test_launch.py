@@ -86,7 +86,7 @@ def _snapshot(dest: Path) -> Path:
     return dest
 
 
-def _bare_env(path: Path, tmp: Path) -> tuple[str, dict[str, str]]:
+def _bare_env(path: Path, tmp: Path, data_file: Path) -> tuple[str, dict[str, str]]:
     """A new venv that sees the project's third-party packages but not the book's package."""
     base = getattr(sys, "_base_executable", sys.executable)
     subprocess.run([base, "-m", "venv", "--without-pip", str(path)], check=True)
@@ -108,7 +108,7 @@ def _bare_env(path: Path, tmp: Path) -> tuple[str, dict[str, str]]:
     env.update(PATH=f"{path / 'bin'}:{env.get('PATH', '')}", JUPYTER_DATA_DIR=str(tmp / "jd"),
                IPYTHONDIR=str(tmp / "ipython"), PIP_NO_INDEX="1",  # offline: nothing downloaded
                PIP_DISABLE_PIP_VERSION_CHECK="1", PYTHONHASHSEED="0",
-               DATA_SOURCE=os.environ.get("DATA_SOURCE") or str(ROOT / "data" / CSV_NAME))
+               DATA_SOURCE=str(data_file))  # the validated copy: no download
     return str(python), env
 
 
@@ -127,7 +127,7 @@ def _text_outputs(path: Path) -> str:
 @pytest.mark.slow
 def test_binder_post_build_then_chapter_1_from_notebooks(tmp_path, data_file):
     repo = _snapshot(tmp_path / "repo")
-    python, env = _bare_env(tmp_path / "env", tmp_path)
+    python, env = _bare_env(tmp_path / "env", tmp_path, data_file)
     assert subprocess.run([python, "-c", "import occupancy_utils"], env=env,
                           cwd=tmp_path).returncode != 0, "the bare environment has the package"
     # repo2docker: pip install -r binder/requirements.txt (the pins above), then postBuild
@@ -143,7 +143,7 @@ def test_binder_post_build_then_chapter_1_from_notebooks(tmp_path, data_file):
 @pytest.mark.slow
 def test_colab_first_cell_installs_the_package_and_the_data(tmp_path, data_file):
     repo = _snapshot(tmp_path / "repo")
-    python, env = _bare_env(tmp_path / "env", tmp_path)
+    python, env = _bare_env(tmp_path / "env", tmp_path, data_file)
     env["OCCUPANCY_REPO"] = str(repo)  # instead of the repository on GitHub
     content = tmp_path / "content"  # Colab's working directory
     content.mkdir()

@@ -29,9 +29,8 @@ def calls(log: Path) -> Counter:
     return Counter(line for line in log.read_text().splitlines())
 
 
-def test_grid_points_and_names():
+def test_grid_points():
     assert len(search.grid_points(GRID)) == 6
-    assert search.study_name("x", GRID, epochs=5) != search.study_name("x", GRID, epochs=6)
     with pytest.raises(ValueError, match="'c'"):
         search.grid_points({"c": []})
 
@@ -90,16 +89,33 @@ def test_workers_from_environment(monkeypatch):
         search.default_workers()
 
 
-def test_changed_code_starts_a_new_study(tmp_path, monkeypatch):
+def test_a_changed_key_starts_a_new_study_and_says_why(tmp_path, monkeypatch, capsys):
     log = tmp_path / "calls.log"
     url = f"sqlite:///{tmp_path / 'study.db'}"
     objective = functools.partial(logged_objective, log=str(log))
-    first = search.run_grid("c", GRID, objective, profile="test", storage=url, progress=False)
-    assert first.attrs["study_name"].startswith("c-code")
-    monkeypatch.setattr(search, "code_digest", lambda objective: "changed")
-    second = search.run_grid("c", GRID, objective, profile="test", storage=url, progress=False)
-    assert second.attrs["study_name"] == "c-codechanged"
-    assert sum(calls(log).values()) == 12  # every point trained again with the new code
+    first = search.run_grid("c", GRID, objective, profile="test", storage=url, progress=False,
+                            settings={"epochs": 5})
+    assert first.attrs["study_name"].startswith("c-key")
+    stored = optuna.load_study(study_name=first.attrs["study_name"], storage=url)
+    assert stored.user_attrs["cache_key"]["settings"] == {"epochs": 5}
+    same = search.run_grid("c", GRID, objective, profile="test", storage=url, progress=False,
+                           settings={"epochs": 5})
+    assert same.attrs["study_name"] == first.attrs["study_name"]
+    assert sum(calls(log).values()) == 6 and "starting anew" not in capsys.readouterr().err
+    # a new library version: new study, and the message names what changed
+    versions = {**search.cache_key.library_versions(), "torch": "99.0"}
+    monkeypatch.setattr(search.cache_key, "library_versions", lambda: versions)
+    second = search.run_grid("c", GRID, objective, profile="test", storage=url, progress=False,
+                             settings={"epochs": 5})
+    assert second.attrs["study_name"] != first.attrs["study_name"]
+    err = capsys.readouterr().err
+    assert "[search] c: starting anew" in err and "-> 99.0" in err and "torch" in err
+    assert sum(calls(log).values()) == 12  # every point trained again
+    third = search.run_grid("c", GRID, objective, profile="test", storage=url, progress=False,
+                            settings={"epochs": 6})
+    assert third.attrs["study_name"] not in {first.attrs["study_name"],
+                                             second.attrs["study_name"]}
+    assert 'settings {"epochs": 5} -> {"epochs": 6}' in capsys.readouterr().err
 
 
 def test_point_key_ignores_order_and_numpy_types():

@@ -1,0 +1,127 @@
+"""A stored search's key changes with the code that computes it, and with nothing else."""
+
+from __future__ import annotations
+
+import functools
+import importlib
+import textwrap
+import uuid
+
+import pytest
+
+from occupancy_utils import bnn_study, cache_key, crf_study, lstm_study
+
+TRAIN = '''
+"""Training (a stand-in for training.py)."""
+from . import helpers
+
+STEP = 0.5
+
+
+def fit(x):
+    """Fit on x."""
+    return helpers.scale(x) * STEP  # a comment
+'''
+HELPERS = '''
+"""Helpers."""
+
+
+def scale(x):
+    """Scale."""
+    return x * 2
+
+
+def table(x):
+    """A table: presentation, not computation."""
+    return [x]
+'''
+
+
+def _package(tmp_path, monkeypatch, train: str = TRAIN, helpers: str = HELPERS):
+    """Write the stand-in package anew (fresh name each time) and return its objective."""
+    name = f"keytest_{uuid.uuid4().hex[:12]}"  # never a module imported before
+    root = tmp_path / name
+    root.mkdir()
+    (root / "__init__.py").write_text("")
+    (root / "train.py").write_text(textwrap.dedent(train))
+    (root / "helpers.py").write_text(textwrap.dedent(helpers))
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setattr(cache_key, "PACKAGE", name)
+    importlib.invalidate_caches()
+    module = importlib.import_module(f"{name}.train")
+    return module.fit
+
+
+def _digests(tmp_path, monkeypatch, **sources) -> dict[str, str]:
+    digests = cache_key.code_digests(_package(tmp_path, monkeypatch, **sources))
+    return {k.split(".", 1)[1]: v for k, v in digests.items()}  # without the package name
+
+
+def test_the_key_follows_the_code_the_objective_reaches(tmp_path, monkeypatch):
+    base = _digests(tmp_path, monkeypatch)
+    assert set(base) == {"train.fit", "train.STEP", "helpers.scale"}  # not helpers.table
+
+
+def test_docstrings_comments_layout_and_tables_keep_the_key(tmp_path, monkeypatch):
+    base = _digests(tmp_path, monkeypatch)
+    edited_train = (TRAIN.replace('"""Fit on x."""', '"""Fit on x, now explained at length."""')
+                    .replace("# a comment", "# another comment")
+                    .replace("return helpers.scale(x) * STEP", "return (helpers.scale(x)\n"
+                             "            * STEP)"))
+    edited_helpers = HELPERS.replace("return [x]", "return [x, x]").replace('"""Scale."""', "")
+    assert _digests(tmp_path, monkeypatch, train=edited_train, helpers=edited_helpers) == base
+
+
+@pytest.mark.parametrize("edit", [("return x * 2", "return x * 3"), ("STEP = 0.5", "STEP = 0.25")])
+def test_editing_computing_code_or_a_constant_changes_the_key(tmp_path, monkeypatch, edit):
+    base = _digests(tmp_path, monkeypatch)
+    old, new = edit
+    edited = _digests(tmp_path, monkeypatch, train=TRAIN.replace(old, new),
+                      helpers=HELPERS.replace(old, new))
+    assert edited != base
+
+
+def test_the_families_keys_hold_training_code_and_no_presentation():
+    objectives = {
+        "crf": functools.partial(crf_study.group_objective, protocol="clean", max_epochs=3,
+                                 patience=2, seed=0, val_fraction=0.2),
+        "bnn": bnn_study.objective, "lstm": lstm_study.search_objective}
+    for family, objective in objectives.items():
+        names = set(cache_key.code_digests(objective))
+        assert {"occupancy_utils.training.fit_many" if family == "crf"
+                else "occupancy_utils.training.fit", "occupancy_utils.splits.make_folds",
+                "occupancy_utils.splits.scaled_parts"} <= names, family
+        assert not any(n.startswith(("occupancy_utils.figures", "occupancy_utils.tables",
+                                     "occupancy_utils.plots")) for n in names), family
+        assert not any(n.endswith(("_table", "findings")) for n in names), family
+
+
+def test_search_key_holds_every_part_and_describes_changes():
+    objective = functools.partial(bnn_study.objective, protocol="clean", seed=0,
+                                  settings={"max_epochs": 3})
+    key = cache_key.search_key(objective, grid={"lr": [0.1]}, settings={"a": 1}, schema=1,
+                               device="cpu")
+    assert set(key) == {"grid", "settings", "schema", "bound", "code", "libraries", "device"}
+    assert key["bound"] == {"protocol": "clean", "seed": 0, "settings": {"max_epochs": 3}}
+    assert key["libraries"]["torch"] != "missing"
+    assert cache_key.describe_change(key, key) == ""
+    other = {**key, "device": "cuda", "schema": 2,
+             "libraries": {**key["libraries"], "numpy": "0.1"},
+             "code": {**key["code"], "occupancy_utils.training.fit": "x"}}
+    change = cache_key.describe_change(key, other)
+    assert "device \"cpu\" -> \"cuda\"" in change and "schema 1 -> 2" in change
+    assert "numpy" in change and "-> 0.1" in change and "code of training.fit" in change
+    assert cache_key.key_digest(key) != cache_key.key_digest(other)
+
+
+def test_schema_must_be_a_positive_integer():
+    with pytest.raises(ValueError, match="schema must be a positive integer"):
+        cache_key.search_key(bnn_study.objective, grid={}, settings={}, schema=0, device="cpu")
+
+
+def test_code_without_a_source_file_is_digested_from_its_bytecode():
+    namespace: dict = {}
+    exec("def f(x):\n    return x + 1\n", namespace)  # noqa: S102 - no source file on purpose
+    exec("def g(x):\n    return x + 2\n", namespace)  # noqa: S102
+    assert cache_key.source_digest(namespace["f"]) != cache_key.source_digest(namespace["g"])
+    assert cache_key.source_digest(namespace["f"]) == cache_key.source_digest(namespace["f"])
