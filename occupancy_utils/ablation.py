@@ -24,7 +24,7 @@ from sklearn.ensemble import RandomForestClassifier
 from sklearn.model_selection import KFold
 from tqdm import tqdm
 
-from . import experiment, metrics, splits
+from . import experiment, metrics, splits, training
 from .data import FEATURE_GROUPS, FEATURES, TARGET
 
 PROBA_COLUMNS = [f"p{c}" for c in metrics.LABELS]
@@ -37,9 +37,7 @@ def check_forest_params(n_estimators: int, n_jobs: int, seeds: Sequence[int] = (
         raise ValueError(f"n_estimators must be a positive integer, got {n_estimators!r}")
     if not isinstance(n_jobs, int) or n_jobs < 1:
         raise ValueError(f"n_jobs must be a positive integer, got {n_jobs!r}")
-    if (not isinstance(seeds, (list, tuple)) or not seeds
-            or not all(isinstance(s, int) and s >= 0 for s in seeds)):
-        raise ValueError(f"seeds must be a non-empty list of non-negative integers, got {seeds!r}")
+    training.check_seeds(seeds)
     if not isinstance(repeats, int) or repeats < 1:
         raise ValueError(f"permutation_repeats must be a positive integer, got {repeats!r}")
 

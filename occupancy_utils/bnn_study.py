@@ -113,10 +113,6 @@ class FoldRun:
     curves: list[dict] = field(default_factory=list)
 
 
-def _tensor(a: np.ndarray, dtype=torch.float32) -> torch.Tensor:
-    return torch.as_tensor(a, dtype=dtype, device=training.device())
-
-
 def predictive_nll(model: bnn.BayesMLP, x: torch.Tensor, y: torch.Tensor, samples: int) -> float:
     """Mean negative log of the sample-averaged probability of the true class."""
     probs = model.predict_proba(x, samples).mean(dim=0)
@@ -141,8 +137,8 @@ def train_fold(frame: pd.DataFrame, fold: splits.Fold, protocol: str, params: Ma
     params = check_params(params)
     generator = training.seed_everything(seed)
     parts = experiment.fold_parts(frame, fold, list(features), protocol, settings.val_fraction)
-    x = {k: _tensor(v) for k, v in parts.x.items()}
-    y = {k: _tensor(v, torch.long) for k, v in parts.y.items()}
+    x = {k: training.tensor(v, torch.float32) for k, v in parts.x.items()}
+    y = {k: training.tensor(v, torch.long) for k, v in parts.y.items()}
     model = bnn.BayesMLP(len(features), bnn.layer_sizes(params["hidden"], params["hidden_layers"]),
                          n_classes=len(data.CLASSES),
                          prior_sigma=settings.prior_sigma).to(training.device())
@@ -465,7 +461,7 @@ def seeds_evaluation(frame: pd.DataFrame, folds: Sequence[splits.Fold], protocol
     With ``curves_fold`` the first seed also records learning curves on that
     fold (its run is kept under ``runs``), so the figure needs no extra training.
     """
-    seeds = check_seeds(seeds)
+    seeds = training.check_seeds(seeds)
     if curves_fold is not None:
         fold_by_number(folds, curves_fold)
     return {s: evaluate(frame, folds, protocol, params, settings, s, keep_predictions=True,
@@ -488,14 +484,6 @@ def curves_run(frame: pd.DataFrame, folds: Sequence[splits.Fold], number: int, p
     fold = fold_by_number(folds, number)
     with training.torch_threads(1):
         return train_fold(frame, fold, protocol, params, settings, seed, curves=True)
-
-
-def check_seeds(seeds: Sequence[int]) -> list[int]:
-    """The seeds as a list; a one-line ValueError unless they are non-negative integers."""
-    if (isinstance(seeds, (str, bytes)) or not seeds
-            or any(isinstance(s, bool) or not isinstance(s, int) or s < 0 for s in seeds)):
-        raise ValueError(f"seeds must be a non-empty list of non-negative integers, got {seeds!r}")
-    return list(seeds)
 
 
 def results_model(label: str, params: Mapping[str, Any], settings: Settings,
@@ -579,7 +567,7 @@ def train_final(frame: pd.DataFrame, folds: Sequence[splits.Fold], label: str,
     params = check_params(params)
     for protocol in protocols:
         training.check_protocol(protocol)
-    check_seeds(seeds)
+    training.check_seeds(seeds)
     return FinalModel(label, params, settings,
                       {p: seeds_evaluation(frame, folds, p, params, settings, seeds, curves_fold)
                        for p in protocols})

@@ -86,8 +86,7 @@ def check_settings(protocol: str, max_epochs: int, patience: int, val_fraction: 
             raise ValueError(f"{name} must be a positive integer, got {value!r}")
     if not 0 < val_fraction < 1:
         raise ValueError(f"val_fraction must be in (0, 1), got {val_fraction!r}")
-    if not seeds or any(isinstance(s, bool) or not isinstance(s, int) or s < 0 for s in seeds):
-        raise ValueError(f"seeds must be a non-empty list of non-negative integers, got {seeds!r}")
+    training.check_seeds(seeds)
 
 
 def check_grid(grid: Mapping[str, Sequence[Any]]) -> None:
@@ -126,11 +125,6 @@ class FoldRun:
     test_index: pd.DatetimeIndex | None = None
 
 
-def _tensor(values: np.ndarray) -> torch.Tensor:
-    """On the training device (CUDA when present), like everything the model sees."""
-    return torch.from_numpy(np.ascontiguousarray(values)).to(training.device())
-
-
 def chunk_part(parts: experiment.FoldParts, part: str, seq_len: int
                ) -> tuple[torch.Tensor, torch.Tensor]:
     """Chunks of one part as tensors; a part shorter than one chunk is a ValueError."""
@@ -138,7 +132,7 @@ def chunk_part(parts: experiment.FoldParts, part: str, seq_len: int
     if len(x) == 0:
         raise ValueError(f"seq_len {seq_len} is longer than the {part} part of fold "
                          f"{parts.fold.number} ({len(parts.x[part])} rows)")
-    return _tensor(x), _tensor(y.astype(np.int64))
+    return training.tensor(x), training.tensor(y.astype(np.int64))
 
 
 #: One torch thread per fit (see training.torch_threads); a name of its own so the
@@ -218,7 +212,7 @@ def predict_chunks(model: MLPCRF, x: np.ndarray, seq_len: int, proba: bool = Fal
     if n_full < len(x):
         pieces.append(x[n_full:][None])
     for piece in pieces:
-        xt = _tensor(piece)
+        xt = training.tensor(piece)
         labels.append(model.decode(xt).reshape(-1))
         if proba:
             probs.append(model.marginals(xt).reshape(-1, model.crf.num_tags))
@@ -228,7 +222,7 @@ def predict_chunks(model: MLPCRF, x: np.ndarray, seq_len: int, proba: bool = Fal
 def predict_whole(model: MLPCRF, x: np.ndarray, proba: bool = False
                   ) -> tuple[np.ndarray, np.ndarray | None]:
     """Viterbi labels of a whole part decoded as one sequence (emissions are per step)."""
-    xt = _tensor(x[None])
+    xt = training.tensor(x[None])
     labels = model.decode(xt)[0]
     return labels, (model.marginals(xt)[0] if proba else None)
 
@@ -363,22 +357,12 @@ def config_record(runs: Sequence[FoldRun], seconds: float) -> dict[str, Any]:
 
 # --------------------------------------------------------------------------- search
 
-def objective(params: dict[str, Any], *, protocol: str, max_epochs: int, patience: int,
-              seed: int, val_fraction: float) -> dict[str, Any]:
-    """Grid objective: one configuration on all four folds (module level, so picklable)."""
-    frame, folds = experiment.search_data()
-    start = time.perf_counter()
-    runs = run_config(frame, folds, params, protocol, max_epochs=max_epochs, patience=patience,
-                      seed=seed, val_fraction=val_fraction)
-    return config_record(runs, time.perf_counter() - start)
-
-
 def group_objective(params: dict[str, Any], group: Sequence[Mapping[str, Any]], *,
                     protocol: str, max_epochs: int, patience: int, seed: int,
                     val_fraction: float) -> list[dict[str, Any]]:
     """Grouped grid objective: every (hidden, lr) of ``group`` at one ``seq_len``, all folds.
 
-    One record per configuration, as :func:`objective` would give it; its
+    One record per configuration, as :func:`config_record` makes it; its
     ``seconds`` is its share of the group's time.
     """
     frame, folds = experiment.search_data()

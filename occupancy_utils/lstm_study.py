@@ -35,7 +35,7 @@ import pandas as pd
 import torch
 from tqdm import tqdm
 
-from . import data, experiment, search, sequences, splits, training, uncertainty
+from . import data, experiment, results, search, sequences, splits, training, uncertainty
 from .models import lstm
 
 #: The version of what this family's search records hold (part of every search's key,
@@ -157,11 +157,7 @@ def check_parameters(*, seeds: Sequence[int], structure_grid: Mapping[str, Seque
 
     Each bad value fails with a one-line ValueError naming the parameter.
     """
-    if not isinstance(seeds, (list, tuple)) or not seeds:
-        raise ValueError(f"seeds must be a non-empty list of integers, got {seeds!r}")
-    for s in seeds:
-        if isinstance(s, bool) or not isinstance(s, int) or s < 0:
-            raise ValueError(f"seeds must hold non-negative integers, got {s!r}")
+    training.check_seeds(seeds)
     _check_grid("structure_grid", structure_grid, STRUCTURE_KEYS)
     _check_grid("tuning_grid", tuning_grid, TUNING_KEYS)
     if not isinstance(structure_fixed, Mapping) or set(structure_fixed) != set(TUNING_KEYS):
@@ -247,10 +243,6 @@ def rows_scored(frame: pd.DataFrame, folds: Sequence[splits.Fold], seq_len: int)
 
 # --- training and prediction --------------------------------------------------------------
 
-def _tensor(a: np.ndarray, dev: torch.device, dtype: torch.dtype = torch.float32) -> torch.Tensor:
-    return torch.as_tensor(a, dtype=dtype, device=dev)
-
-
 def train_fold(windows: Mapping[str, Windows], config: Config, settings: Settings, seed: int,
                progress: bool = False) -> tuple[lstm.LSTMNet, training.History, float]:
     """Train one configuration on one fold; early stopping watches the monitor part.
@@ -267,8 +259,10 @@ def train_fold(windows: Mapping[str, Windows], config: Config, settings: Setting
                        config.dropout).to(dev)
     regression = config.variant == "regression"
     ytype = torch.float32 if regression else torch.long
-    xf, yf = _tensor(windows["fit"].x, dev), _tensor(windows["fit"].y, dev, ytype)
-    xm, ym = _tensor(windows["monitor"].x, dev), _tensor(windows["monitor"].y, dev, ytype)
+    xf = training.tensor(windows["fit"].x, torch.float32, dev)
+    yf = training.tensor(windows["fit"].y, ytype, dev)
+    xm = training.tensor(windows["monitor"].x, torch.float32, dev)
+    ym = training.tensor(windows["monitor"].y, ytype, dev)
 
     def loss_of(out: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         if regression:
@@ -301,7 +295,8 @@ def to_labels(output: np.ndarray, variant: str) -> np.ndarray:
 def deterministic_frame(model: lstm.LSTMNet, w: Windows, variant: str,
                         fold: int) -> pd.DataFrame:
     """Dropout-off predictions of one part: ``value`` (regression) or ``p0..p3``."""
-    out = lstm.predict(model, _tensor(w.x, next(model.parameters()).device), variant)
+    x = training.tensor(w.x, torch.float32, next(model.parameters()).device)
+    out = lstm.predict(model, x, variant)
     out = out.cpu().numpy().astype("float64")
     if variant == "regression":
         extra = {"value": out}
@@ -321,8 +316,8 @@ def mc_frame(model: lstm.LSTMNet, w: Windows, variant: str, fold: int, samples: 
     ``entropy`` (predictive) and ``mi`` (mutual information), in nats.
     """
     torch.manual_seed(seed)
-    sampled = lstm.mc_samples(model, _tensor(w.x, next(model.parameters()).device), variant,
-                              samples).cpu().numpy().astype("float64")
+    x = training.tensor(w.x, torch.float32, next(model.parameters()).device)
+    sampled = lstm.mc_samples(model, x, variant, samples).cpu().numpy().astype("float64")
     if variant == "regression":
         mean, std = sampled.mean(axis=0), sampled.std(axis=0)
         return experiment.prediction_frame(fold, w.positions, w.y, to_labels(mean, variant),
@@ -428,7 +423,7 @@ def two_stage_search(variant: str, protocol: str, *, structure_grid: Mapping[str
                              schema=SCHEMA, storage=storage, workers=workers, seed=seed,
                              progress=progress)
     win1 = _best_row(stage1, structure_grid)
-    fixed2 = {k: _plain(win1[k]) for k in STRUCTURE_KEYS}
+    fixed2 = {k: results.plain(win1[k]) for k in STRUCTURE_KEYS}
     objective2 = functools.partial(search_objective, variant=variant, protocol=protocol,
                                    fixed=fixed2, settings=asdict(settings), seed=seed,
                                    threads=threads)
@@ -437,13 +432,9 @@ def two_stage_search(variant: str, protocol: str, *, structure_grid: Mapping[str
                              schema=SCHEMA, storage=storage, workers=workers, seed=seed,
                              progress=progress)
     win2 = _best_row(stage2, tuning_grid)
-    best = Config(variant=variant, **fixed2, **{k: _plain(win2[k]) for k in TUNING_KEYS})
+    best = Config(variant=variant, **fixed2, **{k: results.plain(win2[k]) for k in TUNING_KEYS})
     return Search(variant, protocol, stage1, stage2, best,
                   (stage1.attrs["study_name"], stage2.attrs["study_name"]))
-
-
-def _plain(value: Any) -> Any:
-    return value.item() if isinstance(value, np.generic) else value
 
 
 def long_folds(stage: pd.DataFrame, keys: Sequence[str], column: str = "fold_mse") -> pd.DataFrame:

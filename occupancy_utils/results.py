@@ -37,13 +37,19 @@ def _missing(path: Path, profile: str, notebook: str) -> MissingResults:
                           f"(make book PROFILE={profile} runs them in order)")
 
 
-def _plain(value: Any) -> Any:
+def plain(value: Any) -> Any:
+    """``value`` with numpy scalars and arrays turned into Python numbers and lists.
+
+    JSON, YAML and Optuna want plain Python values; numpy's leak in through
+    pandas rows and grid values, and ``np.int64(2)`` must name the same grid
+    point as ``2``.
+    """
     if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
+        return {str(k): plain(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
+        return [plain(v) for v in value]
     if isinstance(value, np.ndarray):
-        return _plain(value.tolist())
+        return plain(value.tolist())
     if isinstance(value, np.generic):
         return value.item()
     return value
@@ -72,7 +78,7 @@ def atomic_write(path: str | os.PathLike, write: Callable[[Path], object]) -> Pa
 
 def write_json(path: str | os.PathLike, payload: dict[str, Any]) -> Path:
     """Write ``payload`` as sorted, indented JSON (numpy values made plain); returns the path."""
-    text = json.dumps(_plain(payload), indent=2, sort_keys=True)
+    text = json.dumps(plain(payload), indent=2, sort_keys=True)
     return atomic_write(path, lambda tmp: tmp.write_text(text))
 
 

@@ -44,7 +44,6 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import optuna
 import pandas as pd
 from optuna.trial import TrialState
@@ -52,6 +51,7 @@ from tqdm import tqdm  # text bars: tqdm.auto needs ipywidgets, whose output nee
 
 from . import cache_key
 from .paths import results_dir
+from .results import plain
 
 Objective = Callable[[dict[str, Any]], Mapping[str, Any]]
 _CLAIMED = (TrialState.COMPLETE, TrialState.RUNNING, TrialState.WAITING)
@@ -89,15 +89,10 @@ def grid_points(grid: Mapping[str, Sequence[Any]]) -> list[dict[str, Any]]:
     return points
 
 
-def _plain(value: Any) -> Any:
-    """A numpy scalar as the Python number it holds (JSON and Optuna want those)."""
-    return value.item() if isinstance(value, np.generic) else value
-
-
 def point_key(params: Mapping[str, Any]) -> str:
     """One string per grid point, whatever the key order or numeric type (numpy or not)."""
-    plain = {k: _plain(v) for k, v in params.items()}
-    return json.dumps(dict(sorted(plain.items())), default=str)
+    values = {k: plain(v) for k, v in params.items()}
+    return json.dumps(dict(sorted(values.items())), default=str)
 
 
 #: Seconds between a running trial's heartbeats, and after the last one until the trial
@@ -347,7 +342,7 @@ def points_study(frame: pd.DataFrame, grid: Mapping[str, Sequence[Any]],
     study = optuna.create_study(direction="minimize")
     study.add_trials([
         optuna.trial.create_trial(
-            params={k: _plain(row[k]) for k in grid}, distributions=distributions,
+            params={k: plain(row[k]) for k in grid}, distributions=distributions,
             value=float(row[value]))
         for _, row in frame.iterrows()])
     return study

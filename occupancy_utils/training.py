@@ -12,7 +12,7 @@ import contextlib
 import copy
 import os
 import random
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -56,6 +56,25 @@ def torch_threads(n: int) -> Iterator[None]:
         yield
     finally:
         torch.set_num_threads(before)
+
+
+def tensor(values: np.ndarray, dtype: torch.dtype | None = None,
+           on: torch.device | None = None) -> torch.Tensor:
+    """``values`` as a tensor on the training device (or ``on``), ``dtype`` or numpy's own."""
+    return torch.as_tensor(np.ascontiguousarray(values), dtype=dtype,
+                           device=on if on is not None else device())
+
+
+def check_seeds(seeds: Sequence[int]) -> list[int]:
+    """The seeds as a list; a one-line ValueError unless they are non-negative integers.
+
+    One check for every chapter, so that a bad ``seeds`` parameter reads the same
+    everywhere and fails before anything trains.
+    """
+    if (not isinstance(seeds, list | tuple) or not seeds
+            or any(isinstance(s, bool) or not isinstance(s, int) or s < 0 for s in seeds)):
+        raise ValueError(f"seeds must be a non-empty list of non-negative integers, got {seeds!r}")
+    return list(seeds)
 
 
 def check_protocol(protocol: str) -> str:

@@ -68,11 +68,6 @@ def entropy(p: Any, base: float | None = None) -> np.ndarray:
     return -terms.sum(axis=-1) / _log(base)
 
 
-def mean_probabilities(probs: Any) -> np.ndarray:
-    """The prediction: class probabilities averaged over the T samples (N x C)."""
-    return _as_samples(probs).mean(axis=0)
-
-
 def predictive_entropy(probs: Any, base: float | None = None) -> np.ndarray:
     """Entropy of the mean prediction, H[mean_t p_t]: the total uncertainty (length N)."""
     return entropy(_as_samples(probs).mean(axis=0), base)

@@ -11,7 +11,7 @@ import pytest
 import torch
 import torchbnn
 
-from occupancy_utils import bnn_study, data, experiment, results, splits
+from occupancy_utils import bnn_study, data, experiment, results, splits, training
 from occupancy_utils.figures import bnn as figures
 from occupancy_utils.models import bnn
 
@@ -118,7 +118,7 @@ def test_kl_is_positive_and_falls_towards_the_prior():
     (lambda: bnn_study.check_grid({"hidden": [16, 0], "lr": [0.1], "hidden_layers": [1]}),
      "hidden"),
     (lambda: bnn_study.check_grid({"layers": [1]}), "'layers'"),
-    (lambda: bnn_study.check_seeds([0, -1]), "seeds"),
+    (lambda: training.check_seeds([0, -1]), "seeds"),
 ])
 def test_bad_parameters_are_named(make, match):
     with pytest.raises(ValueError, match=match):

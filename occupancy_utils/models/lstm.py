@@ -150,22 +150,3 @@ def time_mc(model: nn.Module, x: torch.Tensor, variant: str, samples: int,
     return {"looped_seconds": looped, "batched_seconds": batched,
             "speedup": looped / batched if batched > 0 else float("nan"),
             "samples": samples, "windows": len(x)}
-
-
-def benchmark_mc(samples: int = 100, n_windows: int = 2000, seq_len: int = 15,
-                 hidden: int = 64, layers: int = 3, dropout: float = 0.5,
-                 variant: str = "classification", device: str | torch.device | None = None,
-                 repeats: int = 3, seed: int = 0) -> dict[str, float]:
-    """Looped against batched MC sampling on random windows (for ``make bench``).
-
-    Defaults are the report's regression structure and T = 100; the inputs are
-    random because only the arithmetic is timed.
-    """
-    dev = torch.device(device) if device is not None else torch.device(
-        "cuda" if torch.cuda.is_available() else "cpu")
-    gen = torch.Generator().manual_seed(seed)
-    torch.manual_seed(seed)
-    model = build(variant, 12, hidden, layers, dropout).to(dev)
-    x = torch.rand(n_windows, seq_len, 12, generator=gen).to(dev)
-    out = time_mc(model, x, variant, samples, repeats=repeats)
-    return {**out, "device": str(dev), "hidden": hidden, "layers": layers, "seq_len": seq_len}
