@@ -99,74 +99,6 @@ def test_table_7_lines_up_report_and_book():
     assert long.loc[0, "mse_seed_std"] == 0 and long.loc[0, "n_seeds"] == 2
 
 
-def test_verdict_tolerance():
-    assert comparison.verdict(0.30, 0.33, "why").startswith("reproduced")
-    assert comparison.verdict(1.0, 1.14, "why").startswith("reproduced")  # within 15 %
-    assert comparison.verdict(0.30, 0.40, "folds differ") == "differs: folds differ"
-
-
-def test_report_map_has_no_empty_cell():
-    from occupancy_utils.results import report_numbers
-
-    def summary(mse, f1):
-        s = {"mse": mse, "f1_macro": f1, "f1_micro": 0.8}
-        return {"mean": s, "std": {k: 0.0 for k in s}, "pooled": s, "per_fold": []}
-
-    keys = ["random_forest", "crf", "bnn", "lstm_regression", "lstm_regression_mcd",
-            "lstm_classification", "lstm_classification_mcd"]
-    models = {k: {"protocols": {p: {"seeds": {"0": summary(0.2 + 0.1 * i, 0.5)}}
-                                for p in ("report", "clean")}}
-              for i, k in enumerate(keys)}
-    for variant in ("regression", "classification"):
-        models[f"lstm_{variant}"]["params_by_protocol"] = {
-            p: {"hidden": 16, "layers": 1, "seq_len": 10, "dropout": 0.2, "lr": 0.01}
-            for p in ("report", "clean")}
-    report = report_numbers()
-    table = comparison.report_map(models, report, report["dataset"]["table_1_class_counts"],
-                                  "full")
-    assert not (table.isna() | (table == "")).any().any()
-    assert len(table[table["report"].str.startswith("Figure")]) == len(report["figures"])
-    assert table.iloc[0]["verdict"] == "reproduced exactly"
-    assert len(table[table["report"].str.startswith("Inconsistency")]) == len(
-        report["known_inconsistencies"]) - 1  # the fifth is the test-fold slip, its own row
-
-
-def test_report_map_inconsistency_rows_read_the_yaml_and_the_seeds():
-    from occupancy_utils.results import report_numbers
-
-    def entry(seed_mses, f1=0.5):
-        seeds = {}
-        for i, mse in enumerate(seed_mses):
-            s = {"mse": mse, "f1_macro": f1, "f1_micro": 0.8}
-            seeds[str(i)] = {"mean": s, "std": {k: 0.0 for k in s}, "pooled": s, "per_fold": []}
-        return {"protocols": {p: {"seeds": seeds} for p in ("report", "clean")}}
-
-    report = report_numbers()
-    t6 = {row[0]: row for row in report["lstm"]["table_6_mc_dropout"]}
-    _, printed_mse, _, printed_f1, _ = t6["regression with MCD"]
-    models = {k: entry([0.3]) for k in ["random_forest", "crf", "lstm_regression",
-                                        "lstm_classification", "lstm_classification_mcd"]}
-    models["lstm_regression_mcd"] = entry([printed_f1], f1=printed_mse)  # the swapped order
-    for variant in ("regression", "classification"):
-        models[f"lstm_{variant}"]["params_by_protocol"] = {
-            p: dict(report["lstm"]["table_5_best"][variant]) for p in ("report", "clean")}
-    models["bnn"] = entry([0.50, 0.60, 0.70])  # seed std 0.082: the report's 0.03 gap is noise
-    table = comparison.report_map(models, report, report["dataset"]["table_1_class_counts"],
-                                  "full").set_index("report")
-    swap = table.loc["Inconsistency: Table 6 regression with MCD looks swapped"]
-    assert swap["report's number"] == f"{printed_mse:.3f} / {printed_f1:.3f}"
-    assert "transposed" in swap["verdict"]
-    # the Table 6 row itself is judged in the swapped reading, where it agrees
-    t6_row = table.loc["Table 6 regression with MCD (MSE / F1)", "verdict"]
-    assert t6_row.startswith("reproduced") and "swapped" in t6_row
-    bnn = table[table.index.str.startswith("Inconsistency: BNN")].iloc[0]
-    assert "3 seeds" in bnn["verdict"] and "within run-to-run noise" in bnn["verdict"]
-    models["bnn"] = entry([0.50])
-    one = comparison.report_map(models, report, report["dataset"]["table_1_class_counts"],
-                                "quick").set_index("report")
-    assert "one seed" in one[one.index.str.startswith("Inconsistency: BNN")].iloc[0]["verdict"]
-
-
 def _classifier_rows(rng, n, informative):
     """Rows of a 4-class model that is right 70 % of the time; its top probability ranks
     its errors when ``informative``, and is noise otherwise."""
@@ -209,21 +141,3 @@ def test_fewer_false_occupied_compares_smallest_coverage_with_all_rows():
     fp = pd.DataFrame({0.5: [0.0, 0.3], 0.9: [0.1, 0.25], 1.0: [0.2, 0.2]}, index=["x", "y"])
     change = comparison.fewer_false_occupied(fp)
     assert change["x"] == pytest.approx(-0.2) and change["y"] == pytest.approx(0.1)
-
-
-def test_hyper_verdict_counts_the_report_values_each_protocol_found():
-    best = {"hidden": 64, "layers": 3, "seq_len": 15, "dropout": 0.5, "lr": 0.003}
-    same = comparison.hyper_verdict(best, {"clean": dict(best),
-                                           "report": {**best, "layers": 1, "lr": 0.001}})
-    assert same.startswith("reproduced")
-    assert "clean protocol 5 of 5" in same
-    assert "report protocol 3 of 5 (hidden, seq_len, dropout)" in same
-    other = comparison.hyper_verdict(best, {"report": {**best, "hidden": 16}})
-    assert other.startswith("differs") and "report protocol 4 of 5" in other
-
-
-def test_pair_verdict_needs_both_numbers():
-    assert comparison.pair_verdict(0.133, 0.161, 0.659, 0.640, "w").startswith("reproduced")
-    only_mse = comparison.pair_verdict(0.133, 0.161, 0.659, 0.510, "folds differ")
-    assert only_mse == "differs: only the MSE is within 0.05 or 15 %; folds differ"
-    assert comparison.pair_verdict(0.1, 0.9, 0.5, 0.1, "w") == "differs: w"

@@ -1,0 +1,249 @@
+"""The report map: each table, figure and inconsistency of the report beside the book's number.
+
+Every verdict comes from one stated rule, so that a row can fail:
+
+- a number is **reproduced** when the report's value, allowing for the digits
+  it was rounded to, lies between the smallest and the largest of the book's
+  per-seed values (report protocol, fold mean, as the report averaged); it
+  **differs** otherwise; with a single seed there is no spread, and the row is
+  **not judged**;
+- a row with an MSE and an F1 is reproduced only when both are, and differs
+  when either differs;
+- a figure is **redrawn** from code and not counted: a picture has no number
+  to compare;
+- an inconsistency of the report is **supported** when the book's numbers fit
+  the explanation the book gives under the same rule, **not supported** when
+  they fit the other reading, **not judged** otherwise; a remark that no number
+  can test is a **remark**, its text in the notes column;
+- the report's slip (early stopping on the test fold) is **fixed** (the clean
+  protocol runs beside it), and the notes say whether the report **states** it
+  or the book **assumes** it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+REPRODUCED, DIFFERS, NOT_JUDGED = "reproduced", "differs", "not judged"
+REDRAWN, REMARK, FIXED = "redrawn", "remark", "fixed"
+SUPPORTED, NOT_SUPPORTED = "supported", "not supported"
+#: Verdicts of the rows that carry a number the rule compares.
+NUMERIC = (REPRODUCED, DIFFERS, NOT_JUDGED)
+#: The LSTM hyper-parameters of the report's Table 5, in its order.
+LSTM_HYPER = ("hidden", "layers", "seq_len", "dropout", "lr")
+#: Where the report says what its early stopping watched (section 3.1 for the CRF);
+#: for the other families the book assumes it.
+STOPPING_STATED = {"CRF": "stated in §3.1 (loss on the test set)",
+                   "BNN": "assumed: §3.2 does not say what early stopping watched",
+                   "LSTM": "assumed: §3.3 gives the patience (10), not what it watched"}
+
+
+def rounding(value: float) -> float:
+    """Half a unit of the last digit the report printed (0.133 -> 0.0005)."""
+    text = repr(float(value))
+    decimals = len(text.split(".")[1].rstrip("0")) if "." in text and "e" not in text else 0
+    return 0.5 * 10.0 ** -decimals
+
+
+def seed_values(models: Mapping[str, Mapping], key: str, metric: str,
+                protocol: str = "report") -> list[float]:
+    """The book's per-seed fold means of ``metric`` for one model and protocol."""
+    seeds = models[key]["protocols"][protocol]["seeds"]
+    return [float(s["mean"][metric]) for s in seeds.values()]
+
+
+def judge(report_value: float, values: Sequence[float]) -> str:
+    """REPRODUCED, DIFFERS or NOT_JUDGED by the module's rule (see its docstring)."""
+    if len(values) < 2:
+        return NOT_JUDGED
+    slack = rounding(report_value)
+    return REPRODUCED if min(values) - slack <= report_value <= max(values) + slack else DIFFERS
+
+
+def judge_pair(first: str, second: str) -> str:
+    """Both numbers reproduced: REPRODUCED; either differs: DIFFERS; else NOT_JUDGED."""
+    if DIFFERS in (first, second):
+        return DIFFERS
+    return REPRODUCED if first == second == REPRODUCED else NOT_JUDGED
+
+
+def spread_text(values: Sequence[float]) -> str:
+    """The book's number as printed in the map: the seed mean, and the range over seeds."""
+    mean = float(np.mean(values))
+    if len(values) < 2:
+        return f"{mean:.3f} (1 seed)"
+    return f"{mean:.3f} ({min(values):.3f}-{max(values):.3f}, {len(values)} seeds)"
+
+
+def hyper_verdict(report_best: Mapping[str, Any], by_protocol: Mapping[str, Mapping]
+                  ) -> tuple[str, str]:
+    """Verdict and notes for the report's winning LSTM values.
+
+    The report chose on its test folds, so its winner is compared with the
+    book's report-protocol search: REPRODUCED when every value matches.
+    """
+    found = {p: [k for k in LSTM_HYPER if params[k] == report_best[k]]
+             for p, params in by_protocol.items()}
+    notes = "values shared with the report's: " + "; ".join(
+        f"{p} protocol {len(same)} of {len(LSTM_HYPER)}" + (f" ({', '.join(same)})" if same
+                                                             else "")
+        for p, same in sorted(found.items()))
+    same_winner = len(found.get("report", [])) == len(LSTM_HYPER)
+    return (REPRODUCED if same_winner else DIFFERS), notes
+
+
+def swap_verdict(printed: tuple[float, float], mse: Sequence[float], f1: Sequence[float]
+                 ) -> str:
+    """Does the book support reading the report's (MSE, F1) row as swapped?
+
+    SUPPORTED when the swapped reading is reproduced and the printed one is
+    not, NOT_SUPPORTED when the printed reading is reproduced, else NOT_JUDGED.
+    """
+    as_printed = judge_pair(judge(printed[0], mse), judge(printed[1], f1))
+    swapped = judge_pair(judge(printed[1], mse), judge(printed[0], f1))
+    if as_printed == REPRODUCED:
+        return NOT_SUPPORTED
+    return SUPPORTED if swapped == REPRODUCED else NOT_JUDGED
+
+
+def noise_verdict(gap: float, values: Sequence[float]) -> str:
+    """Is a gap between two of the report's runs within the book's seed spread?
+
+    SUPPORTED (the gap is run-to-run noise) when it is no larger than the range
+    of the book's per-seed values, NOT_SUPPORTED when larger, NOT_JUDGED with
+    one seed.
+    """
+    if len(values) < 2:
+        return NOT_JUDGED
+    return SUPPORTED if abs(gap) <= max(values) - min(values) else NOT_SUPPORTED
+
+
+def report_map(models: Mapping[str, Mapping], report: Mapping[str, Any],
+               class_counts: Mapping[int, int], profile: str) -> pd.DataFrame:
+    """Every table, figure and inconsistency of the report, the book's number and a verdict.
+
+    Numbers are read from the chapters' results files (report protocol, as the
+    report ran them). Columns: report, book chapter, report's number, book's
+    number, verdict (one of this module's categories), notes.
+    """
+    why = ("the quick profile trains a small grid for a few epochs" if profile == "quick"
+           else "different folds and seeds (see the chapter)")
+    rows: list[dict[str, str]] = []
+
+    def add(item: str, where: str, rep: str, book: str, verdict: str, notes: str = "",
+            kind: str = "number") -> None:
+        rows.append({"report": item, "kind": kind, "book chapter": where,
+                     "report's number": rep, "book's number": book, "verdict": verdict,
+                     "notes": notes or "-"})
+
+    def number(item, where, rep, key, metric, notes=why):
+        values = seed_values(models, key, metric)
+        add(item, where, f"{rep:g}", spread_text(values), judge(rep, values), notes)
+
+    def pair(item, where, rep_mse, rep_f1, key, notes=why):
+        mse, f1 = seed_values(models, key, "mse"), seed_values(models, key, "f1_macro")
+        add(item, where, f"{rep_mse:g} / {rep_f1:g}",
+            f"{spread_text(mse)} / {spread_text(f1)}",
+            judge_pair(judge(rep_mse, mse), judge(rep_f1, f1)), notes)
+
+    counts = report["dataset"]["table_1_class_counts"]
+    same = all(int(counts[c]) == int(class_counts[c]) for c in counts)
+    add("Table 1 (class counts)", "1", ", ".join(str(counts[c]) for c in sorted(counts)),
+        ", ".join(str(class_counts[c]) for c in sorted(class_counts)),
+        REPRODUCED if same else DIFFERS, "exact counts" if same else
+        "the data file is not the canonical one", kind="count")
+    sec1 = report["section_1_feature_dropping"]["f1_macro_without_light"]
+    number("§1 random forest F1 without light", "2", sec1, "random_forest", "f1_macro",
+           "the report's validation scheme is not stated (chapter 2 tests two)")
+    t2 = report["crf"]["table_2_top_results"][0]
+    pair("Table 2 best row (MSE / F1 macro)", "4", t2[3], t2[4], "crf")
+    t3 = report["bnn"]["table_3_one_hidden_layer"][0]
+    number("Tables 3-4 chosen BNN (lr 0.01, 1 x 64) MSE", "5", t3[2], "bnn", "mse")
+    for variant in ("regression", "classification"):
+        best = report["lstm"]["table_5_best"][variant]
+        number(f"Table 5 LSTM {variant} MSE", "6", best["mse"], f"lstm_{variant}", "mse")
+        winners = models[f"lstm_{variant}"]["params_by_protocol"]
+        verdict, notes = hyper_verdict(best, winners)
+        add(f"Table 5 LSTM {variant} hyper-parameters ({', '.join(LSTM_HYPER)})", "6",
+            ", ".join(f"{best[k]:g}" for k in LSTM_HYPER),
+            "; ".join(f"{protocol} protocol " + ", ".join(f"{params[k]:g}" for k in LSTM_HYPER)
+                      for protocol, params in sorted(winners.items())), verdict, notes,
+            kind="choice")
+    t6_keys = ["lstm_regression", "lstm_regression_mcd", "lstm_classification",
+               "lstm_classification_mcd"]
+    for (name, mse_r, _, f1_r, _), key in zip(report["lstm"]["table_6_mc_dropout"], t6_keys,
+                                              strict=True):
+        pair(f"Table 6 {name} (MSE / F1)", "6", mse_r, f1_r, key,
+             why + ("; the inconsistency row below tests the swapped reading"
+                    if key == "lstm_regression_mcd" else ""))
+    sources = {"random forest": "random_forest", "CRF": "crf", "BNN": "bnn",
+               "LSTM regression without MCD": "lstm_regression",
+               "LSTM classification without MCD": "lstm_classification",
+               "LSTM classification with MCD": "lstm_classification_mcd"}
+    for name, mse_r, f1_r in report["table_7_comparison"]:
+        pair(f"Table 7 {name} (MSE / F1)", "7", mse_r, f1_r, sources[name])
+    for fig, what in sorted(report["figures"].items()):
+        chapter = {1: "1", 2: "1", 3: "1", 4: "1", 5: "3"}.get(fig) or (
+            "4" if fig <= 8 else "5" if fig <= 10 else "6")
+        add(f"Figure {fig}: {what}", chapter, "a figure", "redrawn from code", REDRAWN,
+            "compared by eye in the chapter; not counted", kind="figure")
+    _inconsistencies(models, report, add, sec1)
+    for family, how in STOPPING_STATED.items():
+        add(f"Slip: {family} early stopping watched the test fold", "4-6",
+            "test fold", "validation tail (clean protocol) beside it", FIXED, how, kind="slip")
+    return pd.DataFrame(rows)
+
+
+def _inconsistencies(models, report, add, sec1: float) -> None:
+    """The rows for report_numbers.yaml's known inconsistencies (but the slip)."""
+    t6 = {row[0]: row for row in report["lstm"]["table_6_mc_dropout"]}
+    _, printed_mse, _, printed_f1, _ = t6["regression with MCD"]
+    mse = seed_values(models, "lstm_regression_mcd", "mse")
+    f1 = seed_values(models, "lstm_regression_mcd", "f1_macro")
+    add("Inconsistency: Table 6 regression with MCD looks swapped", "6",
+        f"{printed_mse:g} / {printed_f1:g}", f"{spread_text(mse)} / {spread_text(f1)}",
+        swap_verdict((printed_mse, printed_f1), mse, f1),
+        "supported: the book reproduces the row with MSE and F1 exchanged, not as printed",
+        kind="inconsistency")
+    rf_t7 = next(f1 for name, _, f1 in report["table_7_comparison"] if name == "random forest")
+    add(f"Inconsistency: random forest F1 {sec1:g} (§1) vs {rf_t7:g} (Table 7)", "2",
+        f"{sec1:g} / {rf_t7:g}", spread_text(seed_values(models, "random_forest", "f1_macro")),
+        REMARK, "one model, one number in the book; the report's gap is rounding at most",
+        kind="inconsistency")
+    cls_t5 = report["lstm"]["table_5_best"]["classification"]["f1_macro"]
+    cls_t6 = t6["classification without MCD"][3]
+    add(f"Inconsistency: classification LSTM F1 {cls_t5:g} (Table 5) vs {cls_t6:g} "
+        "(Table 6)", "6", f"{cls_t5:g} / {cls_t6:g}",
+        f"{spread_text(seed_values(models, 'lstm_classification', 'f1_macro'))} (no MCD) / "
+        f"{spread_text(seed_values(models, 'lstm_classification_mcd', 'f1_macro'))} (MCD)",
+        REMARK, "Table 5 mixes the MCD F1 with the no-MCD MSE spread; the book keeps them apart",
+        kind="inconsistency")
+    rows = report["bnn"]["table_3_one_hidden_layer"]
+    lr_row = next(r[2] for r in rows if r[0] == "lr" and r[1] == 0.01)
+    hidden_row = next(r[2] for r in rows if r[0] == "hidden" and r[1] == 64)
+    bnn = seed_values(models, "bnn", "mse")
+    add(f"Inconsistency: BNN lr 0.01, 1 x 64: MSE {lr_row:g} and {hidden_row:g} in Table 3",
+        "5", f"{lr_row:g} / {hidden_row:g}", spread_text(bnn),
+        noise_verdict(lr_row - hidden_row, bnn),
+        f"two runs of one configuration differ by {abs(lr_row - hidden_row):.2f}; supported: "
+        "no more than the book's spread over seeds (run-to-run noise)", kind="inconsistency")
+
+
+def summary_counts(table: pd.DataFrame) -> dict[str, int]:
+    """Rows per verdict among the report's numbers and choices, and per kind of row.
+
+    Keys: ``reproduced``, ``differs``, ``not judged`` (counts, numbers and choices
+    only), ``judged`` (reproduced + differs), ``numbers`` (all such rows),
+    and one count per kind (``figure``, ``inconsistency``, ``slip``).
+    """
+    judged = table[table["kind"].isin(["count", "number", "choice"])]
+    out = {v: int((judged["verdict"] == v).sum()) for v in NUMERIC}
+    out["judged"] = out[REPRODUCED] + out[DIFFERS]
+    out["numbers"] = len(judged)
+    for kind in ("figure", "inconsistency", "slip"):
+        out[kind] = int((table["kind"] == kind).sum())
+    return out
