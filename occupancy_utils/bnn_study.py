@@ -573,6 +573,75 @@ def train_final(frame: pd.DataFrame, folds: Sequence[splits.Fold], label: str,
                        for p in protocols})
 
 
+def other_kl(settings: Settings) -> Settings:
+    """The same settings with the KL term scaled the other way (the chapter's comparison).
+
+    ``mean`` (the report's, weight 0.01) and ``elbo`` (weight 1, the textbook
+    ELBO) swap.
+    """
+    kl = "elbo" if settings.kl == "mean" else "mean"
+    return settings.replace(kl=kl, kl_weight=1.0 if kl == "elbo" else 0.01)
+
+
+def final_models(frame: pd.DataFrame, folds: Sequence[splits.Fold],
+                 report_config: Mapping[str, Any], chosen: Mapping[str, Any],
+                 settings: Settings, seeds: Sequence[int], curves_fold: int
+                 ) -> dict[str, FinalModel]:
+    """The chapter's final models, keyed as in the results file.
+
+    ``bnn``: the report's configuration under both protocols; ``bnn_selected``:
+    the clean protocol's choice, only when it differs from the report's;
+    ``bnn_<kl>``: the report's configuration with the KL term scaled the other
+    way (clean protocol).
+    """
+    report_config = check_params(report_config)
+    chosen = check_params(chosen)
+    finals = {"bnn": train_final(frame, folds, "BNN (report's configuration: lr "
+                                 f"{report_config['lr']:g}, {report_config['hidden_layers']} x "
+                                 f"{report_config['hidden']})", report_config, settings,
+                                 ["report", "clean"], seeds, curves_fold)}
+    if chosen != report_config:
+        finals["bnn_selected"] = train_final(
+            frame, folds, f"BNN (chosen on validation: lr {chosen['lr']:g}, "
+            f"{chosen['hidden_layers']} x {chosen['hidden']})", chosen, settings, ["clean"],
+            seeds, curves_fold)
+    swapped = other_kl(settings)
+    finals[f"bnn_{swapped.kl}"] = train_final(
+        frame, folds, f"BNN (report's configuration, KL scaled '{swapped.kl}')", report_config,
+        swapped, ["clean"], seeds)
+    return finals
+
+
+#: Below these, the chapter calls the posterior's spread, the weight samples'
+#: disagreement and the confidence's variation small (see :func:`uncertainty_verdicts`).
+SIGMA_RATIO_SMALL = 0.3
+MI_SHARE_SMALL = 0.2
+CONFIDENCE_STD_SMALL = 0.05
+
+
+def uncertainty_verdicts(sigma_ratio: float, mi_share: float, confidence_std: float
+                         ) -> dict[str, str]:
+    """The chapter's three readings of the final BNN's uncertainty, by stated thresholds.
+
+    ``sigma``: the median posterior sigma / |mu| below :data:`SIGMA_RATIO_SMALL`;
+    ``mi``: mutual information's share of the predictive entropy below
+    :data:`MI_SHARE_SMALL`; ``confidence``: the std of the top-class confidence
+    below :data:`CONFIDENCE_STD_SMALL`. Returns the sentence for each.
+    """
+    return {
+        "sigma": ("small: every weight sample is nearly the same network"
+                  if sigma_ratio < SIGMA_RATIO_SMALL else
+                  "not small: single weights vary a lot from sample to sample, but each "
+                  "logit sums many independently perturbed weights, whose noise partly "
+                  "cancels"),
+        "mi": ("small: most of what the network is unsure about, it is unsure about with "
+               "every weight sample" if mi_share < MI_SHARE_SMALL else
+               "substantial: the weight samples disagree on many rows"),
+        "confidence": ("barely varies" if confidence_std < CONFIDENCE_STD_SMALL
+                       else "does vary"),
+    }
+
+
 def write_chapter_results(profile: str, notebook: str, finals: Mapping[str, FinalModel],
                           elapsed_seconds: float) -> tuple[Any, Any]:
     """The results file (CONTRIBUTING.md schema) and the per-row predictions file."""

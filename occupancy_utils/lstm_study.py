@@ -644,6 +644,38 @@ def table6(finals: Mapping[str, Final], report: Mapping[str, Any],
     return pd.DataFrame(records).set_index(["model", "source"])
 
 
+def book_scores(t6: pd.DataFrame) -> dict[tuple[str, str], pd.Series]:
+    """The book's rows of :func:`table6`, keyed by (model label, protocol)."""
+    prefix, suffix = "book, ", " protocol"
+    return {(label, source.removeprefix(prefix).removesuffix(suffix)): row
+            for (label, source), row in t6.iterrows() if source.startswith(prefix)}
+
+
+#: MC dropout "collapses" the regression's F1 (the printed Table 6 row) only if it
+#: changes it by at least this much; the report's printed drop is 0.526.
+F1_COLLAPSE = 0.1
+
+
+def swap_reading(t6: pd.DataFrame, report_f1: tuple[float, float]) -> str:
+    """Does MC dropout change the regression's F1 as much as the report's printed row says?
+
+    ``report_f1`` is the report's F1 without and with MCD. Below
+    :data:`F1_COLLAPSE` on every protocol the run supports reading the printed
+    row as swapped; otherwise it cannot rule the drop out.
+    """
+    scores = book_scores(t6)
+    gap = max(abs(scores[("regression with MCD", p)]["f1_macro"]
+                  - scores[("regression without MCD", p)]["f1_macro"])
+              for (label, p) in scores if label == "regression with MCD")
+    without, with_mcd = report_f1
+    if gap < F1_COLLAPSE:
+        return (f"in this run MC dropout changes the regression's F1 by at most {gap:.3f}, "
+                f"nothing like the collapse from {without} to {with_mcd} the printed row "
+                "shows, which supports the swapped reading.")
+    return (f"in this run MC dropout changes the regression's F1 by up to {gap:.3f}, so a "
+            "large drop like the printed row's cannot be ruled out from this run.")
+
+
 # --- the two claims of Figures 13 and 14 --------------------------------------------------
 
 def share_within(pred: pd.DataFrame, k: float = 2.0) -> float:

@@ -235,3 +235,22 @@ def test_collapse_overview_and_zero_baseline(synthetic):
     base = bnn_study.zero_baseline(frame, folds)
     y = frame[data.TARGET].to_numpy()
     assert base["per_fold"][0]["mse"] == pytest.approx(np.mean(y[folds[0].test] ** 2))
+
+
+def test_uncertainty_verdicts_at_their_thresholds():
+    at = bnn_study.uncertainty_verdicts(bnn_study.SIGMA_RATIO_SMALL, bnn_study.MI_SHARE_SMALL,
+                                        bnn_study.CONFIDENCE_STD_SMALL)
+    assert at["sigma"].startswith("not small") and at["mi"].startswith("substantial")
+    assert at["confidence"] == "does vary"  # at the threshold: not below it
+    below = bnn_study.uncertainty_verdicts(0.299, 0.199, 0.049)
+    assert below["sigma"].startswith("small") and below["mi"].startswith("small")
+    assert below["confidence"] == "barely varies"
+
+
+def test_other_kl_swaps_the_scaling_and_its_weight():
+    settings = bnn_study.Settings(kl="mean", kl_weight=0.01)
+    swapped = bnn_study.other_kl(settings)
+    assert (swapped.kl, swapped.kl_weight) == ("elbo", 1.0)
+    assert (bnn_study.other_kl(swapped).kl, bnn_study.other_kl(swapped).kl_weight) == (
+        "mean", 0.01)
+    assert swapped.max_epochs == settings.max_epochs

@@ -360,3 +360,29 @@ def test_search_workers_share_the_cores_unless_told(monkeypatch):
     assert lstm_study.threads_per_worker(0, 2) == 2
     assert lstm_study.threads_per_worker(0, 8) == 1
     assert lstm_study.threads_per_worker(3, 2) == 3  # an explicit count wins
+
+
+def _t6(gap: float) -> pd.DataFrame:
+    rows = []
+    for protocol in ("report", "clean"):
+        rows += [{"model": "regression without MCD", "source": f"book, {protocol} protocol",
+                  "mse": 0.2, "f1_macro": 0.6},
+                 {"model": "regression with MCD", "source": f"book, {protocol} protocol",
+                  "mse": 0.2, "f1_macro": 0.6 - (gap if protocol == "clean" else 0.0)}]
+    rows.append({"model": "regression with MCD", "source": "report", "mse": 0.659,
+                 "f1_macro": 0.133})
+    return pd.DataFrame(rows).set_index(["model", "source"])
+
+
+def test_book_scores_key_the_book_rows_by_protocol():
+    scores = lstm_study.book_scores(_t6(0.05))
+    assert set(scores) == {(m, p) for m in ("regression without MCD", "regression with MCD")
+                           for p in ("report", "clean")}  # the report's row is left out
+    assert scores[("regression with MCD", "clean")]["f1_macro"] == pytest.approx(0.55)
+
+
+def test_swap_reading_at_the_collapse_threshold():
+    below = lstm_study.swap_reading(_t6(lstm_study.F1_COLLAPSE - 0.001), (0.659, 0.133))
+    assert "supports the swapped reading" in below and "0.099" in below
+    at = lstm_study.swap_reading(_t6(lstm_study.F1_COLLAPSE + 1e-9), (0.659, 0.133))
+    assert "cannot be ruled out" in at
