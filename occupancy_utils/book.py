@@ -104,6 +104,7 @@ def execute(profile: str, only: list[str] | None = None, force: bool = False) ->
         if (not force and not upstream_ran and target.is_file()
                 and nbformat.read(target, as_version=4).metadata.get(CACHE_KEY) == key):
             print(f"[book] {stem}: unchanged, cached", flush=True)
+            record_execution(profile, stem, None)  # this build's profile, the cached run's time
             done.append(target)
             continue
         print(f"[book] {stem}: running ({profile} profile)", flush=True)

@@ -9,7 +9,8 @@ and nothing else should throw it away. The key therefore holds:
   can change freely while an edit to training code starts a new search;
 - ``bound``: the arguments bound to the objective (``functools.partial``);
 - ``libraries``: the versions of the libraries that compute (:data:`LIBRARIES`);
-- ``device``: ``cpu`` or ``cuda`` (results differ in the last digits);
+- ``device``: ``cpu`` or ``cuda`` (results differ in the last digits), and the
+  Python version (the digests are of its syntax trees);
 - ``schema``: a family's explicit version of what its records hold;
 - the search's ``grid`` and ``settings``.
 
@@ -23,6 +24,8 @@ import functools
 import hashlib
 import inspect
 import json
+import os
+import platform
 import textwrap
 import types
 from collections.abc import Callable, Mapping
@@ -33,6 +36,9 @@ PACKAGE = "occupancy_utils"
 #: Distributions whose version can change what a search computes.
 LIBRARIES = ("numpy", "pandas", "scikit-learn", "scipy", "torch", "pytorch-crf", "torchbnn")
 _PLAIN = (bool, int, float, str, type(None))
+#: Bound arguments that change how fast a search runs, not what it computes: left
+#: out, so that a search stored by `make book WORKERS=2` is found again from JupyterLab.
+SPEED_ONLY = frozenset({"threads"})
 
 
 def _in_package(obj: Any) -> bool:
@@ -92,6 +98,25 @@ def source_digest(obj: Callable[..., Any] | type) -> str:
     return hashlib.sha256(dumped.encode()).hexdigest()[:12]
 
 
+def _value_digest(value: Any) -> str | None:
+    """Digest of a constant: plain data as JSON, else its repr when that shows no address.
+
+    A compiled pattern or a dtype prints what it is; an object whose repr is
+    its memory address says nothing stable, and a path says where the checkout
+    lies, not what is computed: both are left out (None).
+    """
+    if isinstance(value, os.PathLike):
+        return None
+    data = _plain(value)
+    if data is not None or value is None:
+        text = json.dumps(data, sort_keys=True)
+    else:
+        text = repr(value)
+        if " at 0x" in text or " object at " in text:
+            return None
+    return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+
 def _fingerprint(code: types.CodeType) -> str:
     """What a code object does, without line numbers: bytecode, names and constants."""
     consts = [_fingerprint(c) if isinstance(c, types.CodeType) else repr(c)
@@ -142,7 +167,11 @@ def code_digests(objective: Callable[..., Any]) -> dict[str, str]:
         seen.add(id(obj))
         if obj is not top and not _in_package(obj):
             continue
-        digests[_qualname(obj)] = source_digest(obj)
+        digest = source_digest(obj)
+        if inspect.isfunction(obj):  # default values, which may come from module constants
+            defaults = [*(obj.__defaults__ or ()), *(obj.__kwdefaults__ or {}).values()]
+            digest += "".join(_value_digest(d) or "-" for d in defaults if not callable(d))
+        digests[_qualname(obj)] = digest
         if inspect.isclass(obj):
             stack += [b for b in obj.__mro__[1:] if _in_package(b)]
             for member in vars(obj).values():
@@ -165,13 +194,19 @@ def code_digests(objective: Callable[..., Any]) -> dict[str, str]:
                     if value.__name__.startswith(PACKAGE) and id(value) not in scanned:
                         scanned.add(id(value))
                         scopes.append(vars(value))
-                elif (inspect.isfunction(value) or inspect.isclass(value)
-                      or isinstance(value, functools.partial) or hasattr(value, "__wrapped__")):
+                elif inspect.isfunction(value) or inspect.isclass(value):
                     stack.append(value)
-                elif scope.get("__name__", "").startswith(PACKAGE) and _plain(value) is not None:
-                    blob = json.dumps(_plain(value), sort_keys=True)
-                    digests[f"{scope['__name__']}.{name}"] = hashlib.sha256(
-                        blob.encode()).hexdigest()[:12]
+                elif isinstance(value, functools.partial) or hasattr(value, "__wrapped__"):
+                    stack.append(value)
+                    if isinstance(value, functools.partial):  # its bound values count
+                        bound = [*value.args, *value.keywords.values()]
+                        if scope.get("__name__", "").startswith(PACKAGE):
+                            digests[f"{scope['__name__']}.{name}"] = "".join(
+                                _value_digest(b) or "-" for b in bound if not callable(b))
+                elif scope.get("__name__", "").startswith(PACKAGE):
+                    digest = _value_digest(value)
+                    if digest:
+                        digests[f"{scope['__name__']}.{name}"] = digest
     return dict(sorted(digests.items()))
 
 
@@ -197,9 +232,10 @@ def search_key(objective: Callable[..., Any], *, grid: Mapping[str, Any],
         bound = {**{f"arg{i}": a for i, a in enumerate(func.args)}, **func.keywords, **bound}
         func = func.func
     return {"grid": _jsonable(grid), "settings": _jsonable(settings), "schema": schema,
-            "bound": _jsonable({k: v for k, v in bound.items() if not callable(v)}),
+            "bound": _jsonable({k: v for k, v in bound.items()
+                                if not callable(v) and k not in SPEED_ONLY}),
             "code": code_digests(objective), "libraries": library_versions(),
-            "device": device}
+            "device": device, "python": platform.python_version()}
 
 
 def _jsonable(value: Any) -> Any:
@@ -214,7 +250,7 @@ def key_digest(key: Mapping[str, Any]) -> str:
 def describe_change(old: Mapping[str, Any], new: Mapping[str, Any]) -> str:
     """Which parts of a search's key differ, in a few words (``""`` when none does)."""
     parts = []
-    for field in ("grid", "settings", "bound", "schema", "device"):
+    for field in ("grid", "settings", "bound", "schema", "device", "python"):
         if old.get(field) != new.get(field):
             parts.append(f"{field} {_short(old.get(field))} -> {_short(new.get(field))}")
     libs_old, libs_new = old.get("libraries", {}), new.get("libraries", {})

@@ -291,11 +291,14 @@ def protocol_gap_reading(gaps: pd.DataFrame) -> str:
                 "not measure by itself what stopping on the test fold was worth")
     if gaps.empty:
         return f"no trained model has both protocols; {confound}"
-    if gaps["two_se"].isna().any():
-        return (f"with one seed no gap can be told from seed noise; {confound}")
-    worse = int((gaps["gap"] > gaps["two_se"]).sum())
-    better = int((gaps["gap"] < -gaps["two_se"]).sum())
-    within = len(gaps) - worse - better
-    return (f"{worse} of {len(gaps)} trained models score a higher MSE under the clean "
+    judged = gaps.dropna(subset=["two_se"])
+    if judged.empty:
+        return f"with one seed no gap can be told from seed noise; {confound}"
+    worse = int((judged["gap"] > judged["two_se"]).sum())
+    better = int((judged["gap"] < -judged["two_se"]).sum())
+    within = len(judged) - worse - better
+    unjudged = len(gaps) - len(judged)
+    also = f" ({unjudged} more ran one seed and cannot be judged)" if unjudged else ""
+    return (f"{worse} of {len(judged)} trained models{also} score a higher MSE under the clean "
             f"protocol by more than twice the standard error over seeds, {better} a lower "
             f"one, and {within} are within it; {confound}")

@@ -11,7 +11,6 @@ all take their values from the same files.
 from __future__ import annotations
 
 import json
-import os
 import time
 from collections.abc import Mapping
 from pathlib import Path
@@ -60,21 +59,23 @@ def _executed_path(profile: str, results_root: Path | None = None) -> Path:
     return (results_root or RESULTS_DIR) / profile / EXECUTED
 
 
-def record_execution(profile: str, notebook: str, seconds: float,
+def record_execution(profile: str, notebook: str, seconds: float | None,
                      results_root: Path | None = None) -> Path:
     """Note that a build ran ``notebook`` in ``profile`` (read by :func:`last_execution`).
 
-    Returns the record's path. Written atomically, so an interrupted build never
-    leaves a half-written record behind.
+    ``seconds`` is how long it ran; None for a notebook the build found cached,
+    which keeps the time of the run that made it. Returns the record's path,
+    written atomically, so an interrupted build never leaves half a record.
     """
+    from .results import atomic_write  # pandas: only when a build records
+
     path = _executed_path(profile, results_root)
-    path.parent.mkdir(parents=True, exist_ok=True)
     record = _read_record(path)
-    record[notebook] = {"finished": time.time(), "seconds": round(float(seconds), 1)}
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(record, indent=1, sort_keys=True))
-    os.replace(tmp, path)
-    return path
+    before = record.get(notebook) if isinstance(record.get(notebook), dict) else {}
+    took = float(seconds) if seconds is not None else float(before.get("seconds", 0.0))
+    record[notebook] = {"finished": time.time(), "seconds": round(took, 1)}
+    text = json.dumps(record, indent=1, sort_keys=True)
+    return atomic_write(path, lambda tmp: tmp.write_text(text))
 
 
 def _read_record(path: Path) -> dict[str, Any]:
@@ -89,8 +90,8 @@ def last_execution(notebook: str, results_root: Path | None = None
                    ) -> tuple[str, dict[str, Any]] | None:
     """The profile whose build ran ``notebook`` last, with its record; None if none did.
 
-    A record counts only while the notebook's results directory still exists
-    (``make clean`` removes both).
+    The record lives in ``results/<profile>/``, so ``make clean`` removes it
+    with the results it speaks for.
     """
     found: list[tuple[float, str, dict[str, Any]]] = []
     for profile in PROFILES:

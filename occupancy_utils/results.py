@@ -95,10 +95,35 @@ def read_results(profile: str, notebook: str) -> dict[str, Any]:
     return json.loads(path.read_text())
 
 
+class PrintedFloat(float):
+    """A number of the report that remembers how it was printed ("0.350", not 0.35).
+
+    The report map allows for the digits a number was rounded to, and YAML
+    would otherwise drop the trailing zeros that say how many there were.
+    """
+
+    def __new__(cls, text: str) -> PrintedFloat:
+        obj = super().__new__(cls, float(text))
+        obj.text = str(text)
+        return obj
+
+
+class _ReportLoader(yaml.SafeLoader):
+    """YAML's safe loader, with floats kept as :class:`PrintedFloat`."""
+
+
+_ReportLoader.add_constructor(
+    "tag:yaml.org,2002:float",
+    lambda loader, node: PrintedFloat(loader.construct_scalar(node)))
+
+
 def report_numbers() -> dict[str, Any]:
-    """The report's numbers, settings and figures, as transcribed (report_numbers.yaml)."""
+    """The report's numbers, settings and figures, as transcribed (report_numbers.yaml).
+
+    Floats are :class:`PrintedFloat`: they compute as floats and keep their printed text.
+    """
     text = resources.files("occupancy_utils").joinpath("report_numbers.yaml").read_text()
-    return yaml.safe_load(text)
+    return yaml.load(text, Loader=_ReportLoader)  # noqa: S506 - a SafeLoader subclass
 
 
 def write_predictions(profile: str, notebook: str, frame: pd.DataFrame) -> Path:

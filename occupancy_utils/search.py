@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import multiprocessing as mp
 import os
 import sys
@@ -168,25 +169,44 @@ def split_grid(grid: Mapping[str, Sequence[Any]], batch_keys: Sequence[str]
     return outer, grid_points({k: grid[k] for k in grid if k in batch_keys})
 
 
+def _finite_mse(records: Sequence[Mapping[str, Any]], params: Mapping[str, Any]) -> float:
+    """The lowest ``mse`` of the records; a ValueError if any is not a finite number.
+
+    Optuna would store a NaN as a failed trial without raising, and the point
+    would be queued again for ever.
+    """
+    values = [float(r["mse"]) for r in records]
+    if not all(math.isfinite(v) for v in values):
+        raise ValueError(f"the objective returned a non-finite mse {values} for {dict(params)}")
+    return min(values)
+
+
+def _params_of(trial: optuna.trial.FrozenTrial) -> dict[str, Any]:
+    """A trial's grid point: its parameters, or the ones it was queued with (not yet drawn)."""
+    return dict(trial.params or trial.system_attrs.get("fixed_params") or {})
+
+
 def _wrap(objective: Objective, grid: Mapping[str, Sequence[Any]],
           group: list[dict[str, Any]] | None = None):
     def run(trial: optuna.Trial) -> float:
         params = {k: trial.suggest_categorical(k, list(v)) for k, v in grid.items()}
-        for other in trial.study.get_trials(deepcopy=False,
-                                            states=(TrialState.COMPLETE, TrialState.RUNNING)):
-            if other.number < trial.number and other.params == params:
+        key = point_key(params)
+        for other in trial.study.get_trials(deepcopy=False, states=_CLAIMED):
+            if other.number < trial.number and point_key(_params_of(other)) == key:
                 trial.set_user_attr("duplicate_of", other.number)
                 raise optuna.TrialPruned(f"grid point already taken by trial {other.number}")
         if group is not None:
             records = [{**point, **record}
                        for point, record in zip(group, objective(dict(params), group),
                                                 strict=True)]
+            mse = _finite_mse(records, params)
             trial.set_user_attr("records", records)
-            return float(min(r["mse"] for r in records))
+            return mse
         record = dict(objective(dict(params)))
+        mse = _finite_mse([record], params)
         for k, v in record.items():
             trial.set_user_attr(k, v)
-        return float(record["mse"])
+        return mse
     return run
 
 
@@ -203,6 +223,7 @@ def _work(name: str, url: str, grid: Mapping[str, Sequence[Any]], objective: Obj
     points = grid_points(grid)
     wrapped = _wrap(objective, grid, group)
     callbacks = [lambda s, t: on_done()] if on_done else []
+    said = False
     while True:
         _fail_dead_workers_trials(study)
         _requeue_failed(study, points)
@@ -211,7 +232,13 @@ def _work(name: str, url: str, grid: Mapping[str, Sequence[Any]], objective: Obj
             return
         waiting = study.get_trials(deepcopy=False, states=(TrialState.WAITING,))
         if len(status["claimed"]) >= len(points) and not waiting:
-            time.sleep(_POLL_SECONDS)  # the rest is running elsewhere
+            if not said:  # the rest is running elsewhere: say so once
+                left = len(points) - len(status["complete"])
+                print(f"[search] {name}: waiting for {left} configuration(s) another process "
+                      f"is running (a dead worker's are run again {heartbeat[1]} s after its "
+                      "last heartbeat)", file=sys.stderr, flush=True)
+                said = True
+            time.sleep(_POLL_SECONDS)
             continue
         study.optimize(wrapped, n_trials=1, callbacks=callbacks)
 

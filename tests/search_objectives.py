@@ -52,3 +52,9 @@ def hanging_once_objective(params: dict, log: str, flag: str) -> dict:
             f.write(json.dumps(params, sort_keys=True) + "\n")
         time.sleep(600)
     return slow_objective(params, log, 0.05)
+
+
+def nan_objective(params: dict, log: str) -> dict:
+    """A configuration whose score is not a number (a diverged training)."""
+    logged_objective(params, log)
+    return {"mse": float("nan")}

@@ -13,22 +13,30 @@ from occupancy_utils import bnn_study, cache_key, crf_study, lstm_study
 
 TRAIN = '''
 """Training (a stand-in for training.py)."""
+import functools
+import re
+from pathlib import Path
+
 from . import helpers
 
 STEP = 0.5
+GAP = 300.0
+PATTERN = re.compile("a+")
+WHERE = Path("/somewhere/data.csv")
+doubled = functools.partial(helpers.scale, factor=2)
 
 
-def fit(x):
+def fit(x, gap=GAP, where=WHERE):
     """Fit on x."""
-    return helpers.scale(x) * STEP  # a comment
+    return helpers.scale(x) * STEP + doubled(gap) + len(PATTERN.findall("aa"))  # a comment
 '''
 HELPERS = '''
 """Helpers."""
 
 
-def scale(x):
+def scale(x, factor=1):
     """Scale."""
-    return x * 2
+    return x * 2 * factor
 
 
 def table(x):
@@ -59,7 +67,9 @@ def _digests(tmp_path, monkeypatch, **sources) -> dict[str, str]:
 
 def test_the_key_follows_the_code_the_objective_reaches(tmp_path, monkeypatch):
     base = _digests(tmp_path, monkeypatch)
-    assert set(base) == {"train.fit", "train.STEP", "helpers.scale"}  # not helpers.table
+    # not helpers.table (presentation), not WHERE (a path says where, not what)
+    assert set(base) == {"train.fit", "train.STEP", "train.PATTERN", "train.doubled",
+                         "helpers.scale"}
 
 
 def test_docstrings_comments_layout_and_tables_keep_the_key(tmp_path, monkeypatch):
@@ -67,12 +77,18 @@ def test_docstrings_comments_layout_and_tables_keep_the_key(tmp_path, monkeypatc
     edited_train = (TRAIN.replace('"""Fit on x."""', '"""Fit on x, now explained at length."""')
                     .replace("# a comment", "# another comment")
                     .replace("return helpers.scale(x) * STEP", "return (helpers.scale(x)\n"
-                             "            * STEP)"))
+                             "            * STEP)")
+                    .replace('Path("/somewhere/data.csv")', 'Path("/elsewhere/data.csv")'))
     edited_helpers = HELPERS.replace("return [x]", "return [x, x]").replace('"""Scale."""', "")
     assert _digests(tmp_path, monkeypatch, train=edited_train, helpers=edited_helpers) == base
 
 
-@pytest.mark.parametrize("edit", [("return x * 2", "return x * 3"), ("STEP = 0.5", "STEP = 0.25")])
+@pytest.mark.parametrize("edit", [
+    ("return x * 2", "return x * 3"), ("STEP = 0.5", "STEP = 0.25"),
+    ("GAP = 300.0", "GAP = 200.0"),                       # reaches fit as a default value
+    ("factor=2)", "factor=3)"),                           # bound in a module-level partial
+    ('re.compile("a+")', 're.compile("a*")'),             # a constant that is not plain data
+    ("def scale(x, factor=1):", "def scale(x, factor=2):")])
 def test_editing_computing_code_or_a_constant_changes_the_key(tmp_path, monkeypatch, edit):
     base = _digests(tmp_path, monkeypatch)
     old, new = edit
@@ -101,7 +117,8 @@ def test_search_key_holds_every_part_and_describes_changes():
                                   settings={"max_epochs": 3})
     key = cache_key.search_key(objective, grid={"lr": [0.1]}, settings={"a": 1}, schema=1,
                                device="cpu")
-    assert set(key) == {"grid", "settings", "schema", "bound", "code", "libraries", "device"}
+    assert set(key) == {"grid", "settings", "schema", "bound", "code", "libraries", "device",
+                        "python"}
     assert key["bound"] == {"protocol": "clean", "seed": 0, "settings": {"max_epochs": 3}}
     assert key["libraries"]["torch"] != "missing"
     assert cache_key.describe_change(key, key) == ""
@@ -125,3 +142,17 @@ def test_code_without_a_source_file_is_digested_from_its_bytecode():
     exec("def g(x):\n    return x + 2\n", namespace)  # noqa: S102
     assert cache_key.source_digest(namespace["f"]) != cache_key.source_digest(namespace["g"])
     assert cache_key.source_digest(namespace["f"]) == cache_key.source_digest(namespace["f"])
+
+
+def test_thread_counts_do_not_key_a_search():
+    """`make book WORKERS=2` and a JupyterLab run share the stored search."""
+    keys = [cache_key.search_key(functools.partial(lstm_study.search_objective,
+                                                   variant="regression", threads=n),
+                                 grid={}, settings={}, schema=1, device="cpu")
+            for n in (0, 1, 8)]
+    assert keys[0] == keys[1] == keys[2] and "threads" not in keys[0]["bound"]
+    other = cache_key.search_key(functools.partial(lstm_study.search_objective,
+                                                   variant="classification", threads=1),
+                                 grid={}, settings={}, schema=1, device="cpu")
+    assert other["bound"] != keys[0]["bound"]
+

@@ -56,9 +56,15 @@ def test_record_execution_is_read_back(tmp_path):
     assert path == tmp_path / "quick" / profiles.EXECUTED
     profile, entry = profiles.last_execution("03_time_series_splits", tmp_path)
     assert profile == "quick" and entry["seconds"] == 4.0
+    # a later full build, then a quick one that found the chapter cached: quick is the last
+    profiles.record_execution("full", "03_time_series_splits", 60.0, tmp_path)
+    assert profiles.last_execution("03_time_series_splits", tmp_path)[0] == "full"
+    profiles.record_execution("quick", "03_time_series_splits", None, tmp_path)
+    profile, entry = profiles.last_execution("03_time_series_splits", tmp_path)
+    assert profile == "quick" and entry["seconds"] == 4.0  # the cached run's time is kept
     assert profiles.last_execution("04_crf", tmp_path) is None
     path.write_text("{not json")  # a damaged record is as good as none, never a traceback
-    assert profiles.last_execution("03_time_series_splits", tmp_path) is None
+    assert profiles.last_execution("03_time_series_splits", tmp_path)[0] == "full"
 
 
 def test_values_set_by_hand_or_papermill_are_kept(tmp_path, capsys):

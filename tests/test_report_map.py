@@ -8,7 +8,7 @@ import pytest
 
 from occupancy_utils import comparison
 from occupancy_utils import report_map as rm
-from occupancy_utils.results import report_numbers
+from occupancy_utils.results import PrintedFloat, report_numbers
 
 KEYS = ["random_forest", "crf", "bnn", "lstm_regression", "lstm_regression_mcd",
         "lstm_classification", "lstm_classification_mcd"]
@@ -59,7 +59,16 @@ def test_rounding_is_half_a_unit_of_the_last_printed_digit():
     assert rm.rounding(0.133) == pytest.approx(0.0005)
     assert rm.rounding(0.54) == pytest.approx(0.005)
     assert rm.rounding(0.2879) == pytest.approx(0.00005)
-    assert rm.rounding(3.0) == pytest.approx(0.5)
+    assert rm.rounding(PrintedFloat("0.540")) == pytest.approx(0.0005)  # trailing zero kept
+    assert rm.rounding(PrintedFloat("3.0")) == pytest.approx(0.05)
+    assert rm.rounding(PrintedFloat("1.5e-3")) == pytest.approx(0.00005)
+
+
+def test_report_numbers_keep_their_printed_digits():
+    t7 = {row[0]: row for row in report_numbers()["table_7_comparison"]}
+    forest_f1 = t7["random forest"][2]
+    assert forest_f1 == pytest.approx(0.35) and forest_f1.text == "0.350"
+    assert rm.rounding(forest_f1) == pytest.approx(0.0005)
 
 
 def test_a_pair_needs_both_and_fails_on_either():
@@ -137,11 +146,17 @@ def test_inconsistency_rows_read_the_yaml_and_the_seeds():
     assert swap["report's number"] == f"{printed_mse:g} / {printed_f1:g}"
     assert swap["verdict"] == rm.SUPPORTED
     assert table.loc["Table 6 regression with MCD (MSE / F1)", "verdict"] == rm.DIFFERS
+    assert swap["notes"].startswith("the book reproduces the row with MSE and F1 exchanged")
     bnn = table[table.index.str.startswith("Inconsistency: BNN")].iloc[0]
     assert bnn["verdict"] == rm.SUPPORTED  # the report's 0.03 is within a 0.10 seed range
+    assert bnn["notes"].endswith("run-to-run noise")
     tight = _map(_models(bnn=_seeds([0.50, 0.51])))
-    assert tight[tight.index.str.startswith("Inconsistency: BNN")].iloc[0]["verdict"] == \
-        rm.NOT_SUPPORTED
+    row = tight[tight.index.str.startswith("Inconsistency: BNN")].iloc[0]
+    assert row["verdict"] == rm.NOT_SUPPORTED
+    assert row["notes"].endswith("more than the book's spread over seeds")  # not "supported"
+    one = _map(_models(n_seeds=1), "quick")
+    swap_one = one.loc["Inconsistency: Table 6 regression with MCD looks swapped"]
+    assert swap_one["verdict"] == rm.NOT_JUDGED and "no spread" in swap_one["notes"]
     n_yaml = len(report["known_inconsistencies"]) - 1  # the last is the slip, rows of its own
     assert int((table["kind"] == "inconsistency").sum()) == n_yaml
 

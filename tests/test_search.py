@@ -16,6 +16,7 @@ from search_objectives import (  # noqa: E402
     failing_once_objective,
     logged_group_objective,
     logged_objective,
+    nan_objective,
 )
 
 from occupancy_utils import search  # noqa: E402
@@ -148,3 +149,28 @@ def test_grouping_needs_known_keys_and_an_outer_key():
         search.split_grid(GRID, ("c",))
     with pytest.raises(ValueError, match="at least one"):
         search.split_grid(GRID, ("a", "b"))
+
+
+def test_a_non_finite_score_stops_the_search_instead_of_looping(tmp_path):
+    log = tmp_path / "calls.log"
+    url = f"sqlite:///{tmp_path / 'study.db'}"
+    with pytest.raises(ValueError, match="non-finite mse"):
+        search.run_grid("nan", {"a": [0], "b": [1]}, functools.partial(nan_objective,
+                                                                        log=str(log)),
+                        profile="test", storage=url, progress=False)
+    assert sum(calls(log).values()) == 1  # tried once, not again and again
+
+
+def test_a_point_queued_twice_is_trained_once(tmp_path):
+    """Two workers may both queue a dead worker's point; the later copy is pruned."""
+    log = tmp_path / "calls.log"
+    url = f"sqlite:///{tmp_path / 'study.db'}"
+    grid = {"a": [0, 1], "b": [1]}
+    study = search._open("twice", url, grid, seed=0)
+    study.enqueue_trial({"a": 1, "b": 1})
+    study.enqueue_trial({"a": 1, "b": 1})
+    search._work("twice", url, grid, functools.partial(logged_objective, log=str(log)), seed=0)
+    assert dict(calls(log)) == {json.dumps({"a": a, "b": 1}): 1 for a in (0, 1)}
+    states = Counter(t.state.name for t in study.get_trials(deepcopy=False))
+    assert states == {"COMPLETE": 2, "PRUNED": 1}, states
+

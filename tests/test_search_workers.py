@@ -105,7 +105,7 @@ def _wait_for(predicate, seconds: float = 60.0) -> None:
 
 def test_a_live_worker_s_trial_is_waited_for_not_failed(storage, tmp_path):
     log = tmp_path / "calls.log"
-    kwargs = {"log": str(log), "seconds": 2.0}
+    kwargs = {"log": str(log), "seconds": 6.0}  # longer than the grace period: beats needed
     name = f"live-{tmp_path.name}"
     other = _worker(name, storage, "slow_objective", kwargs)
     try:
