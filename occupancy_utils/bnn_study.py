@@ -612,10 +612,11 @@ def final_models(frame: pd.DataFrame, folds: Sequence[splits.Fold],
     return finals
 
 
-#: Below these, the chapter calls the posterior's spread, the weight samples'
-#: disagreement and the confidence's variation small (see :func:`uncertainty_verdicts`).
+#: Below this median ``sigma / |mu|`` the posterior's spread counts as small.
 SIGMA_RATIO_SMALL = 0.3
+#: Below this share of the entropy, the weight samples' disagreement (MI) is small.
 MI_SHARE_SMALL = 0.2
+#: Below this std of the top-class confidence, the confidence barely varies.
 CONFIDENCE_STD_SMALL = 0.05
 
 
@@ -623,7 +624,7 @@ def uncertainty_verdicts(sigma_ratio: float, mi_share: float, confidence_std: fl
                          ) -> dict[str, str]:
     """The chapter's three readings of the final BNN's uncertainty, by stated thresholds.
 
-    ``sigma``: the median posterior sigma / |mu| below :data:`SIGMA_RATIO_SMALL`;
+    ``sigma``: the median posterior ``sigma / |mu|`` below :data:`SIGMA_RATIO_SMALL`;
     ``mi``: mutual information's share of the predictive entropy below
     :data:`MI_SHARE_SMALL`; ``confidence``: the std of the top-class confidence
     below :data:`CONFIDENCE_STD_SMALL`. Returns the sentence for each.
