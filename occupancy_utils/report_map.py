@@ -55,6 +55,11 @@ def rounding(value: float) -> float:
     return 0.5 * 10.0 ** (exponent - decimals)
 
 
+def _p(value: Any) -> str:
+    """A report number as the report printed it ("0.350"), else in its shortest form."""
+    return getattr(value, "text", None) or f"{value:g}"
+
+
 def seed_values(models: Mapping[str, Mapping], key: str, metric: str,
                 protocol: str = "report") -> list[float]:
     """The book's per-seed fold means of ``metric`` for one model and protocol."""
@@ -148,11 +153,11 @@ def report_map(models: Mapping[str, Mapping], report: Mapping[str, Any],
 
     def number(item, where, rep, key, metric, notes=why):
         values = seed_values(models, key, metric)
-        add(item, where, f"{rep:g}", spread_text(values), judge(rep, values), notes)
+        add(item, where, f"{_p(rep)}", spread_text(values), judge(rep, values), notes)
 
     def pair(item, where, rep_mse, rep_f1, key, notes=why):
         mse, f1 = seed_values(models, key, "mse"), seed_values(models, key, "f1_macro")
-        add(item, where, f"{rep_mse:g} / {rep_f1:g}",
+        add(item, where, f"{_p(rep_mse)} / {_p(rep_f1)}",
             f"{spread_text(mse)} / {spread_text(f1)}",
             judge_pair(judge(rep_mse, mse), judge(rep_f1, f1)), notes)
 
@@ -175,7 +180,7 @@ def report_map(models: Mapping[str, Mapping], report: Mapping[str, Any],
         winners = models[f"lstm_{variant}"]["params_by_protocol"]
         verdict, notes = hyper_verdict(best, winners)
         add(f"Table 5 LSTM {variant} hyper-parameters ({', '.join(LSTM_HYPER)})", "6",
-            ", ".join(f"{best[k]:g}" for k in LSTM_HYPER),
+            ", ".join(_p(best[k]) for k in LSTM_HYPER),
             "; ".join(f"{protocol} protocol " + ", ".join(f"{params[k]:g}" for k in LSTM_HYPER)
                       for protocol, params in sorted(winners.items())), verdict, notes,
             kind="choice")
@@ -212,20 +217,20 @@ def _inconsistencies(models, report, add, sec1: float) -> None:
     f1 = seed_values(models, "lstm_regression_mcd", "f1_macro")
     swap = swap_verdict((printed_mse, printed_f1), mse, f1)
     add("Inconsistency: Table 6 regression with MCD looks swapped", "6",
-        f"{printed_mse:g} / {printed_f1:g}", f"{spread_text(mse)} / {spread_text(f1)}", swap,
+        f"{_p(printed_mse)} / {_p(printed_f1)}", f"{spread_text(mse)} / {spread_text(f1)}", swap,
         {SUPPORTED: "the book reproduces the row with MSE and F1 exchanged, not as printed",
          NOT_SUPPORTED: "the book reproduces the row as printed",
          NOT_JUDGED: "neither reading lies within the book's seed spread, or one seed gives "
                      "no spread"}[swap], kind="inconsistency")
     rf_t7 = next(f1 for name, _, f1 in report["table_7_comparison"] if name == "random forest")
-    add(f"Inconsistency: random forest F1 {sec1:g} (§1) vs {rf_t7:g} (Table 7)", "2",
-        f"{sec1:g} / {rf_t7:g}", spread_text(seed_values(models, "random_forest", "f1_macro")),
+    add(f"Inconsistency: random forest F1 {_p(sec1)} (§1) vs {_p(rf_t7)} (Table 7)", "2",
+        f"{_p(sec1)} / {_p(rf_t7)}", spread_text(seed_values(models, "random_forest", "f1_macro")),
         REMARK, "one model, one number in the book; the report's gap is rounding at most",
         kind="inconsistency")
     cls_t5 = report["lstm"]["table_5_best"]["classification"]["f1_macro"]
     cls_t6 = t6["classification without MCD"][3]
-    add(f"Inconsistency: classification LSTM F1 {cls_t5:g} (Table 5) vs {cls_t6:g} "
-        "(Table 6)", "6", f"{cls_t5:g} / {cls_t6:g}",
+    add(f"Inconsistency: classification LSTM F1 {_p(cls_t5)} (Table 5) vs {_p(cls_t6)} "
+        "(Table 6)", "6", f"{_p(cls_t5)} / {_p(cls_t6)}",
         f"{spread_text(seed_values(models, 'lstm_classification', 'f1_macro'))} (no MCD) / "
         f"{spread_text(seed_values(models, 'lstm_classification_mcd', 'f1_macro'))} (MCD)",
         REMARK, "Table 5 mixes the MCD F1 with the no-MCD MSE spread; the book keeps them apart",
@@ -235,8 +240,8 @@ def _inconsistencies(models, report, add, sec1: float) -> None:
     hidden_row = next(r[2] for r in rows if r[0] == "hidden" and r[1] == 64)
     bnn = seed_values(models, "bnn", "mse")
     noise = noise_verdict(lr_row - hidden_row, bnn)
-    add(f"Inconsistency: BNN lr 0.01, 1 x 64: MSE {lr_row:g} and {hidden_row:g} in Table 3",
-        "5", f"{lr_row:g} / {hidden_row:g}", spread_text(bnn), noise,
+    add(f"Inconsistency: BNN lr 0.01, 1 x 64: MSE {_p(lr_row)} and {_p(hidden_row)} in Table 3",
+        "5", f"{_p(lr_row)} / {_p(hidden_row)}", spread_text(bnn), noise,
         f"two runs of one configuration differ by {abs(lr_row - hidden_row):.2f}, "
         + {SUPPORTED: "no more than the book's spread over seeds: run-to-run noise",
            NOT_SUPPORTED: "more than the book's spread over seeds",
