@@ -170,8 +170,9 @@ def risk_coverage_of(rows: pd.DataFrame,
                      coverages: Iterable[float] = DEFAULT_COVERAGES) -> pd.DataFrame:
     """One model's risk-coverage curve, ranked by :func:`confidence`.
 
-    The MSE is taken on the model's value (regression mean, expected count)
-    where it has one, on its labels otherwise.
+    ``mse`` is on the predicted labels for every model (as in Table 7);
+    ``mse_value`` on the model's number of people (regression mean, expected
+    count) where it has one.
     """
     value = rows["value"].to_numpy() if "value" in rows.columns else None
     return selective.risk_coverage(rows["y_true"].to_numpy(), rows["y_pred"].to_numpy(),

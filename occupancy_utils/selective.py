@@ -42,20 +42,29 @@ def false_occupied_rate(y_true: np.ndarray, y_pred: np.ndarray) -> float:
 def risk_coverage(y_true: np.ndarray, y_pred: np.ndarray, confidence: np.ndarray,
                   coverages: Sequence[float] = DEFAULT_COVERAGES,
                   value: np.ndarray | None = None) -> pd.DataFrame:
-    """MSE, F1 macro and false-occupied rate on the most confident rows, per coverage."""
+    """MSE, F1 macro and false-occupied rate on the most confident rows, per coverage.
+
+    ``mse`` is always on the predicted labels, so that every model is scored on
+    the same quantity; where a model also has a number of people (a regression
+    mean, an expected count) pass it as ``value`` and its MSE is the separate
+    column ``mse_value``.
+    """
     y_true, y_pred = np.asarray(y_true).astype(int), np.asarray(y_pred).astype(int)
-    value = y_pred if value is None else np.asarray(value, dtype=float)
+    value = None if value is None else np.asarray(value, dtype=float)
     rows = []
     for c in coverages:
         keep = _kept(confidence, c)
-        rows.append({
+        row = {
             "coverage": float(c),
-            "mse": float(mean_squared_error(y_true[keep], value[keep])),
+            "mse": float(mean_squared_error(y_true[keep], y_pred[keep])),
             "f1_macro": float(f1_score(y_true[keep], y_pred[keep], labels=LABELS,
                                        average="macro", zero_division=0)),
             "false_occupied": false_occupied_rate(y_true[keep], y_pred[keep]),
             "kept": len(keep),
-        })
+        }
+        if value is not None:
+            row["mse_value"] = float(mean_squared_error(y_true[keep], value[keep]))
+        rows.append(row)
     return pd.DataFrame(rows)
 
 

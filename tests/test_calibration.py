@@ -141,3 +141,15 @@ def test_fewer_false_occupied_compares_smallest_coverage_with_all_rows():
     fp = pd.DataFrame({0.5: [0.0, 0.3], 0.9: [0.1, 0.25], 1.0: [0.2, 0.2]}, index=["x", "y"])
     change = comparison.fewer_false_occupied(fp)
     assert change["x"] == pytest.approx(-0.2) and change["y"] == pytest.approx(0.1)
+
+
+def test_risk_coverage_scores_labels_for_every_model_and_values_apart():
+    y = np.array([0, 1, 2, 3])
+    pred = np.array([0, 1, 1, 3])
+    value = np.array([0.4, 1.0, 1.4, 3.0])
+    conf = np.array([4.0, 3.0, 2.0, 1.0])
+    curve = selective.risk_coverage(y, pred, conf, coverages=[1.0], value=value)
+    assert curve.loc[0, "mse"] == pytest.approx(0.25)  # labels: one error of 1, over 4 rows
+    assert curve.loc[0, "mse_value"] == pytest.approx((0.16 + 0.36) / 4)
+    plain = selective.risk_coverage(y, pred, conf, coverages=[1.0])
+    assert "mse_value" not in plain.columns and plain.loc[0, "mse"] == curve.loc[0, "mse"]
