@@ -74,12 +74,16 @@ def folds_and_noise(frame):
     return folds, _noised(frame, folds[FOLD].test)
 
 
+def _trained_twice(family: str, protocol: str, frame: pd.DataFrame, folds, noised):
+    """The fold's model and history on the data as it is and with its test rows noised."""
+    train = FAMILIES[family]
+    return train(frame, folds[FOLD], protocol), train(noised, folds[FOLD], protocol)
+
+
 @pytest.mark.parametrize("family", sorted(FAMILIES))
 def test_test_rows_do_not_reach_the_clean_protocol(family, frame, folds_and_noise):
-    folds, noised = folds_and_noise
-    train = FAMILIES[family]
-    model, history = train(frame, folds[FOLD], "clean")
-    model_n, history_n = train(noised, folds[FOLD], "clean")
+    (model, history), (model_n, history_n) = _trained_twice(family, "clean", frame,
+                                                            *folds_and_noise)
     assert history.monitor == history_n.monitor and history.best_epoch == history_n.best_epoch
     weights, weights_n = _weights(model), _weights(model_n)
     assert weights.keys() == weights_n.keys()
@@ -90,8 +94,5 @@ def test_test_rows_do_not_reach_the_clean_protocol(family, frame, folds_and_nois
 @pytest.mark.parametrize("family", sorted(FAMILIES))
 def test_test_rows_reach_the_report_protocol(family, frame, folds_and_noise):
     """The check above can fail: the report protocol watches the test part."""
-    folds, noised = folds_and_noise
-    train = FAMILIES[family]
-    _, history = train(frame, folds[FOLD], "report")
-    _, history_n = train(noised, folds[FOLD], "report")
+    (_, history), (_, history_n) = _trained_twice(family, "report", frame, *folds_and_noise)
     assert history.monitor != history_n.monitor
