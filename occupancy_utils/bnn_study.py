@@ -13,7 +13,8 @@ The three studies of the report (Tables 3 and 4) go through
 :func:`~occupancy_utils.search.run_grid`; :func:`objective` is their module-level objective.
 Selection (:func:`select`): under ``report`` the lowest mean test MSE, as the
 report chose; under ``clean`` the lowest mean MSE on the validation tails, so
-no test row takes part.
+no fold's own test rows take part (later folds' tails lie in earlier folds' test
+parts, so the mean over folds does see some).
 """
 
 from __future__ import annotations

@@ -6,7 +6,10 @@ Two protocols decide which rows early stopping watches:
   loss of the **test** part. The test data then takes part in choosing the
   model, so its scores are optimistic; the book labels them as such.
 * ``clean`` - train on the training part minus its last ``val_fraction``,
-  stop on that validation tail. No test row reaches any choice.
+  stop on that validation tail. No test row of a fold reaches that fold's
+  training or early stopping (``tests/test_leakage.py``). A choice made across
+  folds is another matter: the folds grow forward in time, so each later
+  fold's validation tail lies inside an earlier fold's test part.
 
 In both, the min-max scaler is fitted on the training part only (for
 ``clean`` that includes the validation tail, which is training data).
