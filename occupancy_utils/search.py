@@ -304,8 +304,6 @@ def run_grid(name: str, grid: Mapping[str, Sequence[Any]], objective: Objective,
     study = _open(name, url, grid, seed, heartbeat)
     if study.user_attrs.get("cache_key") != key:
         study.set_user_attr("cache_key", key)
-    _fail_dead_workers_trials(study)
-    _requeue_failed(study, points)
     done = len(_status(study, points)["complete"])
     unit = "group" if group else "config"
     bar = tqdm(total=len(points), initial=done, desc=name, disable=not progress, unit=unit)
