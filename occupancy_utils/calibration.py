@@ -41,9 +41,15 @@ def brier(y: np.ndarray, p: np.ndarray) -> float:
 
 
 def nll(y: np.ndarray, p: np.ndarray) -> float:
-    """Mean negative log-likelihood of the true classes (lower is better; probabilities clipped)."""
+    """Mean negative log-likelihood of the true classes (lower is better).
+
+    Probabilities are clipped away from 0 and each row rescaled to sum to 1:
+    clipping, and the 6 digits the predictions files keep, leave sums a few
+    millionths off, which scikit-learn warns about on every call.
+    """
     y, p = _check(y, p)
-    return float(log_loss(y, np.clip(p, _EPS, 1), labels=CLASSES))
+    p = np.clip(p, _EPS, 1)
+    return float(log_loss(y, p / p.sum(axis=1, keepdims=True), labels=CLASSES))
 
 
 def ece_top_label(y: np.ndarray, p: np.ndarray, n_bins: int = 10) -> float:

@@ -142,6 +142,28 @@ def probabilistic_predictions(profile: str, protocol: str = "clean", seed: int |
     return out
 
 
+def ranked_predictions(profile: str, extra: pd.DataFrame, protocol: str = "clean",
+                       chapters: Iterable[str] = MODEL_CHAPTERS) -> dict[str, pd.DataFrame]:
+    """Every model's per-row predictions under one protocol, all seeds, by model key.
+
+    ``extra`` holds further models' rows in the same columns (this chapter's
+    baselines). For :mod:`~occupancy_utils.ranking`.
+    """
+    from .results import read_predictions
+
+    frames = [read_predictions(profile, c) for c in chapters] + [extra]
+    rows = pd.concat([f[f["protocol"] == protocol] for f in frames], ignore_index=True)
+    cols = ["seed", *experiment.PREDICTION_COLUMNS]
+    return {str(m): g[cols].reset_index(drop=True) for m, g in rows.groupby("model", sort=False)}
+
+
+def seconds(long: pd.DataFrame, protocol: str = "clean") -> dict[str, float]:
+    """Training plus prediction seconds (over the folds, mean over seeds) per model key."""
+    rows = long[long["protocol"] == protocol].set_index("model")
+    total = rows["train_seconds"] + rows["predict_seconds"]
+    return {str(k): float(v) for k, v in total.dropna().items()}
+
+
 def confidence(rows: pd.DataFrame) -> np.ndarray:
     """How sure the model is of each row: top-class probability, or minus the predicted std."""
     if set(PROBABILITY_COLUMNS) <= set(rows.columns):
@@ -303,3 +325,27 @@ def protocol_gap_reading(gaps: pd.DataFrame) -> str:
     return (f"{worse} of {len(judged)} trained models{also} score a higher MSE under the clean "
             f"protocol by more than twice the standard error over seeds, {better} a lower "
             f"one, and {within} are within it; {confound}")
+
+
+# --------------------------------------------------------------------------- deep against baselines
+
+def uncertainty_edge(calib: pd.DataFrame, aurc: pd.DataFrame, baselines: Iterable[str]
+                     ) -> dict[str, object]:
+    """The best top-label ECE and the best selective MSE ratio among the deep models and
+    among the baselines (whose class probabilities come with the ensemble for free).
+
+    What the deep models' uncertainty adds is the gap between the two, measured on
+    each model's own test rows.
+    """
+    base = set(baselines)
+    out: dict[str, object] = {}
+    for group, is_base in (("deep", False), ("baseline", True)):
+        c = calib[calib["model"].isin(base) == is_base].dropna(subset=["ece_top"])
+        a = aurc[aurc["model"].isin(base) == is_base]
+        if c.empty or a.empty:
+            raise ValueError(f"no {group} model has class probabilities to compare")
+        best_c, best_a = c.loc[c["ece_top"].idxmin()], a.loc[a["mse ratio"].idxmin()]
+        out |= {f"ece_{group}": float(best_c["ece_top"]), f"ece_{group}_model": best_c["model"],
+                f"ratio_{group}": float(best_a["mse ratio"]),
+                f"ratio_{group}_model": best_a["model"]}
+    return out

@@ -615,9 +615,11 @@ def results_payload(final: Mapping[str, Mapping[int, Sequence[FoldRun]]],
             seeds = {str(seed): summarize_runs(runs, kind) for seed, runs in by_seed.items()}
             protocols[protocol] = {
                 "seeds": seeds,
-                "train_seconds": sum(r.train_seconds for runs in by_seed.values() for r in runs),
+                # per seed, summed over the folds, averaged over the seeds (as every model)
+                "train_seconds": sum(r.train_seconds for runs in by_seed.values() for r in runs)
+                / len(by_seed),
                 "predict_seconds": sum(r.predict_seconds for runs in by_seed.values()
-                                       for r in runs),
+                                       for r in runs) / len(by_seed),
                 "params": dict(chosen[protocol]),
                 "selected_by": "mean test MSE" if protocol == "report"
                 else "mean validation MSE",

@@ -58,6 +58,24 @@ class FoldParts:
     index: dict[str, pd.DatetimeIndex]
 
 
+def part_positions(fold: splits.Fold, protocol: str, val_fraction: float = 0.2
+                   ) -> dict[str, np.ndarray]:
+    """Row positions of a fold's ``fit``, ``monitor`` and ``test`` parts under a protocol.
+
+    ``monitor`` is what early stopping and every choice of the fold watch: the
+    test part itself under ``report``, the training part's last ``val_fraction``
+    under ``clean`` (``fit`` is then the training part without it). The same
+    parts as :func:`fold_parts`, which keeps its own lines for now: the stored
+    searches of chapters 4-6 are keyed on its code, and hours of training would
+    start over for an edit that changes nothing.
+    """
+    check_protocol(protocol)
+    if protocol == "report":
+        return {"fit": fold.train, "monitor": fold.test, "test": fold.test}
+    fit, val = fold.validation_split(val_fraction)
+    return {"fit": fit, "monitor": val, "test": fold.test}
+
+
 def fold_parts(frame: pd.DataFrame, fold: splits.Fold, features: list[str], protocol: str,
                val_fraction: float = 0.2) -> FoldParts:
     """One fold's scaled parts under a protocol: ``fit``, ``monitor`` and ``test``.

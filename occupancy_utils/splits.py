@@ -99,3 +99,22 @@ def scaled_parts(frame: pd.DataFrame, fold: Fold, features: list[str],
     values = frame[features].to_numpy(dtype="float64")
     scaler = fit_scaler(values[parts["train"]])
     return {name: scaler.transform(values[idx]).astype("float32") for name, idx in parts.items()}
+
+
+def tail_overlaps(folds: list[Fold], val_fraction: float) -> pd.DataFrame:
+    """Per fold: its validation tail, and how many of those rows are another fold's test rows.
+
+    Why a configuration chosen by the mean over the folds is not clean: the
+    folds grow forward, so a later fold's tail lies in an earlier fold's test
+    part, and that fold's score then rests on a choice made partly on its own
+    test rows. Chosen per fold, on the fold's own tail, it is.
+    """
+    rows = []
+    for fold in folds:
+        _, tail = fold.validation_split(val_fraction)
+        inside = {other.number: int(np.intersect1d(tail, other.test).size) for other in folds}
+        rows.append({"fold": fold.number, "tail rows": len(tail),
+                     "in its own test part": inside[fold.number],
+                     "in earlier folds' test parts": sum(inside.values()),
+                     "which": ", ".join(f"fold {k}" for k, n in inside.items() if n) or "none"})
+    return pd.DataFrame(rows)

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from occupancy_utils import calibration, comparison, selective, splits
+from occupancy_utils import calibration, comparison, experiment, selective, splits
 
 
 def calibrated_sample(n: int = 20000, seed: int = 0):
@@ -153,3 +153,35 @@ def test_risk_coverage_scores_labels_for_every_model_and_values_apart():
     assert curve.loc[0, "mse_value"] == pytest.approx((0.16 + 0.36) / 4)
     plain = selective.risk_coverage(y, pred, conf, coverages=[1.0])
     assert "mse_value" not in plain.columns and plain.loc[0, "mse"] == curve.loc[0, "mse"]
+
+
+def test_uncertainty_edge_compares_the_best_of_each_group():
+    calib = pd.DataFrame({"model": ["crf", "lstm", "gb", "lr"],
+                          "ece_top": [0.20, 0.05, 0.08, np.nan]})
+    aurc = pd.DataFrame({"model": ["crf", "lstm", "gb", "lr"],
+                         "mse ratio": [0.9, 0.6, 0.5, 0.7]})
+    edge = comparison.uncertainty_edge(calib, aurc, {"gb", "lr"})
+    assert (edge["ece_deep_model"], edge["ece_deep"]) == ("lstm", 0.05)
+    assert (edge["ece_baseline_model"], edge["ece_baseline"]) == ("gb", 0.08)
+    assert (edge["ratio_baseline_model"], edge["ratio_deep"]) == ("gb", 0.6)
+    with pytest.raises(ValueError, match="no baseline model"):
+        comparison.uncertainty_edge(calib, aurc, {"nothing"})
+
+
+def test_seconds_are_train_plus_predict_of_one_protocol():
+    long = pd.DataFrame({"model": ["a", "a", "b"], "protocol": ["clean", "report", "clean"],
+                         "train_seconds": [2.0, 9.0, np.nan], "predict_seconds": [0.5, 1, 1]})
+    assert comparison.seconds(long) == {"a": 2.5}
+
+
+def test_ranked_predictions_gather_every_chapter_and_the_extra_rows(tmp_path, monkeypatch):
+    from occupancy_utils import results
+
+    monkeypatch.setattr(results, "results_dir", lambda profile: tmp_path)
+    rows = experiment.prediction_frame(1, np.arange(2), np.array([0, 1]), np.array([0, 1]))
+    results.write_predictions("quick", "04_crf", pd.concat(
+        [rows.assign(model="crf", protocol=p, seed=0) for p in ("clean", "report")]))
+    extra = rows.assign(model="gb", protocol="clean", seed=3)
+    out = comparison.ranked_predictions("quick", extra, chapters=["04_crf"])
+    assert sorted(out) == ["crf", "gb"] and len(out["crf"]) == 2
+    assert out["gb"]["seed"].tolist() == [3, 3]

@@ -6,10 +6,16 @@ the fold is trained again with the same seed. Under the clean protocol the
 monitored losses and the trained weights must be bit-identical; under the
 report protocol, which stops on the test part, the monitored losses change.
 
-This covers training and early stopping on one fold. It does not yet cover the
-choice of a configuration across folds (each search picks one configuration by
-the mean over all four folds, whose validation tails lie inside earlier folds'
-test parts): that is the nested-selection work of the clean-protocol issue.
+For the networks this covers training and early stopping on one fold, not yet
+the choice of a configuration across folds (their searches pick one
+configuration by the mean over all four folds, whose validation tails lie
+inside earlier folds' test parts).
+
+For the fit/predict families of :mod:`occupancy_utils.nested` (the baselines)
+it covers the whole protocol: the search over every fold, the per-fold choice
+and the final models. Fold 1's predictions of its own test inputs must be
+bit-identical under the clean protocol although fold 1's test rows sit inside
+every later fold's training part and fold 2's validation tail.
 """
 
 from __future__ import annotations
@@ -21,7 +27,17 @@ import pandas as pd
 import pytest
 import torch
 
-from occupancy_utils import bnn_study, crf_study, data, experiment, lstm_study, splits
+from occupancy_utils import (
+    bnn_study,
+    crf_study,
+    data,
+    experiment,
+    families,
+    lstm_study,
+    nested,
+    search,
+    splits,
+)
 
 FOLD = 0  # fold 1: the smallest training part, the fastest to train
 
@@ -96,3 +112,65 @@ def test_test_rows_reach_the_report_protocol(family, frame, folds_and_noise):
     """The check above can fail: the report protocol watches the test part."""
     (_, history), (_, history_n) = _trained_twice(family, "report", frame, *folds_and_noise)
     assert history.monitor != history_n.monitor
+
+
+#: Small grids with something to choose (the majority baseline has nothing: its
+#: report-protocol run cannot change, so only its clean half is checked).
+NESTED_GRIDS = {
+    "gradient_boosting": {"learning_rate": [0.1], "max_leaf_nodes": [4, 31], "max_iter": [5, 30]},
+    "forest_windowed": {"n_estimators": [5], "min_samples_leaf": [1, 50],
+                        "max_features": ["sqrt"]},
+    "logistic": {"C": [0.001, 10.0]},
+    "majority": {},
+}
+NESTED_SETTINGS = nested.Settings(windows=(5, 10), val_fraction=0.2)
+
+
+def _nested_predictions(key: str, protocol: str, data_frame: pd.DataFrame, folds,
+                        frame: pd.DataFrame) -> np.ndarray:
+    """Search, per-fold choice and final model on ``data_frame``; fold 1's test inputs
+    of the real ``frame`` predicted (class probabilities)."""
+    family = families.family(key)
+    runs = nested.run(family, NESTED_GRIDS[key], protocol, NESTED_SETTINGS, [0],
+                      profile="test", frame=data_frame, folds=folds)
+    x, _, _ = nested.inputs(frame, family, NESTED_SETTINGS.windows)
+    return nested._proba(runs[0].models[FOLD], x[folds[FOLD].test])
+
+
+def test_every_family_of_the_book_is_checked():
+    assert set(NESTED_GRIDS) == set(families.FAMILIES)
+
+
+@pytest.mark.parametrize("key", sorted(NESTED_GRIDS))
+def test_nested_selection_keeps_fold_test_rows_out(key, frame, folds_and_noise):
+    folds, noised = folds_and_noise
+    assert np.array_equal(_nested_predictions(key, "clean", frame, folds, frame),
+                          _nested_predictions(key, "clean", noised, folds, frame))
+
+
+def _steered(key: str, frame: pd.DataFrame, folds) -> pd.DataFrame:
+    """The frame with fold 1's test labels set to what a grid point the report protocol
+    did *not* choose for fold 1 predicts there: a choice made on the test part must follow."""
+    family, grid = families.family(key), NESTED_GRIDS[key]
+    chosen = nested.run(family, grid, "report", NESTED_SETTINGS, [0], profile="test",
+                        frame=frame, folds=folds)[0].chosen[folds[FOLD].number]
+    other = next(p for p in search.grid_points(grid) if p != chosen)
+    x, y, _ = nested.inputs(frame, family, NESTED_SETTINGS.windows)
+    fold = folds[FOLD]
+    model = family.make(other, NESTED_SETTINGS.seed).fit(x[fold.train], y[fold.train])
+    out = frame.copy()
+    out.iloc[fold.test, out.columns.get_loc(data.TARGET)] = model.predict(x[fold.test])
+    return out
+
+
+@pytest.mark.parametrize("key", sorted(k for k, grid in NESTED_GRIDS.items() if grid))
+def test_nested_selection_under_the_report_protocol_sees_test_rows(key, frame, folds_and_noise):
+    """The check above can fail: the report protocol chooses on the test part, so test
+    labels that favour another configuration change fold 1's predictions; the clean
+    protocol's stay bit-identical under this perturbation too."""
+    folds, _ = folds_and_noise
+    steered = _steered(key, frame, folds)
+    assert not np.array_equal(_nested_predictions(key, "report", frame, folds, frame),
+                              _nested_predictions(key, "report", steered, folds, frame))
+    assert np.array_equal(_nested_predictions(key, "clean", frame, folds, frame),
+                          _nested_predictions(key, "clean", steered, folds, frame))

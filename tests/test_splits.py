@@ -78,3 +78,15 @@ def test_boundaries_must_leave_both_parts(frame):
     shuffled = pd.DatetimeIndex(frame.index[::-1])
     with pytest.raises(ValueError, match="sorted"):
         splits.make_folds(shuffled)
+
+
+def test_later_tails_lie_in_earlier_test_parts_never_in_their_own(frame):
+    folds = splits.make_folds(frame.index)
+    table = splits.tail_overlaps(folds, 0.2).set_index("fold")
+    assert (table["in its own test part"] == 0).all()
+    assert table.loc[1, "in earlier folds' test parts"] == 0  # fold 1 has no earlier fold
+    for fold in (2, 3, 4):  # the leak that per-fold selection closes
+        assert table.loc[fold, "in earlier folds' test parts"] > 0
+        assert table.loc[fold, "which"] == f"fold {fold - 1}"
+    tail = folds[1].validation_split(0.2)[1]
+    assert table.loc[2, "in earlier folds' test parts"] == np.intersect1d(tail, folds[0].test).size

@@ -61,3 +61,39 @@ def risk_coverage_figure(models: dict[str, pd.DataFrame], metric: str = "mse") -
     fig.update_layout(xaxis_title="coverage (share of rows kept)", yaxis_title=metric,
                       height=380, margin={"l": 10, "r": 10, "t": 30, "b": 40})
     return fig
+
+
+VERDICT_COLOURS = {"best": "#1b9e77", "indistinguishable": "#7570b3", "worse": "#d95f02"}
+
+
+def ranking_figure(table: pd.DataFrame) -> go.Figure:
+    """Each model's paired MSE difference to the best, with its bootstrap interval,
+    coloured by the verdict (:func:`~occupancy_utils.ranking.verdict`)."""
+    fig = go.Figure()
+    for verdict, rows in table.groupby("verdict", sort=False):
+        fig.add_trace(go.Scatter(
+            x=rows["difference to best"], y=rows["model"], mode="markers", name=verdict,
+            marker={"color": VERDICT_COLOURS.get(verdict, "grey"), "size": 9},
+            error_x={"type": "data", "symmetric": False, "visible": True,
+                     "array": rows["high"] - rows["difference to best"],
+                     "arrayminus": rows["difference to best"] - rows["low"]},
+            customdata=rows[["mse"]].to_numpy(),
+            hovertemplate="%{y}<br>MSE %{customdata[0]:.3f}<br>minus the best: %{x:.3f}"
+                          "<extra></extra>"))
+    fig.add_vline(x=0, line_dash="dash", line_color="grey")
+    fig.update_layout(xaxis_title="MSE minus the best model's, same rows (95 % interval)",
+                      yaxis={"autorange": "reversed"}, height=140 + 32 * len(table),
+                      margin={"l": 10, "r": 10, "t": 30, "b": 40}, legend={"orientation": "h"})
+    return fig
+
+
+def importance_figure(table: pd.DataFrame, title: str) -> plt.Figure:
+    """Permutation importance: the rise in test MSE when one windowed feature is
+    shuffled, mean over folds with its spread."""
+    fig, ax = plt.subplots(figsize=(7, 0.3 * len(table) + 1.2))
+    ax.barh(table["feature"], table["mse increase"], xerr=table["fold spread"], color="#1b9e77")
+    ax.invert_yaxis()
+    ax.set(xlabel="rise in test MSE when shuffled (mean over folds, ± spread)", title=title)
+    fig.tight_layout()
+    plt.close(fig)
+    return fig

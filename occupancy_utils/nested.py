@@ -1,0 +1,299 @@
+"""Nested, per-fold selection for the fit/predict families, and their final models.
+
+The rule: nothing scored on fold k's test part may depend on fold k's test
+rows, directly or through another fold. Choosing one configuration by the mean
+validation score over the folds breaks it, because the folds are expanding
+windows and each later fold's validation tail lies inside an earlier fold's
+test part. So every fold chooses **on its own monitored part** (chapter 3):
+
+1. the search trains every grid point on each fold's ``fit`` part and scores
+   it on that fold's ``monitor`` part (:func:`monitor_scores`), one stored
+   trial per grid point (:func:`monitor_table`, resumable, shared between workers);
+2. :func:`choose` takes, for fold k, the grid point with the lowest MSE on fold
+   k's monitored part alone, ties going to the earlier grid point, never to a
+   test score;
+3. :func:`finals` fits fold k's choice on fold k's ``fit`` part for every seed
+   and predicts fold k's test part.
+
+Under ``clean`` the monitored part is the training part's tail, so fold k's test
+rows reach nothing that fold k's predictions depend on
+(``tests/test_leakage.py`` replaces them with noise and compares). Under
+``report`` it is the test part itself: the report's slip, kept for comparison.
+"""
+
+from __future__ import annotations
+
+import functools
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sklearn.inspection import permutation_importance
+from threadpoolctl import threadpool_limits
+
+from . import experiment, features, metrics, search, splits
+from .data import NON_LIGHT_FEATURES, TARGET
+from .families import Family, family
+from .results import plain
+from .training import PROTOCOLS, check_protocol
+
+#: Version of what the search records hold (see cache_key).
+SCHEMA = 1
+PROBA_COLUMNS = [f"p{c}" for c in metrics.LABELS]
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything besides the grid point that changes a family's numbers."""
+
+    windows: tuple[int, ...]
+    val_fraction: float
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "windows", tuple(features.check_windows(self.windows)))
+        if not 0 < self.val_fraction < 1:
+            raise ValueError(f"val_fraction must be in (0, 1), got {self.val_fraction}")
+
+    def as_dict(self) -> dict[str, Any]:
+        """Plain values, for the search's key."""
+        return {"windows": list(self.windows), "val_fraction": self.val_fraction,
+                "seed": self.seed}
+
+
+def inputs(frame: pd.DataFrame, family: type[Family], windows: Sequence[int]
+           ) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """The rows a family reads (windowed features, or one constant column), labels, names."""
+    y = frame[TARGET].to_numpy()
+    if not family.windowed:
+        return np.zeros((len(frame), 1)), y, ["none"]
+    x = features.windowed(frame, NON_LIGHT_FEATURES, windows)
+    return x.to_numpy(), y, list(x.columns)
+
+
+def _proba(model: Any, x: np.ndarray) -> np.ndarray:
+    """Class probabilities in columns 0..3, whatever classes the fit part held."""
+    out = np.zeros((len(x), len(metrics.LABELS)))
+    out[:, np.asarray(model.classes_).astype(int)] = model.predict_proba(x)
+    return out
+
+
+def monitor_scores(frame: pd.DataFrame, folds: Sequence[splits.Fold], family: type[Family],
+                   params: Mapping[str, Any], protocol: str, settings: Settings,
+                   threads: int = 1) -> dict[str, Any]:
+    """One grid point fitted on each fold's ``fit`` part, scored on its ``monitor`` part.
+
+    ``fold_mse`` holds one MSE (on labels) per fold; ``mse`` their mean, which
+    the search stores as the trial's value but no choice uses.
+    """
+    check_protocol(protocol)
+    x, y, _ = inputs(frame, family, settings.windows)
+    fold_mse = []
+    with threadpool_limits(limits=threads):  # thread counts change the last digits
+        for fold in folds:
+            parts = experiment.part_positions(fold, protocol, settings.val_fraction)
+            model = family.make(params, settings.seed).fit(x[parts["fit"]], y[parts["fit"]])
+            pred = np.asarray(metrics.LABELS)[_proba(model, x[parts["monitor"]]).argmax(axis=1)]
+            fold_mse.append(metrics.scores(y[parts["monitor"]], pred)["mse"])
+    return {"mse": float(np.mean(fold_mse)), "fold_mse": fold_mse}
+
+
+def objective(params: dict[str, Any], *, family: type[Family], protocol: str,
+              settings: dict[str, Any], threads: int = 1) -> dict[str, Any]:
+    """The stored search's objective: :func:`monitor_scores` on the book's data and folds."""
+    frame, folds = experiment.search_data()
+    return monitor_scores(frame, folds, family, params, protocol, Settings(**settings), threads)
+
+
+def monitor_table(family: type[Family], grid: Mapping[str, Sequence[Any]], protocol: str,
+           settings: Settings, *, profile: str, frame: pd.DataFrame | None = None,
+           folds: Sequence[splits.Fold] | None = None, storage: str | None = None,
+           workers: int = 1, threads: int = 1, progress: bool = True) -> pd.DataFrame:
+    """Every grid point's per-fold monitored MSE, one row per point in grid order.
+
+    On the book's data (``frame`` None) this is a stored, resumable search
+    (:func:`~occupancy_utils.search.run_grid`). Given a ``frame`` (a test's
+    perturbed copy) it computes in memory with the same :func:`monitor_scores`:
+    a stored search is keyed on code and settings, not on data.
+    """
+    family.check(grid)
+    points = search.grid_points(grid)
+    if frame is not None:
+        if folds is None:
+            raise ValueError("a frame needs its folds")
+        rows = [{**p, **monitor_scores(frame, folds, family, p, protocol, settings, threads)}
+                for p in points]
+        return pd.DataFrame(rows)
+    found = search.run_grid(
+        f"07_{family.key}-{protocol}", grid,
+        functools.partial(objective, family=family, protocol=protocol,
+                          settings=settings.as_dict(), threads=threads),
+        profile=profile, settings=settings.as_dict(), schema=SCHEMA, storage=storage,
+        workers=workers, seed=settings.seed, progress=progress)
+    order = {search.point_key(p): i for i, p in enumerate(points)}
+    rank = [order[search.point_key(r)] for r in found[list(grid)].to_dict("records")]
+    return found.assign(_order=rank).sort_values("_order").drop(columns="_order")
+
+
+def choose(found: pd.DataFrame, grid: Mapping[str, Sequence[Any]], fold_numbers: Sequence[int]
+           ) -> dict[int, dict[str, Any]]:
+    """Fold k's configuration: lowest MSE on fold k's own monitored part.
+
+    ``found`` is :func:`monitor_table`'s table in grid order; a tie goes to the
+    earlier grid point (``idxmin`` takes the first), never to a test score.
+    """
+    if not grid:
+        return {k: {} for k in fold_numbers}
+    per_fold = np.array([list(v) for v in found["fold_mse"]], dtype=float)
+    if per_fold.shape[1] != len(fold_numbers):
+        raise ValueError(f"records hold {per_fold.shape[1]} folds, expected {len(fold_numbers)}")
+    keys = list(grid)
+    return {k: {key: plain(found.iloc[int(per_fold[:, i].argmin())][key]) for key in keys}
+            for i, k in enumerate(fold_numbers)}
+
+
+def choice_table(runs: Mapping[str, Mapping[str, Mapping[int, FinalRun]]],
+                 protocol: str = "clean") -> pd.DataFrame:
+    """One row per family with something to choose and per fold: the configuration that
+    fold chose under ``protocol``, and how many folds chose the same (all: they agree)."""
+    rows = []
+    for key, by_protocol in runs.items():
+        chosen = next(iter(by_protocol[protocol].values())).chosen
+        labels = {k: ", ".join(f"{p}={v}" for p, v in params.items())
+                  for k, params in chosen.items()}
+        if not any(labels.values()):
+            continue
+        for k, label in labels.items():
+            same = sum(v == label for v in labels.values())
+            rows.append({"model": family(key).label, "fold": k, "configuration": label,
+                         "folds choosing it": same, "folds": len(labels)})
+    return pd.DataFrame(rows)
+
+
+def agreeing(choices: pd.DataFrame) -> list[str]:
+    """The families whose folds all chose the same configuration."""
+    full = choices["folds choosing it"] == choices["folds"]
+    return [m for m, ok in full.groupby(choices["model"], sort=False).all().items() if ok]
+
+
+@dataclass
+class FinalRun:
+    """One seed's final models of a family under a protocol: one per fold, with predictions."""
+
+    seed: int
+    chosen: dict[int, dict[str, Any]]
+    predictions: list[pd.DataFrame]
+    models: list[Any] = field(repr=False)
+    train_seconds: float
+    predict_seconds: float
+
+    def summary(self) -> dict:
+        """Per-fold, mean, std and pooled scores (:func:`~occupancy_utils.experiment.summarize`)."""
+        return experiment.summarize(self.predictions)
+
+
+def finals(frame: pd.DataFrame, folds: Sequence[splits.Fold], family: type[Family],
+           chosen: Mapping[int, Mapping[str, Any]], protocol: str, settings: Settings,
+           seeds: Sequence[int], threads: int = 1) -> dict[int, FinalRun]:
+    """Fold k's choice fitted on fold k's ``fit`` part for each seed; test parts predicted."""
+    with threadpool_limits(limits=threads):  # as in the search: the same numbers
+        return _finals(frame, folds, family, chosen, protocol, settings, seeds)
+
+
+def _finals(frame: pd.DataFrame, folds: Sequence[splits.Fold], family: type[Family],
+            chosen: Mapping[int, Mapping[str, Any]], protocol: str, settings: Settings,
+            seeds: Sequence[int]) -> dict[int, FinalRun]:
+    x, y, _ = inputs(frame, family, settings.windows)
+    out = {}
+    for seed in seeds:
+        preds, models, train_s, predict_s = [], [], 0.0, 0.0
+        for fold in folds:
+            parts = experiment.part_positions(fold, protocol, settings.val_fraction)
+            start = time.perf_counter()
+            model = family.make(chosen[fold.number], seed).fit(x[parts["fit"]], y[parts["fit"]])
+            train_s += time.perf_counter() - start
+            start = time.perf_counter()
+            proba = _proba(model, x[fold.test])
+            predict_s += time.perf_counter() - start
+            preds.append(experiment.prediction_frame(
+                fold.number, fold.test, y[fold.test],
+                np.asarray(metrics.LABELS)[proba.argmax(axis=1)],
+                **{c: proba[:, i] for i, c in enumerate(PROBA_COLUMNS)}))
+            models.append(model)
+        out[seed] = FinalRun(seed, dict(chosen), preds, models, train_s, predict_s)
+    return out
+
+
+def run(family: type[Family], grid: Mapping[str, Sequence[Any]], protocol: str,
+        settings: Settings, seeds: Sequence[int], *, profile: str,
+        frame: pd.DataFrame | None = None, folds: Sequence[splits.Fold] | None = None,
+        workers: int = 1, threads: int = 1, storage: str | None = None
+        ) -> dict[int, FinalRun]:
+    """Search, choose per fold and fit the finals: a family's whole protocol."""
+    data, data_folds = experiment.search_data() if frame is None else (frame, folds)
+    found = (monitor_table(family, grid, protocol, settings, profile=profile, frame=frame,
+                           folds=folds, storage=storage, workers=workers, threads=threads)
+             if grid else pd.DataFrame())
+    chosen = choose(found, grid, [f.number for f in data_folds])
+    return finals(data, data_folds, family, chosen, protocol, settings, seeds, threads)
+
+
+def run_families(grids: Mapping[str, Mapping[str, Sequence[Any]]], settings: Settings,
+                 seeds: Sequence[int], *, profile: str, protocols: Sequence[str] = PROTOCOLS,
+                 workers: int = 1) -> dict[str, dict[str, dict[int, FinalRun]]]:
+    """:func:`run` for every family of ``grids`` (family key -> grid) under every protocol."""
+    return {key: {protocol: run(family(key), grid, protocol, settings, seeds, profile=profile,
+                                workers=workers)
+                  for protocol in protocols}
+            for key, grid in grids.items()}
+
+
+def results_entries(runs: Mapping[str, Mapping[str, Mapping[int, FinalRun]]]) -> dict[str, dict]:
+    """Each family's entry in the results schema (CONTRIBUTING.md), both protocols."""
+    return {key: results_entry(family(key), by_protocol) for key, by_protocol in runs.items()}
+
+
+def results_entry(fam: type[Family], runs: Mapping[str, Mapping[int, FinalRun]]) -> dict:
+    """A family's entry in the results schema (CONTRIBUTING.md), both protocols."""
+    protocols = {}
+    for protocol, by_seed in runs.items():
+        first = next(iter(by_seed.values()))
+        protocols[protocol] = {
+            "seeds": {str(s): r.summary() for s, r in by_seed.items()},
+            "train_seconds": float(np.mean([r.train_seconds for r in by_seed.values()])),
+            "predict_seconds": float(np.mean([r.predict_seconds for r in by_seed.values()])),
+            "chosen": {str(k): v for k, v in first.chosen.items()}}
+    return {"label": fam.label, "params": {}, "probabilistic": True,
+            "note": "chosen per fold on that fold's monitored part (nested)",
+            "protocols": protocols}
+
+
+def predictions_frame(runs: Mapping[str, Mapping[str, Mapping[int, FinalRun]]]) -> pd.DataFrame:
+    """Per-row predictions of every family, protocol and seed (results schema columns)."""
+    parts = [p.assign(model=key, protocol=protocol, seed=seed)
+             for key, by_protocol in runs.items()
+             for protocol, by_seed in by_protocol.items()
+             for seed, run_ in by_seed.items() for p in run_.predictions]
+    out = pd.concat(parts, ignore_index=True)
+    first = ["model", "protocol", "seed", *experiment.PREDICTION_COLUMNS]
+    return out[first + [c for c in out.columns if c not in first]]
+
+
+def importances(frame: pd.DataFrame, folds: Sequence[splits.Fold], family: type[Family],
+                run_: FinalRun, settings: Settings, repeats: int, top: int) -> pd.DataFrame:
+    """Permutation importance of each input on each fold's test part (rise in MSE when
+    the column is shuffled), averaged over folds; the ``top`` largest, largest first."""
+    x, y, names = inputs(frame, family, settings.windows)
+    per_fold = []
+    for fold, model in zip(folds, run_.models, strict=True):
+        result = permutation_importance(
+            model, x[fold.test], y[fold.test], scoring="neg_mean_squared_error",
+            n_repeats=repeats, random_state=settings.seed)
+        per_fold.append(result.importances_mean)
+    table = pd.DataFrame(per_fold, columns=names, index=[f.number for f in folds])
+    out = pd.DataFrame({"feature": names, "mse increase": table.mean().to_numpy(),
+                        "fold spread": table.std(ddof=0).to_numpy()})
+    return out.sort_values("mse increase", ascending=False).head(top).reset_index(drop=True)

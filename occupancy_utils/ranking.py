@@ -1,0 +1,175 @@
+"""Which models can be told apart: a paired ranking on the rows every model scores.
+
+Like with like:
+
+* **Same rows.** The sequence models score no test row without a full window
+  behind it, so each model scores a different subset. :func:`common_rows`
+  keeps the (fold, row) pairs that every ranked model scores.
+* **Same quantity.** The squared error of the predicted count (a label), per
+  row, averaged over the model's seeds (:func:`row_losses`): seed noise is
+  averaged, not resampled.
+* **Paired differences with their spread.** Each model's mean loss minus the
+  best model's, on the same resampled rows (:func:`paired_ranking`). Rows are
+  resampled in blocks of consecutive readings within each fold (a moving-block
+  bootstrap), because neighbouring readings are not independent: a person in
+  the room stays for many readings.
+
+The rule (:func:`verdict`): the best model has the lowest mean loss; another is
+*worse* when the lower end of the ``level`` interval of its paired difference
+is above 0, and *indistinguishable* otherwise.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+import pandas as pd
+
+#: Readings are 30 s apart: a block of 60 is half an hour, about one stay in the room.
+BLOCK = 60
+LEVEL = 0.95
+N_BOOT = 2000
+ROW = ["fold", "position"]
+
+
+def common_rows(predictions: Mapping[str, pd.DataFrame]) -> pd.MultiIndex:
+    """The (fold, position) pairs that every model's predictions hold, sorted."""
+    if not predictions:
+        raise ValueError("no models to compare")
+    sets = [set(map(tuple, p[ROW].drop_duplicates().to_numpy())) for p in predictions.values()]
+    rows = sorted(set.intersection(*sets))
+    if not rows:
+        raise ValueError("the models share no scored row")
+    return pd.MultiIndex.from_tuples(rows, names=ROW)
+
+
+def row_losses(predictions: Mapping[str, pd.DataFrame], rows: pd.MultiIndex) -> pd.DataFrame:
+    """Squared error of the predicted label per row (mean over seeds), one column per model.
+
+    Every model must score every row of ``rows`` with the same true count.
+    """
+    out, truth = {}, None
+    for name, p in predictions.items():
+        p = p.assign(loss=(p["y_pred"] - p["y_true"]) ** 2)
+        by_row = p.groupby(ROW)[["loss", "y_true"]].mean()
+        missing = rows.difference(by_row.index)
+        if len(missing):
+            raise ValueError(f"{name}: {len(missing)} of the rows to compare are not scored")
+        by_row = by_row.loc[rows]
+        if truth is not None and not np.array_equal(by_row["y_true"].to_numpy(), truth):
+            raise ValueError(f"{name}: the true counts differ from the other models'")
+        truth = by_row["y_true"].to_numpy()
+        out[name] = by_row["loss"].to_numpy()
+    return pd.DataFrame(out, index=rows)
+
+
+def left_out(predictions: Mapping[str, pd.DataFrame], rows: pd.MultiIndex) -> dict[str, float]:
+    """How many test rows some model scores but not every model, and how many of those
+    are occupied: what scoring on the common rows gives up."""
+    frames = pd.concat([p[[*ROW, "y_true"]] for p in predictions.values()])
+    every = frames.drop_duplicates(subset=ROW).set_index(ROW)
+    dropped = every.loc[every.index.difference(rows)]
+    return {"rows": len(every), "common": len(rows), "left_out": len(dropped),
+            "left_out_occupied": int((dropped["y_true"] > 0).sum())}
+
+
+def block_indices(folds: np.ndarray, block: int, rng: np.random.Generator) -> np.ndarray:
+    """One moving-block bootstrap sample of row indices, drawn within each fold.
+
+    Each fold of ``n`` rows gets ``ceil(n / block)`` blocks of consecutive rows
+    with random starts, cut to ``n`` rows: folds keep their sizes.
+    """
+    if block < 1:
+        raise ValueError(f"block must be at least 1, got {block}")
+    out = []
+    for fold in pd.unique(folds):
+        idx = np.flatnonzero(folds == fold)
+        n = len(idx)
+        size = min(block, n)
+        starts = rng.integers(0, n - size + 1, size=-(-n // size))
+        picks = (starts[:, None] + np.arange(size)[None, :]).ravel()[:n]
+        out.append(idx[picks])
+    return np.concatenate(out)
+
+
+def verdict(low: float, is_best: bool) -> str:
+    """The stated rule: *best*, *worse* (interval above 0) or *indistinguishable*."""
+    if is_best:
+        return "best"
+    return "worse" if low > 0 else "indistinguishable"
+
+
+def paired_ranking(losses: pd.DataFrame, *, block: int = BLOCK, n_boot: int = N_BOOT,
+                   level: float = LEVEL, seed: int = 0) -> pd.DataFrame:
+    """Each model's mean loss, its paired difference to the best and that difference's
+    percentile interval over ``n_boot`` block-bootstrap samples of the rows.
+
+    The same resampled rows serve every model in a sample, so the spread is
+    that of the difference, not of two separate means.
+    """
+    if not 0 < level < 1:
+        raise ValueError(f"level must be in (0, 1), got {level}")
+    values = losses.to_numpy(dtype=float)
+    means = values.mean(axis=0)
+    best = int(np.argmin(means))
+    diffs = values - values[:, [best]]
+    folds = losses.index.get_level_values("fold").to_numpy()
+    rng = np.random.default_rng(seed)
+    boot = np.array([diffs[block_indices(folds, block, rng)].mean(axis=0)
+                     for _ in range(n_boot)])
+    alpha = (1 - level) / 2
+    low, high = np.quantile(boot, [alpha, 1 - alpha], axis=0)
+    table = pd.DataFrame({"model": losses.columns, "mse": means,
+                          "difference to best": means - means[best],
+                          "low": low, "high": high})
+    table["verdict"] = [verdict(lo, i == best) for i, lo in enumerate(low)]
+    return table.sort_values("mse", kind="stable").reset_index(drop=True)
+
+
+def tied_with_best(table: pd.DataFrame) -> list[str]:
+    """The best model and every model the rule cannot tell from it."""
+    return table.loc[table["verdict"] != "worse", "model"].tolist()
+
+
+def best_of(table: pd.DataFrame, models: list[str]) -> str:
+    """The lowest-MSE model among ``models`` in a ranking (e.g. the best tree ensemble)."""
+    rows = table[table["model"].isin(models)]
+    if rows.empty:
+        raise ValueError(f"none of {models} is in the ranking")
+    return str(rows.loc[rows["mse"].idxmin(), "model"])
+
+
+def recommend(table: pd.DataFrame, seconds: Mapping[str, float]) -> dict[str, object]:
+    """Among the models tied with the best, the one cheapest to train and run.
+
+    ``seconds`` holds each model's training plus prediction time; a tied model
+    without a time is not recommended.
+    """
+    tied = [m for m in tied_with_best(table) if m in seconds]
+    if not tied:
+        raise ValueError("no model tied with the best has a measured time")
+    choice = min(tied, key=lambda m: (seconds[m], m))
+    row = table.set_index("model").loc[choice]
+    return {"model": choice, "mse": float(row["mse"]), "seconds": float(seconds[choice]),
+            "tied": tied, "n_tied": len(tied)}
+
+
+def labelled(table: pd.DataFrame, labels: Mapping[str, str]) -> pd.DataFrame:
+    """The ranking with each model's readable label in place of its key."""
+    return table.assign(model=table["model"].map(lambda m: labels.get(m, m)))
+
+
+def reading(table: pd.DataFrame, labels: Mapping[str, str]) -> str:
+    """The ranking in one sentence, by the rule of :func:`verdict`."""
+    name = {m: labels.get(m, m) for m in table["model"]}
+    best = table.loc[table["verdict"] == "best", "model"].iloc[0]
+    tied = [name[m] for m in table.loc[table["verdict"] == "indistinguishable", "model"]]
+    worse = int((table["verdict"] == "worse").sum())
+    if tied:
+        ties = (f"{len(tied)} model{'s' if len(tied) > 1 else ''} cannot be told from it "
+                f"({'; '.join(tied)})")
+    else:
+        ties = "no other model comes close enough to be tied with it"
+    return (f"the lowest MSE belongs to {name[best]}; {ties}, and {worse} "
+            f"{'is' if worse == 1 else 'are'} worse by more than the spread")

@@ -1,0 +1,116 @@
+"""The paired ranking: same rows, paired block bootstrap, and the verdict rule."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from occupancy_utils import ranking
+
+
+def _preds(y_true, y_pred, seeds=(0,), fold=1, start=0):
+    n = len(y_true)
+    rows = np.arange(start, start + n)
+    return pd.concat([pd.DataFrame({"seed": s, "fold": fold, "position": rows,
+                                    "y_true": y_true, "y_pred": y_pred}) for s in seeds],
+                     ignore_index=True)
+
+
+def _losses(columns: dict[str, np.ndarray], folds=(1, 2)) -> pd.DataFrame:
+    n = len(next(iter(columns.values())))
+    fold = np.repeat(folds, -(-n // len(folds)))[:n]
+    index = pd.MultiIndex.from_arrays([fold, np.arange(n)], names=ranking.ROW)
+    return pd.DataFrame(columns, index=index)
+
+
+def test_common_rows_are_those_every_model_scores():
+    y = np.array([0, 1, 2, 3, 0])
+    preds = {"all": _preds(y, y), "late": _preds(y[2:], y[2:], start=2)}
+    rows = ranking.common_rows(preds)
+    assert list(rows) == [(1, 2), (1, 3), (1, 4)]
+    assert ranking.left_out(preds, rows) == {"rows": 5, "common": 3, "left_out": 2,
+                                             "left_out_occupied": 1}
+    with pytest.raises(ValueError, match="share no"):
+        ranking.common_rows({"a": _preds(y, y), "b": _preds(y, y, fold=2)})
+
+
+def test_row_losses_average_the_seeds_and_refuse_missing_rows():
+    y = np.array([0, 2])
+    p = pd.concat([_preds(y, np.array([0, 0]), seeds=(0,)),
+                   _preds(y, np.array([1, 2]), seeds=(1,))], ignore_index=True)
+    rows = ranking.common_rows({"m": p})
+    losses = ranking.row_losses({"m": p}, rows)
+    assert losses["m"].tolist() == [0.5, 2.0]  # (0 + 1) / 2 and (4 + 0) / 2
+    with pytest.raises(ValueError, match="short: 1 of the rows"):
+        ranking.row_losses({"m": p, "short": _preds(y[:1], y[:1])}, rows)
+    with pytest.raises(ValueError, match="true counts differ"):
+        ranking.row_losses({"m": p, "other": _preds(y + 1, y)}, rows)
+
+
+def test_block_bootstrap_stays_within_folds_and_keeps_their_sizes():
+    folds = np.array([1] * 130 + [2] * 70)
+    idx = ranking.block_indices(folds, 60, np.random.default_rng(0))
+    assert len(idx) == 200
+    assert np.array_equal(np.sort(folds[idx]), np.sort(folds))
+    first = idx[:60]  # a block is consecutive rows
+    assert np.array_equal(np.diff(first), np.ones(59))
+    with pytest.raises(ValueError, match="block"):
+        ranking.block_indices(folds, 0, np.random.default_rng(0))
+
+
+def test_identical_models_are_indistinguishable_with_no_spread():
+    loss = np.random.default_rng(1).uniform(0, 2, 400)
+    table = ranking.paired_ranking(_losses({"a": loss, "b": loss.copy()}), n_boot=200)
+    assert table["verdict"].tolist() == ["best", "indistinguishable"]
+    assert table.loc[1, ["difference to best", "low", "high"]].tolist() == [0, 0, 0]
+
+
+def test_a_constant_gap_is_worse_with_an_exact_interval():
+    loss = np.random.default_rng(2).uniform(0, 2, 400)
+    table = ranking.paired_ranking(_losses({"worse": loss + 0.5, "best": loss}), n_boot=200)
+    assert table["model"].tolist() == ["best", "worse"]
+    row = table.iloc[1]
+    assert row["verdict"] == "worse"
+    assert row["low"] == pytest.approx(0.5) and row["high"] == pytest.approx(0.5)
+
+
+def test_a_small_noisy_gap_is_not_a_win_and_a_large_one_is():
+    rng = np.random.default_rng(3)
+    base = rng.uniform(0, 2, 600)
+    noise = rng.normal(0, 1, 600)
+    close = ranking.paired_ranking(_losses({"a": base, "b": base + 0.02 + noise}), n_boot=500)
+    far = ranking.paired_ranking(_losses({"a": base, "b": base + 1.0 + noise}), n_boot=500)
+    assert close.set_index("model").loc["b", "verdict"] == "indistinguishable"
+    assert far.set_index("model").loc["b", "verdict"] == "worse"
+
+
+def test_the_bootstrap_is_reproducible_for_a_seed():
+    rng = np.random.default_rng(4)
+    losses = _losses({"a": rng.uniform(0, 1, 300), "b": rng.uniform(0, 1, 300)})
+    first = ranking.paired_ranking(losses, n_boot=100, seed=5)
+    pd.testing.assert_frame_equal(first, ranking.paired_ranking(losses, n_boot=100, seed=5))
+
+
+def test_verdict_boundary():
+    assert ranking.verdict(0.0, is_best=False) == "indistinguishable"  # touching 0 is a tie
+    assert ranking.verdict(1e-12, is_best=False) == "worse"
+    assert ranking.verdict(5.0, is_best=True) == "best"
+    with pytest.raises(ValueError, match="level"):
+        ranking.paired_ranking(_losses({"a": np.zeros(4)}), level=1.0)
+
+
+def test_recommendation_is_the_cheapest_model_tied_with_the_best():
+    table = pd.DataFrame({"model": ["deep", "tree", "linear", "zero"],
+                          "mse": [0.30, 0.31, 0.33, 0.9],
+                          "verdict": ["best", "indistinguishable", "indistinguishable", "worse"]})
+    seconds = {"deep": 300.0, "tree": 4.0, "linear": 9.0, "zero": 0.0}
+    rec = ranking.recommend(table, seconds)
+    assert rec["model"] == "tree" and rec["n_tied"] == 3  # "zero" is cheaper but worse
+    assert ranking.recommend(table, {"deep": 300.0})["model"] == "deep"
+    with pytest.raises(ValueError, match="measured time"):
+        ranking.recommend(table, {"zero": 0.0})
+    assert ranking.best_of(table, ["linear", "tree"]) == "tree"
+    text = ranking.reading(table, {"deep": "LSTM"})
+    assert text.startswith("the lowest MSE belongs to LSTM; 2 models cannot be told from it")
+    assert text.endswith("1 is worse by more than the spread")
