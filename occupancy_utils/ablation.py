@@ -70,19 +70,11 @@ def _proba(model: RandomForestClassifier, x: np.ndarray) -> np.ndarray:
 
 
 @dataclass
-class ForestRun:
+class ForestRun(experiment.FittedFolds):
     """One forest per fold on one feature set and seed, with its predictions and timings."""
 
-    features: list[str]
-    random_state: int
-    predictions: list[pd.DataFrame]
-    models: list[RandomForestClassifier] = field(repr=False)
-    train_seconds: float
-    predict_seconds: float
-
-    def summary(self) -> dict:
-        """Per-fold, mean, std and pooled MSE/F1 (:func:`~occupancy_utils.experiment.summarize`)."""
-        return experiment.summarize(self.predictions)
+    features: list[str] = field(default_factory=list)
+    random_state: int = 0
 
 
 def run_forest(frame: pd.DataFrame, folds: Sequence[splits.Fold], features: Sequence[str], *,
@@ -105,7 +97,8 @@ def run_forest(frame: pd.DataFrame, folds: Sequence[splits.Fold], features: Sequ
             fold.number, fold.test, y[fold.test], y_pred,
             **{name: proba[:, i] for i, name in enumerate(PROBA_COLUMNS)}))
         models.append(model)
-    return ForestRun(list(features), random_state, predictions, models, train_s, predict_s)
+    return ForestRun(predictions, models, train_s, predict_s, features=list(features),
+                     random_state=random_state)
 
 
 def run_feature_sets(frame: pd.DataFrame, folds: Sequence[splits.Fold],

@@ -19,7 +19,8 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -121,3 +122,20 @@ def summarize(predictions: Sequence[pd.DataFrame], value_column: str | None = No
             item = (*item, p[value_column].to_numpy())
         parts.append(item)
     return metrics.fold_summary(parts)
+
+
+@dataclass
+class FittedFolds:
+    """One fitted model per fold with its test predictions; times summed over the folds.
+
+    What a final run of one seed holds, whatever the model family.
+    """
+
+    predictions: list[pd.DataFrame]
+    models: list[Any] = field(repr=False)
+    train_seconds: float
+    predict_seconds: float
+
+    def summary(self) -> dict:
+        """Per-fold, mean, std and pooled scores (:func:`summarize`)."""
+        return summarize(self.predictions)

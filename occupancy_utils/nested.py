@@ -180,19 +180,11 @@ def agreeing(choices: pd.DataFrame) -> list[str]:
 
 
 @dataclass
-class FinalRun:
+class FinalRun(experiment.FittedFolds):
     """One seed's final models of a family under a protocol: one per fold, with predictions."""
 
-    seed: int
-    chosen: dict[int, dict[str, Any]]
-    predictions: list[pd.DataFrame]
-    models: list[Any] = field(repr=False)
-    train_seconds: float
-    predict_seconds: float
-
-    def summary(self) -> dict:
-        """Per-fold, mean, std and pooled scores (:func:`~occupancy_utils.experiment.summarize`)."""
-        return experiment.summarize(self.predictions)
+    seed: int = 0
+    chosen: dict[int, dict[str, Any]] = field(default_factory=dict)
 
 
 def finals(frame: pd.DataFrame, folds: Sequence[splits.Fold], family: type[Family],
@@ -223,7 +215,7 @@ def _finals(frame: pd.DataFrame, folds: Sequence[splits.Fold], family: type[Fami
                 np.asarray(metrics.LABELS)[proba.argmax(axis=1)],
                 **{c: proba[:, i] for i, c in enumerate(PROBA_COLUMNS)}))
             models.append(model)
-        out[seed] = FinalRun(seed, dict(chosen), preds, models, train_s, predict_s)
+        out[seed] = FinalRun(preds, models, train_s, predict_s, seed=seed, chosen=dict(chosen))
     return out
 
 

@@ -45,7 +45,7 @@ def test_bad_settings_and_grids_are_named():
 
 def _run(chosen: dict[int, dict]) -> nested.FinalRun:
     pred = experiment.prediction_frame(1, np.arange(3), np.array([0, 1, 2]), np.array([0, 1, 1]))
-    return nested.FinalRun(0, chosen, [pred], [None], 1.0, 0.5)
+    return nested.FinalRun([pred], [None], 1.0, 0.5, seed=0, chosen=chosen)
 
 
 def test_choice_table_counts_agreeing_folds():
