@@ -172,7 +172,15 @@ def confidence(rows: pd.DataFrame) -> np.ndarray:
 
 
 def calibration_table(models: dict[str, pd.DataFrame]) -> pd.DataFrame:
-    """Calibration scores of each probabilistic model (NaN where a score does not apply)."""
+    """Calibration scores of each probabilistic model (NaN where a score does not apply).
+
+    A model with class probabilities is scored as a classifier only: the mean and
+    spread of its categorical distribution (the BNN stores them) are not a
+    Gaussian prediction, and a Gaussian NLL or ±1σ coverage of them would
+    score a claim the model never makes. The Gaussian scores are for the
+    models whose output is a mean and a standard deviation (the MC-dropout
+    regression).
+    """
     from . import calibration
 
     rows = []
@@ -181,7 +189,7 @@ def calibration_table(models: dict[str, pd.DataFrame]) -> pd.DataFrame:
         row: dict[str, object] = {"model": name, "rows": len(p)}
         if set(PROBABILITY_COLUMNS) <= set(p.columns):
             row.update(calibration.classifier_report(y, p[PROBABILITY_COLUMNS].to_numpy()))
-        if {"value", "std"} <= set(p.columns):
+        elif {"value", "std"} <= set(p.columns):
             row.update(calibration.regression_report(y, p["value"].to_numpy(),
                                                      p["std"].to_numpy()))
         rows.append(row)

@@ -103,7 +103,8 @@ def verdict(low: float, is_best: bool) -> str:
 def paired_ranking(losses: pd.DataFrame, *, block: int = BLOCK, n_boot: int = N_BOOT,
                    level: float = LEVEL, seed: int = 0) -> pd.DataFrame:
     """Each model's mean loss, its paired difference to the best and that difference's
-    percentile interval over ``n_boot`` block-bootstrap samples of the rows.
+    percentile interval over ``n_boot`` block-bootstrap samples of the rows, and on how
+    many folds its mean loss is below the best model's.
 
     The same resampled rows serve every model in a sample, so the spread is
     that of the difference, not of two separate means.
@@ -123,6 +124,9 @@ def paired_ranking(losses: pd.DataFrame, *, block: int = BLOCK, n_boot: int = N_
     table = pd.DataFrame({"model": losses.columns, "mse": means,
                           "difference to best": means - means[best],
                           "low": low, "high": high})
+    per_fold = pd.DataFrame(diffs, columns=losses.columns).groupby(folds).mean()
+    table["folds below the best"] = (per_fold < 0).sum().to_numpy()
+    table["folds"] = len(per_fold)
     table["verdict"] = [verdict(lo, i == best) for i, lo in enumerate(low)]
     return table.sort_values("mse", kind="stable").reset_index(drop=True)
 

@@ -185,3 +185,14 @@ def test_ranked_predictions_gather_every_chapter_and_the_extra_rows(tmp_path, mo
     out = comparison.ranked_predictions("quick", extra, chapters=["04_crf"])
     assert sorted(out) == ["crf", "gb"] and len(out["crf"]) == 2
     assert out["gb"]["seed"].tolist() == [3, 3]
+
+
+def test_a_categorical_is_not_scored_as_a_gaussian():
+    y = np.array([0, 1, 2, 3])
+    p = np.full((4, 4), 0.25)
+    both = pd.DataFrame({"y_true": y, "y_pred": y, "value": 1.5, "std": 1.1,
+                         **{f"p{k}": p[:, k] for k in range(4)}})
+    gaussian = pd.DataFrame({"y_true": y, "y_pred": y, "value": y + 0.1, "std": 0.5})
+    table = comparison.calibration_table({"bnn": both, "mcd": gaussian}).set_index("model")
+    assert np.isnan(table.loc["bnn", "gaussian_nll"]) and np.isfinite(table.loc["bnn", "nll"])
+    assert np.isfinite(table.loc["mcd", "gaussian_nll"]) and np.isnan(table.loc["mcd", "nll"])

@@ -73,6 +73,14 @@ def test_a_constant_gap_is_worse_with_an_exact_interval():
     row = table.iloc[1]
     assert row["verdict"] == "worse"
     assert row["low"] == pytest.approx(0.5) and row["high"] == pytest.approx(0.5)
+    assert (row["folds below the best"], row["folds"]) == (0, 2)
+
+
+def test_folds_below_the_best_count_per_fold_means():
+    loss = np.ones(8)
+    other = np.array([0.0, 0.0, 0.0, 0.0, 3.0, 3.0, 3.0, 3.0])  # fold 1 below, fold 2 above
+    table = ranking.paired_ranking(_losses({"flat": loss, "swing": other}), n_boot=50)
+    assert table.set_index("model").loc["swing", "folds below the best"] == 1
 
 
 def test_a_small_noisy_gap_is_not_a_win_and_a_large_one_is():
