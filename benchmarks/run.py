@@ -4,17 +4,19 @@ Prints, in one run:
 
 1. wall time per chapter, as each chapter recorded it in ``results/<profile>/``
    for every profile that has been built;
-2. CRF search throughput: configurations (x 4 folds) per minute trained one
+2. what every stored search cost: fits, epochs per fit, seconds per epoch,
+   wall and CPU minutes (:func:`occupancy_utils.search.cost_table`);
+3. CRF search throughput: configurations (x 4 folds) per minute trained one
    at a time (the naive loop) on one torch thread and on two, against the
    search's way, a group of all 24 (layout, learning rate) configurations of
    one sequence length trained as one stacked model, and the grouped search
    with one and two worker processes sharing one Optuna storage;
-3. one LSTM epoch at the report's regression structure, this CPU's matrix-
+4. one LSTM epoch at the report's regression structure, this CPU's matrix-
    product rate, and from the two a lower bound on the LSTM searches of the
    full profile (every fit needs at least ``patience + 1`` epochs);
-4. T = 100 Monte Carlo samples drawn in a Python loop against one batched pass,
+5. T = 100 Monte Carlo samples drawn in a Python loop against one batched pass,
    for the BNN (weight samples) and the LSTM (dropout masks);
-5. peak memory (resident set) of this process and of its children.
+6. peak memory (resident set) of this process and of its children.
 
 Epoch counts are fixed here (no early stopping) so runs compare like for like.
 """
@@ -67,6 +69,18 @@ def chapter_times() -> None:
             total = sum(s for _, s in rows)
             line(f"profile {profile_dir.name}: " + ", ".join(f"{n} {s:.0f} s" for n, s in rows)
                  + f"; total {total:.0f} s")
+    line()
+
+
+def search_costs() -> None:
+    line("## Stored searches: what each cost (from the trials in results/<profile>/optuna.db)")
+    for db in sorted(RESULTS_DIR.glob("*/optuna.db")):
+        table = search.cost_table(f"sqlite:///{db}")
+        if table.empty:
+            continue
+        line(f"profile {db.parent.name}: {table['wall_min'].sum():.0f} min of wall time, "
+             f"{table['cpu_min'].sum():.0f} CPU-minutes in trials")
+        line(table.to_string(index=False, float_format=lambda v: f"{v:.2f}"))
     line()
 
 
@@ -260,6 +274,7 @@ def main(argv: list[str] | None = None) -> int:
          f"device {training.device()}")
     line()
     chapter_times()
+    search_costs()
     crf_throughput(args.epochs)
     lstm_epoch()
     mc_sampling(args.samples)

@@ -45,6 +45,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import optuna
 import pandas as pd
 from optuna.trial import TrialState
@@ -372,3 +373,58 @@ def points_study(frame: pd.DataFrame, grid: Mapping[str, Sequence[Any]],
         for _, row in frame.iterrows()])
     return study
 
+
+
+def cost_table(storage: str) -> pd.DataFrame:
+    """What every stored search cost: one row per study of a storage.
+
+    ``fits`` counts trained models (grid points x folds, as the records list
+    their per-fold ``epochs``); ``wall_min`` is the time at least one trial ran
+    (overlapping workers count once, a pause between two runs not at all),
+    ``cpu_min`` adds up the trials;
+    ``epochs_median`` and ``epochs_iqr`` describe the epochs per fit, and
+    ``s_per_epoch`` divides the trials' time by all their epochs. Families
+    whose records keep no epochs show them as missing. Of the searches stored
+    under several keys, only the latest counts.
+    """
+    latest: dict[str, Any] = {}  # a search stored under an older key is not counted
+    for summary in optuna.get_all_study_summaries(storage=storage, include_best_trial=False):
+        if "cache_key" not in summary.user_attrs:
+            continue  # stored before searches were keyed: no code runs it any more
+        prefix = summary.study_name.split("-key")[0]
+        if prefix not in latest or (summary.datetime_start or 0) > (
+                latest[prefix].datetime_start or 0):
+            latest[prefix] = summary
+    rows = []
+    for summary in latest.values():
+        study = optuna.load_study(study_name=summary.study_name, storage=storage)
+        trials = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+        if not trials:
+            continue
+        epochs: list[int] = []
+        for t in trials:
+            for record in t.user_attrs.get("records") or [t.user_attrs]:
+                epochs += [int(e) for e in record.get("epochs") or []]
+        seconds = sum((t.datetime_complete - t.datetime_start).total_seconds() for t in trials)
+        wall = _busy_seconds([(t.datetime_start, t.datetime_complete) for t in trials])
+        q25, q50, q75 = (np.percentile(epochs, [25, 50, 75]) if epochs
+                         else (np.nan, np.nan, np.nan))
+        rows.append({"search": summary.study_name.split("-key")[0], "trials": len(trials),
+                     "fits": len(epochs) or np.nan, "wall_min": wall / 60,
+                     "cpu_min": seconds / 60, "epochs_median": q50,
+                     "epochs_iqr": f"{q25:.0f}-{q75:.0f}" if epochs else "",
+                     "s_per_epoch": seconds / sum(epochs) if epochs else np.nan})
+    return pd.DataFrame(rows)
+
+
+def _busy_seconds(intervals: Sequence[tuple[Any, Any]]) -> float:
+    """Length of the union of (start, end) datetime intervals, in seconds."""
+    total, end = 0.0, None
+    for start, stop in sorted(intervals):
+        if end is None or start > end:
+            total += (stop - start).total_seconds()
+            end = stop
+        elif stop > end:
+            total += (stop - end).total_seconds()
+            end = stop
+    return total

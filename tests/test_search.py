@@ -178,3 +178,29 @@ def test_a_point_queued_twice_is_trained_once(tmp_path):
     states = Counter(t.state.name for t in study.get_trials(deepcopy=False))
     assert states == {"COMPLETE": 2, "PRUNED": 1}, states
 
+
+
+def test_cost_table_counts_fits_epochs_and_only_the_latest_key(tmp_path):
+    import datetime as dt
+
+    url = f"sqlite:///{tmp_path / 'cost.db'}"
+    dist = {"x": optuna.distributions.CategoricalDistribution([1, 2])}
+    for name, epochs in (("s-keyold", [[100, 100]]), ("s-keynew", [[2, 4], [6, 8]])):
+        study = optuna.create_study(study_name=name, storage=url)
+        study.set_user_attr("cache_key", {"name": name})
+        for i, e in enumerate(epochs):
+            study.add_trial(optuna.trial.create_trial(
+                params={"x": i + 1}, distributions=dist, value=1.0,
+                user_attrs={"epochs": e}))
+    optuna.create_study(study_name="unkeyed", storage=url).add_trial(optuna.trial.create_trial(
+        params={"x": 1}, distributions=dist, value=1.0))
+    table = search.cost_table(url).set_index("search")
+    assert list(table.index) == ["s"]  # one row per search, the latest key, keyed ones only
+    row = table.loc["s"]
+    assert (row["trials"], row["fits"], row["epochs_median"]) == (2, 4, 5.0)
+    assert row["epochs_iqr"] == "4-6"
+    t = dt.datetime(2026, 1, 1)
+    minutes = [(t, t + dt.timedelta(minutes=10)), (t + dt.timedelta(minutes=5),
+                                                   t + dt.timedelta(minutes=12)),
+               (t + dt.timedelta(hours=5), t + dt.timedelta(hours=5, minutes=3))]
+    assert search._busy_seconds(minutes) == 15 * 60  # overlap once, the pause not at all
