@@ -4,10 +4,11 @@
     python -m occupancy_utils.book build --profile quick   # execute, stage, jupyter-book
 
 Executed notebooks go to ``_build/executed/<profile>/``; a notebook is run
-again only when its source, its parameters, the package code or the data
-changed, or when an earlier notebook ran again (later chapters read earlier
-chapters' results files): the execution cache. A failing notebook stops the run with a one-line
-message; the partly executed notebook is kept in ``_build/reports/`` to read.
+again only when its source, its parameters, the package code it reaches
+through its imports or the data changed, or when an earlier notebook ran again
+(later chapters read earlier chapters' results files): the execution cache. A
+failing notebook stops the run with a one-line message; the partly executed
+notebook is kept in ``_build/reports/`` to read.
 
 The book is built from a staged copy of the sources (``_build/src``) in which
 ``notebooks/`` holds the executed notebooks, so committed notebooks stay free
@@ -18,6 +19,7 @@ of outputs while the built pages show every output. Jupyter Book runs with
 from __future__ import annotations
 
 import argparse
+import ast
 import hashlib
 import json
 import os
@@ -52,10 +54,84 @@ def _digest_tree(paths: list[Path]) -> str:
     return h.hexdigest()
 
 
+def _module_file(name: str, package_dir: Path) -> Path | None:
+    """The file of a dotted module name inside the package, if it is one."""
+    parts = name.split(".")[1:]
+    base = package_dir.joinpath(*parts)
+    for candidate in (base.with_suffix(".py"), base / "__init__.py"):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def _imported(tree: ast.AST, module: str, is_package: bool, package: str) -> set[str]:
+    """Dotted names of the package's modules an AST imports (at any depth of the code),
+    including ``from X import name`` where ``name`` may be a submodule."""
+    out: set[str] = set()
+    here = module.split(".") if is_package else module.split(".")[:-1]
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            out |= {a.name for a in node.names if a.name.split(".")[0] == package}
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = here[:len(here) - node.level + 1]
+                target = ".".join(base + ([node.module] if node.module else []))
+            else:
+                target = node.module or ""
+            if target.split(".")[0] != package:
+                continue
+            out.add(target)
+            out |= {f"{target}.{a.name}" for a in node.names}
+    return out
+
+
+def reached_modules(sources: list[str], package_dir: Path) -> list[Path]:
+    """The package's files that code importing as ``sources`` does can run: the modules
+    it imports, the modules those import, and so on, with every package ``__init__``."""
+    package = package_dir.name
+    todo = set().union(*(_imported(ast.parse(s), "__main__", False, package) for s in sources))
+    todo.add(package)
+    seen: dict[str, Path] = {}
+    while todo:
+        name = todo.pop()
+        path = _module_file(name, package_dir)
+        if path is None or name in seen:
+            continue
+        seen[name] = path
+        parent = name.rsplit(".", 1)[0]
+        if parent != name:
+            todo.add(parent)
+        todo |= _imported(ast.parse(path.read_text()), name, path.name == "__init__.py",
+                          package) - set(seen)
+    return sorted(set(seen.values()))
+
+
+def _code_cells(notebook: Path) -> list[str]:
+    nb = nbformat.read(notebook, as_version=4)
+    out = []
+    for cell in nb.cells:
+        if cell.cell_type != "code":
+            continue
+        source = "\n".join(line for line in cell.source.splitlines()
+                           if not line.lstrip().startswith(("%", "!")))  # IPython magics
+        try:
+            ast.parse(source)
+        except SyntaxError:
+            continue
+        out.append(source)
+    return out
+
+
 def cache_key(notebook: Path, parameters: dict) -> str:
-    """Changes when anything that can change the notebook's outputs changes."""
-    package = sorted((ROOT / "occupancy_utils").rglob("*.py")) + sorted(
-        (ROOT / "occupancy_utils").rglob("*.yaml"))
+    """Changes when anything that can change the notebook's outputs changes.
+
+    Of the package, only the modules the notebook's code reaches through its
+    imports count (:func:`reached_modules`), and the package's data files: an
+    edit to chapter 7's comparison code does not run chapters 1-6 again.
+    """
+    package_dir = ROOT / "occupancy_utils"
+    package = reached_modules(_code_cells(notebook), package_dir) + sorted(
+        package_dir.rglob("*.yaml"))
     h = hashlib.sha256()
     h.update(notebook.read_bytes())
     h.update(json.dumps(parameters, sort_keys=True, default=str).encode())
