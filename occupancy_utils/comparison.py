@@ -9,12 +9,13 @@ report lacks.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import replace
 
 import numpy as np
 import pandas as pd
 
-from . import experiment, selective
-from .data import TARGET
+from . import ablation, experiment, nested, selective, splits
+from .data import NON_LIGHT_FEATURES, TARGET
 from .paths import results_dir
 from .results import MissingResults, read_results
 from .selective import DEFAULT_COVERAGES
@@ -357,3 +358,30 @@ def uncertainty_edge(calib: pd.DataFrame, aurc: pd.DataFrame, baselines: Iterabl
                 f"ratio_{group}": float(best_a["mse ratio"]),
                 f"ratio_{group}_model": best_a["model"]}
     return out
+
+
+# --------------------------------------------------------------------------- second fold design
+
+def second_design(frame: pd.DataFrame, grids: dict, settings: nested.Settings, seeds: list[int],
+                  forest: dict, *, profile: str, workers: int = 1,
+                  storage: str | None = None) -> dict[str, pd.DataFrame]:
+    """The models that can be re-scored cheaply, on the rolling-origin folds (clean protocol).
+
+    The baselines choose per fold again, on each new fold's own tail (their
+    stored searches under ``design="rolling"``); the random forest of chapter 2,
+    which has nothing to choose, is fitted with its parameters (``forest``:
+    ``n_estimators``). Returns per-row predictions by model key, for
+    :mod:`~occupancy_utils.ranking`.
+    """
+    rolling = replace(settings, design="rolling")
+    runs = nested.run_families(grids, rolling, seeds, profile=profile, protocols=["clean"],
+                               workers=workers, storage=storage)
+    folds = splits.design_folds(frame.index, "rolling")
+    forest_runs = {s: ablation.run_forest(frame, folds, NON_LIGHT_FEATURES, random_state=s,
+                                          n_estimators=int(forest["n_estimators"]))
+                   for s in seeds}
+    rows = pd.concat([nested.predictions_frame(runs),
+                      ablation.predictions_frame(forest_runs).query("protocol == 'clean'")],
+                     ignore_index=True)
+    cols = ["seed", *experiment.PREDICTION_COLUMNS]
+    return {str(m): g[cols].reset_index(drop=True) for m, g in rows.groupby("model", sort=False)}

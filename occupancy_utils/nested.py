@@ -52,16 +52,21 @@ class Settings:
     windows: tuple[int, ...]
     val_fraction: float
     seed: int = 0
+    #: Which folds (:data:`~occupancy_utils.splits.DESIGNS`): the hand-made four or the
+    #: rolling-origin six.
+    design: str = "hand"
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "windows", tuple(features.check_windows(self.windows)))
         if not 0 < self.val_fraction < 1:
             raise ValueError(f"val_fraction must be in (0, 1), got {self.val_fraction}")
+        if self.design not in splits.DESIGNS:
+            raise ValueError(f"design must be one of {splits.DESIGNS}, got {self.design!r}")
 
     def as_dict(self) -> dict[str, Any]:
         """Plain values, for the search's key."""
         return {"windows": list(self.windows), "val_fraction": self.val_fraction,
-                "seed": self.seed}
+                "seed": self.seed, "design": self.design}
 
 
 def inputs(frame: pd.DataFrame, family: type[Family], windows: Sequence[int]
@@ -104,7 +109,8 @@ def monitor_scores(frame: pd.DataFrame, folds: Sequence[splits.Fold], family: ty
 def objective(params: dict[str, Any], *, family: type[Family], protocol: str,
               settings: dict[str, Any], threads: int = 1) -> dict[str, Any]:
     """The stored search's objective: :func:`monitor_scores` on the book's data and folds."""
-    frame, folds = experiment.search_data()
+    frame, _ = experiment.search_data()
+    folds = splits.design_folds(frame.index, settings["design"])
     return monitor_scores(frame, folds, family, params, protocol, Settings(**settings), threads)
 
 
@@ -127,8 +133,9 @@ def monitor_table(family: type[Family], grid: Mapping[str, Sequence[Any]], proto
         rows = [{**p, **monitor_scores(frame, folds, family, p, protocol, settings, threads)}
                 for p in points]
         return pd.DataFrame(rows)
+    design = "" if settings.design == "hand" else f"-{settings.design}"
     found = search.run_grid(
-        f"07_{family.key}-{protocol}", grid,
+        f"07_{family.key}-{protocol}{design}", grid,
         functools.partial(objective, family=family, protocol=protocol,
                           settings=settings.as_dict(), threads=threads),
         profile=profile, settings=settings.as_dict(), schema=SCHEMA, storage=storage,
@@ -225,7 +232,11 @@ def run(family: type[Family], grid: Mapping[str, Sequence[Any]], protocol: str,
         workers: int = 1, threads: int = 1, storage: str | None = None
         ) -> dict[int, FinalRun]:
     """Search, choose per fold and fit the finals: a family's whole protocol."""
-    data, data_folds = experiment.search_data() if frame is None else (frame, folds)
+    if frame is None:
+        data = experiment.search_data()[0]
+        data_folds = splits.design_folds(data.index, settings.design)
+    else:
+        data, data_folds = frame, folds
     found = (monitor_table(family, grid, protocol, settings, profile=profile, frame=frame,
                            folds=folds, storage=storage, workers=workers, threads=threads)
              if grid else pd.DataFrame())
@@ -235,10 +246,11 @@ def run(family: type[Family], grid: Mapping[str, Sequence[Any]], protocol: str,
 
 def run_families(grids: Mapping[str, Mapping[str, Sequence[Any]]], settings: Settings,
                  seeds: Sequence[int], *, profile: str, protocols: Sequence[str] = PROTOCOLS,
-                 workers: int = 1) -> dict[str, dict[str, dict[int, FinalRun]]]:
+                 workers: int = 1, storage: str | None = None
+                 ) -> dict[str, dict[str, dict[int, FinalRun]]]:
     """:func:`run` for every family of ``grids`` (family key -> grid) under every protocol."""
     return {key: {protocol: run(family(key), grid, protocol, settings, seeds, profile=profile,
-                                workers=workers)
+                                workers=workers, storage=storage)
                   for protocol in protocols}
             for key, grid in grids.items()}
 

@@ -25,6 +25,7 @@ from collections.abc import Mapping
 
 import numpy as np
 import pandas as pd
+from scipy.stats import kendalltau
 
 #: Readings are 30 s apart: a block of 60 is half an hour, about one stay in the room.
 BLOCK = 60
@@ -177,3 +178,31 @@ def reading(table: pd.DataFrame, labels: Mapping[str, str]) -> str:
         ties = "no other model comes close enough to be tied with it"
     return (f"the lowest MSE belongs to {name[best]}; {ties}, and {worse} "
             f"{'is' if worse == 1 else 'are'} worse by more than the spread")
+
+
+def agreement(first: pd.DataFrame, second: pd.DataFrame) -> dict[str, object]:
+    """Whether two rankings of the same models (e.g. two fold designs) agree.
+
+    Over the models both rank: the best of each, Kendall's tau between their
+    MSE orders (1: the same order, -1: reversed), and whether the set of models
+    tied with the best is the same.
+    """
+    shared = [m for m in first["model"] if m in set(second["model"])]
+    if len(shared) < 2:
+        raise ValueError("two rankings need at least two models in common to compare")
+    a = first.set_index("model").loc[shared]
+    b = second.set_index("model").loc[shared]
+    tau = float(kendalltau(a["mse"], b["mse"]).statistic)
+    return {"models": len(shared), "best_first": str(a["mse"].idxmin()),
+            "best_second": str(b["mse"].idxmin()),
+            "same_best": bool(a["mse"].idxmin() == b["mse"].idxmin()), "tau": tau}
+
+
+def agreement_reading(agree: Mapping[str, object], labels: Mapping[str, str]) -> str:
+    """:func:`agreement` in one sentence."""
+    first, second = (labels.get(str(agree[k]), str(agree[k])) for k in ("best_first",
+                                                                        "best_second"))
+    best = (f"the best of them is the same under both designs ({first})" if agree["same_best"]
+            else f"the best of them changes from {first} to {second}")
+    return (f"of the {agree['models']} models ranked under both designs, {best}, and Kendall's "
+            f"tau between the two orders is {agree['tau']:.2f} (1: the same order)")

@@ -118,3 +118,36 @@ def tail_overlaps(folds: list[Fold], val_fraction: float) -> pd.DataFrame:
                      "in earlier folds' test parts": sum(inside.values()),
                      "which": ", ".join(f"fold {k}" for k, n in inside.items() if n) or "none"})
     return pd.DataFrame(rows)
+
+
+#: The second fold design, placed by a rule instead of by hand (see rolling_boundaries).
+ROLLING_WINDOWS = 6
+ROLLING_START = 0.1
+DESIGNS = ("hand", "rolling")
+
+
+def rolling_boundaries(index: pd.DatetimeIndex, n_windows: int = ROLLING_WINDOWS,
+                       start: float = ROLLING_START) -> list[tuple[str, str | None]]:
+    """Rolling-origin test windows placed by a rule, as a sensitivity check of the hand-made folds.
+
+    The rule: after the first ``start`` share of the readings (training data for
+    the first window), the rest is cut into ``n_windows`` test windows of equal
+    numbers of readings, each trained on everything before it. Nothing looks at
+    the labels, so some windows hold no person at all: they ask how often a model
+    raises a false alarm in an empty room, which the hand-made folds ask less.
+    """
+    if not 0 < start < 1 or n_windows < 1:
+        raise ValueError(f"need 0 < start < 1 and n_windows >= 1, got {start}, {n_windows}")
+    first = int(round(len(index) * start))
+    cuts = np.linspace(first, len(index), n_windows + 1).round().astype(int)
+    if np.any(np.diff(cuts) < 1):
+        raise ValueError(f"{len(index)} readings cannot hold {n_windows} test windows")
+    stamps = [str(index[c]) for c in cuts[:-1]]
+    return list(zip(stamps, [*stamps[1:], None], strict=True))
+
+
+def design_folds(index: pd.DatetimeIndex, design: str = "hand") -> list[Fold]:
+    """The folds of a named design: ``hand`` (FOLD_BOUNDARIES) or ``rolling``."""
+    if design not in DESIGNS:
+        raise ValueError(f"fold design must be one of {DESIGNS}, got {design!r}")
+    return make_folds(index, None if design == "hand" else rolling_boundaries(index))

@@ -85,3 +85,26 @@ def test_stored_search_in_grid_order_and_finals_on_the_book_data(tmp_path, frame
                       frame=frame, folds=folds)
     assert sorted(runs) == [0, 1]
     assert [len(p) for p in runs[0].predictions] == [len(f.test) for f in folds]
+
+
+def test_rolling_design_has_six_equal_windows_placed_by_rule(frame):
+    folds = splits.design_folds(frame.index, "rolling")
+    sizes = [len(f.test) for f in folds]
+    assert len(folds) == splits.ROLLING_WINDOWS and max(sizes) - min(sizes) <= 1
+    assert folds[0].test[0] == round(len(frame) * splits.ROLLING_START)
+    assert folds[-1].test[-1] == len(frame) - 1
+    assert all(f.train[-1] + 1 == f.test[0] for f in folds)  # trained on everything before
+    with pytest.raises(ValueError, match="fold design"):
+        splits.design_folds(frame.index, "random")
+
+
+def test_second_design_rescores_baselines_and_the_forest(tmp_path, frame):
+    settings = nested.Settings(windows=(5,), val_fraction=0.2)
+    preds = comparison.second_design(
+        frame, {"logistic": {"C": [1.0]}, "majority": {}}, settings, [0], {"n_estimators": 5},
+        profile="test", storage=f"sqlite:///{tmp_path / 'r.db'}")
+    assert sorted(preds) == ["logistic", "majority", "random_forest"]
+    folds = splits.design_folds(frame.index, "rolling")
+    for rows in preds.values():
+        assert sorted(rows["fold"].unique()) == [f.number for f in folds]
+        assert len(rows) == sum(len(f.test) for f in folds)

@@ -122,3 +122,20 @@ def test_recommendation_is_the_cheapest_model_tied_with_the_best():
     text = ranking.reading(table, {"deep": "LSTM"})
     assert text.startswith("the lowest MSE belongs to LSTM; 2 models cannot be told from it")
     assert text.endswith("1 is worse by more than the spread")
+
+
+def test_agreement_of_two_rankings():
+    first = pd.DataFrame({"model": ["a", "b", "c", "deep"], "mse": [0.1, 0.2, 0.3, 0.05]})
+    same = pd.DataFrame({"model": ["c", "b", "a"], "mse": [0.9, 0.5, 0.4]})
+    swapped = pd.DataFrame({"model": ["a", "b", "c"], "mse": [0.3, 0.2, 0.1]})
+    agree = ranking.agreement(first, same)
+    assert agree["models"] == 3 and agree["same_best"] and agree["tau"] == pytest.approx(1.0)
+    reverse = ranking.agreement(first, swapped)
+    assert not reverse["same_best"] and reverse["tau"] == pytest.approx(-1.0)
+    assert (reverse["best_first"], reverse["best_second"]) == ("a", "c")
+    with pytest.raises(ValueError, match="at least two"):
+        ranking.agreement(first, pd.DataFrame({"model": ["a"], "mse": [1.0]}))
+    assert ranking.agreement_reading(agree, {"a": "A"}) == (
+        "of the 3 models ranked under both designs, the best of them is the same under both "
+        "designs (A), and Kendall's tau between the two orders is 1.00 (1: the same order)")
+    assert "changes from a to c" in ranking.agreement_reading(reverse, {})
