@@ -120,9 +120,11 @@ def tail_overlaps(folds: list[Fold], val_fraction: float) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-#: The second fold design, placed by a rule instead of by hand (see rolling_boundaries).
+#: Test windows of the second fold design, placed by a rule (:func:`rolling_boundaries`).
 ROLLING_WINDOWS = 6
+#: Share of the readings before the first test window of the second design.
 ROLLING_START = 0.1
+#: The fold designs: the four hand-made folds and the rolling-origin windows.
 DESIGNS = ("hand", "rolling")
 
 
