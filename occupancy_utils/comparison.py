@@ -14,7 +14,7 @@ from dataclasses import replace
 import numpy as np
 import pandas as pd
 
-from . import ablation, experiment, nested, selective, splits
+from . import ablation, experiment, families, nested, search, selective, splits
 from .data import NON_LIGHT_FEATURES, TARGET
 from .paths import results_dir
 from .results import MissingResults, read_results
@@ -385,3 +385,43 @@ def second_design(frame: pd.DataFrame, grids: dict, settings: nested.Settings, s
                      ignore_index=True)
     cols = ["seed", *experiment.PREDICTION_COLUMNS]
     return {str(m): g[cols].reset_index(drop=True) for m, g in rows.groupby("model", sort=False)}
+
+
+# --------------------------------------------------------------------------- cost
+
+_LSTM = {v: [f"06_lstm-{v}-clean-structure", f"06_lstm-{v}-clean-tuning"]
+         for v in ("regression", "classification")}
+#: The stored searches that chose each model's clean-protocol configuration, by name.
+#: The random forest and the BNN in the report's configuration were not searched.
+CLEAN_SEARCHES: dict[str, list[str]] = {
+    "random_forest": [], "crf": ["crf-clean"], "crf_whole_fold": ["crf-clean"],
+    "bnn": [], "bnn_elbo": [],
+    "bnn_selected": ["05_bnn-lr-clean", "05_bnn-hidden-clean", "05_bnn-two_layers-clean"],
+    "lstm_regression": _LSTM["regression"], "lstm_regression_mcd": _LSTM["regression"],
+    "lstm_classification": _LSTM["classification"],
+    "lstm_classification_mcd": _LSTM["classification"],
+    **{key: [] if key == "majority" else [f"07_{key}-clean"] for key in families.FAMILIES},
+}
+
+
+def model_costs(long: pd.DataFrame, profile: str, storage: str | None = None) -> pd.DataFrame:
+    """What each model cost under the clean protocol: the CPU time of the searches that
+    chose it (:data:`CLEAN_SEARCHES`, from the stored trials) and the time to fit and
+    predict all folds once (one seed). ``total_s`` is NaN when a search is not stored."""
+    stored = search.cost_table(storage or search.default_storage(profile))
+    minutes = stored.set_index("search")["cpu_min"] if not stored.empty else pd.Series()
+    fit = seconds(long)
+    rows = []
+    for model, total_fit in fit.items():
+        names = CLEAN_SEARCHES.get(model)
+        found = names is not None and all(n in minutes.index for n in names)
+        search_s = float(sum(minutes[n] for n in names)) * 60 if found else np.nan
+        rows.append({"model": model, "search CPU s": search_s, "fit and predict s": total_fit,
+                     "total_s": search_s + total_fit})
+    return pd.DataFrame(rows)
+
+
+def total_seconds(costs: pd.DataFrame) -> dict[str, float]:
+    """Search plus fit-and-predict seconds per model, for the models whose search is stored."""
+    known = costs.dropna(subset=["total_s"])
+    return {str(m): float(t) for m, t in zip(known["model"], known["total_s"], strict=True)}

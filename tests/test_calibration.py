@@ -196,3 +196,22 @@ def test_a_categorical_is_not_scored_as_a_gaussian():
     table = comparison.calibration_table({"bnn": both, "mcd": gaussian}).set_index("model")
     assert np.isnan(table.loc["bnn", "gaussian_nll"]) and np.isfinite(table.loc["bnn", "nll"])
     assert np.isfinite(table.loc["mcd", "gaussian_nll"]) and np.isnan(table.loc["mcd", "nll"])
+
+
+def test_model_costs_add_the_stored_searches_that_chose_each_model(tmp_path):
+    import optuna
+
+    url = f"sqlite:///{tmp_path / 'c.db'}"
+    dist = {"C": optuna.distributions.CategoricalDistribution([1.0])}
+    study = optuna.create_study(study_name="07_logistic-clean-keyabc", storage=url)
+    study.set_user_attr("cache_key", {})
+    study.add_trial(optuna.trial.create_trial(params={"C": 1.0}, distributions=dist, value=1.0))
+    long = pd.DataFrame({"model": ["logistic", "random_forest", "crf"],
+                         "protocol": "clean", "train_seconds": [2.0, 1.0, 5.0],
+                         "predict_seconds": [1.0, 0.5, 1.0]})
+    costs = comparison.model_costs(long, "quick", storage=url).set_index("model")
+    assert costs.loc["logistic", "search CPU s"] >= 0
+    assert costs.loc["logistic", "total_s"] == costs.loc["logistic", "search CPU s"] + 3.0
+    assert costs.loc["random_forest", "total_s"] == 1.5  # nothing was searched
+    assert np.isnan(costs.loc["crf", "total_s"])  # its search is not in this storage
+    assert set(comparison.total_seconds(costs.reset_index())) == {"logistic", "random_forest"}
