@@ -115,9 +115,9 @@ def objective(params: dict[str, Any], *, family: type[Family], protocol: str,
 
 
 def monitor_table(family: type[Family], grid: Mapping[str, Sequence[Any]], protocol: str,
-           settings: Settings, *, profile: str, frame: pd.DataFrame | None = None,
-           folds: Sequence[splits.Fold] | None = None, storage: str | None = None,
-           workers: int = 1, threads: int = 1, progress: bool = True) -> pd.DataFrame:
+                  settings: Settings, *, profile: str, frame: pd.DataFrame | None = None,
+                  folds: Sequence[splits.Fold] | None = None, storage: str | None = None,
+                  workers: int = 1, threads: int = 1, progress: bool = True) -> pd.DataFrame:
     """Every grid point's per-fold monitored MSE, one row per point in grid order.
 
     On the book's data (``frame`` None) this is a stored, resumable search
@@ -150,7 +150,7 @@ def choose(found: pd.DataFrame, grid: Mapping[str, Sequence[Any]], fold_numbers:
     """Fold k's configuration: lowest MSE on fold k's own monitored part.
 
     ``found`` is :func:`monitor_table`'s table in grid order; a tie goes to the
-    earlier grid point (``idxmin`` takes the first), never to a test score.
+    earlier grid point (``argmin`` takes the first), never to a test score.
     """
     if not grid:
         return {k: {} for k in fold_numbers}
