@@ -759,3 +759,12 @@ def band_table(final: Final, protocols: Sequence[str], seeds: Sequence[int],
     out = pd.DataFrame(rows).set_index("protocol")
     out["rows"] = out["rows"].round().astype(int)
     return out
+
+
+def majority_reading(share_fold1: float) -> str:
+    """The report's "clear majority of samples within 2σ" (its Figure 13, the first fold),
+    judged by a stated rule: a majority means more than half of the fold's rows."""
+    if not 0 <= share_fold1 <= 1:
+        raise ValueError(f"a share must lie in [0, 1], got {share_fold1}")
+    verdict = "holds" if share_fold1 > 0.5 else "does not hold"
+    return f"the report's clear majority within 2σ on the first fold {verdict} here"

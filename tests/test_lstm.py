@@ -386,3 +386,12 @@ def test_swap_reading_at_the_collapse_threshold():
     assert "supports the swapped reading" in below and "0.099" in below
     at = lstm_study.swap_reading(_t6(lstm_study.F1_COLLAPSE + 1e-9), (0.659, 0.133))
     assert "cannot be ruled out" in at
+
+
+def test_majority_reading_boundary():
+    from occupancy_utils import lstm_study
+
+    assert lstm_study.majority_reading(0.5).endswith("does not hold here")
+    assert lstm_study.majority_reading(0.51).endswith(" holds here")
+    with pytest.raises(ValueError, match="share"):
+        lstm_study.majority_reading(1.5)
