@@ -35,6 +35,7 @@ from sklearn.inspection import permutation_importance
 from threadpoolctl import threadpool_limits
 
 from . import experiment, features, metrics, search, splits
+from .ablation import PROBA_COLUMNS, _proba  # one mapping of predict_proba to 0..3
 from .data import NON_LIGHT_FEATURES, TARGET
 from .families import Family, family
 from .results import plain
@@ -42,7 +43,6 @@ from .training import PROTOCOLS, check_protocol
 
 #: Version of what the search records hold (see cache_key).
 SCHEMA = 1
-PROBA_COLUMNS = [f"p{c}" for c in metrics.LABELS]
 
 
 @dataclass(frozen=True)
@@ -77,13 +77,6 @@ def inputs(frame: pd.DataFrame, family: type[Family], windows: Sequence[int]
         return np.zeros((len(frame), 1)), y, ["none"]
     x = features.windowed(frame, NON_LIGHT_FEATURES, windows)
     return x.to_numpy(), y, list(x.columns)
-
-
-def _proba(model: Any, x: np.ndarray) -> np.ndarray:
-    """Class probabilities in columns 0..3, whatever classes the fit part held."""
-    out = np.zeros((len(x), len(metrics.LABELS)))
-    out[:, np.asarray(model.classes_).astype(int)] = model.predict_proba(x)
-    return out
 
 
 def monitor_scores(frame: pd.DataFrame, folds: Sequence[splits.Fold], family: type[Family],
