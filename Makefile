@@ -1,10 +1,11 @@
 # The book's commands. `make book` and `make test` do their own set-up on a fresh machine.
-#   make book [PROFILE=full|quick] [DATA_SOURCE=url-or-path] [WORKERS=N]
+#   make book [PROFILE=full|quick] [DATA_SOURCE=url-or-path] [WORKERS=N|auto]
+#   (WORKERS=auto, the default: one search worker per usable core)
 #   make test [DATA_SOURCE=url-or-path]
 
 PROFILE     ?= full
 DATA_SOURCE ?= https://archive.ics.uci.edu/static/public/864/room+occupancy+estimation.zip
-WORKERS     ?= 1
+WORKERS     ?= auto
 PYTHON      ?= python3
 MATHJAX_VERSION := 3.2.2
 

@@ -27,7 +27,7 @@ from tqdm import tqdm
 from . import experiment, metrics, splits, training
 from .data import FEATURE_GROUPS, FEATURES, TARGET
 
-PROBA_COLUMNS = [f"p{c}" for c in metrics.LABELS]
+PROBA_COLUMNS = experiment.PROBA_COLUMNS
 
 
 def check_forest_params(n_estimators: int, n_jobs: int, seeds: Sequence[int] = (0,),
@@ -62,13 +62,6 @@ def _forest(random_state: int, n_estimators: int, n_jobs: int) -> RandomForestCl
                                   n_jobs=n_jobs)
 
 
-def _proba(model: RandomForestClassifier, x: np.ndarray) -> np.ndarray:
-    """Class probabilities in columns 0..3, whatever classes the training part held."""
-    out = np.zeros((len(x), len(metrics.LABELS)))
-    out[:, model.classes_.astype(int)] = model.predict_proba(x)
-    return out
-
-
 @dataclass
 class ForestRun(experiment.FittedFolds):
     """One forest per fold on one feature set and seed, with its predictions and timings."""
@@ -90,7 +83,7 @@ def run_forest(frame: pd.DataFrame, folds: Sequence[splits.Fold], features: Sequ
         model.fit(x["train"], y[fold.train])
         train_s += time.perf_counter() - start
         start = time.perf_counter()
-        proba = _proba(model, x["test"])
+        proba = experiment.class_probabilities(model, x["test"])
         predict_s += time.perf_counter() - start
         y_pred = np.asarray(metrics.LABELS)[proba.argmax(axis=1)]
         predictions.append(experiment.prediction_frame(

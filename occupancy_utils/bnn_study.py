@@ -31,7 +31,7 @@ import pandas as pd
 import torch
 from tqdm import tqdm
 
-from . import data, experiment, metrics, search, splits, training, uncertainty
+from . import data, experiment, metrics, nested, search, splits, training, uncertainty
 from .models import bnn
 
 #: The version of what this family's search records hold (part of every search's key,
@@ -319,6 +319,50 @@ def select(found: pd.DataFrame, protocol: str) -> dict[str, Any]:
     return {k: (float(best[k]) if k == "lr" else int(best[k])) for k in PARAM_KEYS}
 
 
+def select_per_fold(found: pd.DataFrame, fold_numbers: Sequence[int]) -> dict[int, dict[str, Any]]:
+    """The clean protocol's choice, per fold (nested): fold k takes the configuration with
+    the lowest MSE on fold k's own validation tail; ties go to the smaller network, then
+    the larger learning rate, as in :func:`select`, never to a test score.
+
+    The studies' grids are fixed in advance (:data:`STUDIES`), so every fold chooses
+    among the same candidates and no earlier choice narrows them.
+    """
+    rows = found.drop_duplicates(subset=list(PARAM_KEYS))
+    ranked = rows.assign(_size=rows["hidden"] * rows["hidden_layers"], _lr=-rows["lr"])
+    ranked = ranked.sort_values(["_size", "_lr"], kind="stable").reset_index(drop=True)
+    ranked["fold_mse"] = [[r["monitor"]["mse"] for r in records] for records in ranked["folds"]]
+    return {k: check_params(p)
+            for k, p in nested.choose(ranked, dict.fromkeys(PARAM_KEYS), fold_numbers).items()}
+
+
+def config_text(params: Mapping[str, Any]) -> str:
+    """'lr 0.01, 2 x 64' for the text."""
+    return f"lr {params['lr']:g}, {params['hidden_layers']} x {params['hidden']}"
+
+
+def choice_text(chosen: Mapping[int, Mapping[str, Any]]) -> str:
+    """'lr 0.01, 1 x 64' when every fold chose it, else 'fold 1: ...; fold 2: ...'."""
+    texts = {k: config_text(p) for k, p in sorted(chosen.items())}
+    if len(set(texts.values())) == 1:
+        return next(iter(texts.values()))
+    return "; ".join(f"fold {k}: {t}" for k, t in texts.items())
+
+
+def chosen_scores(found: pd.DataFrame, chosen: Mapping[int, Mapping[str, Any]]
+                  ) -> dict[str, float]:
+    """The search's scores of each fold's choice on that fold, averaged over the folds:
+    validation-tail MSE (what chose it), test MSE and test F1 macro."""
+    rows = found.drop_duplicates(subset=list(PARAM_KEYS))
+    out: dict[str, list[float]] = {"val_mse": [], "test_mse": [], "test_f1_macro": []}
+    for k, params in sorted(chosen.items()):
+        match = rows.loc[(rows[list(PARAM_KEYS)] == pd.Series(params)).all(axis=1)]
+        record = next(r for r in match.iloc[0]["folds"] if r["fold"] == k)
+        out["val_mse"].append(record["monitor"]["mse"])
+        out["test_mse"].append(record["test"]["mse"])
+        out["test_f1_macro"].append(record["test"]["f1_macro"])
+    return {key: float(np.mean(v)) for key, v in out.items()}
+
+
 def _label(study: str, params: Mapping[str, Any]) -> str:
     if study == "lr":
         return f"lr = {params['lr']:g}"
@@ -454,10 +498,48 @@ def confidence_summary(pred: pd.DataFrame) -> dict[str, float]:
     }
 
 
+def evaluate_chosen(frame: pd.DataFrame, folds: Sequence[splits.Fold], protocol: str,
+                    chosen: Mapping[int, Mapping[str, Any]], settings: Settings, seed: int,
+                    curves_fold: int | None = None) -> dict[str, Any]:
+    """:func:`evaluate` with each fold's own configuration, predictions kept.
+
+    Each fold is evaluated alone (a fold is seeded on its own, so this gives
+    the numbers :func:`evaluate` gives when every fold has the same
+    configuration); the per-fold records are then summarised together.
+    :func:`evaluate` itself stays as the search stored it (its code keys the
+    stored searches).
+    """
+    missing = [f.number for f in folds if f.number not in chosen]
+    if missing:
+        raise ValueError(f"no chosen configuration for fold(s) {missing}")
+    parts = [evaluate(frame, [fold], protocol, chosen[fold.number], settings, seed,
+                      keep_predictions=True,
+                      curves_fold=curves_fold if curves_fold == fold.number else None)
+             for fold in folds]
+    preds = [p for part in parts for p in part["predictions"]]
+    records = [r for part in parts for r in part["folds"]]
+    test = experiment.summarize(preds)
+    value = experiment.summarize(preds, value_column="value")
+    return {
+        "chosen": {k: dict(v) for k, v in chosen.items()}, "protocol": protocol, "seed": seed,
+        "val_mse": float(np.mean([r["monitor"]["mse"] for r in records])),
+        "test_mse": test["mean"]["mse"], "test_f1_macro": test["mean"]["f1_macro"],
+        "test_mse_value": value["mean"]["mse"], "pooled": test["pooled"],
+        "pooled_mse_value": value["pooled"]["mse"], "folds": records,
+        "collapsed_folds": [r["fold"] for r in records if r["collapsed"]],
+        "summary": test, "summary_value": value,
+        "train_seconds": float(sum(r["train_seconds"] for r in records)),
+        "predict_seconds": float(sum(r["predict_seconds"] for r in records)),
+        "runs": [r for part in parts for r in part.get("runs", [])],
+        "predictions": preds,
+    }
+
+
 def seeds_evaluation(frame: pd.DataFrame, folds: Sequence[splits.Fold], protocol: str,
-                     params: Mapping[str, Any], settings: Settings, seeds: Sequence[int],
-                     curves_fold: int | None = None) -> dict[int, dict[str, Any]]:
-    """The same configuration under several seeds, with predictions, for the results file.
+                     chosen: Mapping[int, Mapping[str, Any]], settings: Settings,
+                     seeds: Sequence[int], curves_fold: int | None = None
+                     ) -> dict[int, dict[str, Any]]:
+    """Each fold's configuration under several seeds, with predictions, for the results file.
 
     With ``curves_fold`` the first seed also records learning curves on that
     fold (its run is kept under ``runs``), so the figure needs no extra training.
@@ -465,8 +547,8 @@ def seeds_evaluation(frame: pd.DataFrame, folds: Sequence[splits.Fold], protocol
     seeds = training.check_seeds(seeds)
     if curves_fold is not None:
         fold_by_number(folds, curves_fold)
-    return {s: evaluate(frame, folds, protocol, params, settings, s, keep_predictions=True,
-                        curves_fold=curves_fold if s == seeds[0] else None)
+    return {s: evaluate_chosen(frame, folds, protocol, chosen, settings, s,
+                               curves_fold=curves_fold if s == seeds[0] else None)
             for s in tqdm(seeds, desc=f"seeds ({protocol})", leave=False)}
 
 
@@ -487,7 +569,7 @@ def curves_run(frame: pd.DataFrame, folds: Sequence[splits.Fold], number: int, p
         return train_fold(frame, fold, protocol, params, settings, seed, curves=True)
 
 
-def results_model(label: str, params: Mapping[str, Any], settings: Settings,
+def results_model(label: str, chosen: Mapping[int, Mapping[str, Any]], settings: Settings,
                   by_protocol: Mapping[str, Mapping[int, Mapping[str, Any]]]) -> dict[str, Any]:
     """One model's entry of the results file (CONTRIBUTING.md schema).
 
@@ -503,8 +585,11 @@ def results_model(label: str, params: Mapping[str, Any], settings: Settings,
             "train_seconds": float(np.mean([ev["train_seconds"] for ev in evaluations.values()])),
             "predict_seconds": float(np.mean([ev["predict_seconds"]
                                               for ev in evaluations.values()])),
+            "chosen": {str(k): dict(v) for k, v in chosen.items()},
         }
-    return {"label": label, "params": {**dict(params), **asdict(settings)},
+    configs = {config_text(p) for p in chosen.values()}
+    params = dict(next(iter(chosen.values()))) if len(configs) == 1 else {}
+    return {"label": label, "params": {**params, **asdict(settings)},
             "probabilistic": True, "protocols": protocols}
 
 
@@ -542,7 +627,8 @@ class FinalModel:
     """A configuration evaluated for the results file: per protocol, per seed."""
 
     label: str
-    params: dict[str, Any]
+    #: fold number -> the configuration that fold's model uses
+    chosen: dict[int, dict[str, Any]]
     settings: Settings
     evaluations: dict[str, dict[int, dict[str, Any]]]
 
@@ -562,15 +648,17 @@ class FinalModel:
 
 
 def train_final(frame: pd.DataFrame, folds: Sequence[splits.Fold], label: str,
-                params: Mapping[str, Any], settings: Settings, protocols: Sequence[str],
-                seeds: Sequence[int], curves_fold: int | None = None) -> FinalModel:
-    """Evaluate one configuration under the given protocols and seeds (all checked first)."""
-    params = check_params(params)
+                chosen: Mapping[int, Mapping[str, Any]], settings: Settings,
+                protocols: Sequence[str], seeds: Sequence[int],
+                curves_fold: int | None = None) -> FinalModel:
+    """Evaluate each fold's configuration under the given protocols and seeds (all
+    checked first)."""
+    chosen = {k: check_params(p) for k, p in chosen.items()}
     for protocol in protocols:
         training.check_protocol(protocol)
     training.check_seeds(seeds)
-    return FinalModel(label, params, settings,
-                      {p: seeds_evaluation(frame, folds, p, params, settings, seeds, curves_fold)
+    return FinalModel(label, chosen, settings,
+                      {p: seeds_evaluation(frame, folds, p, chosen, settings, seeds, curves_fold)
                        for p in protocols})
 
 
@@ -585,30 +673,30 @@ def other_kl(settings: Settings) -> Settings:
 
 
 def final_models(frame: pd.DataFrame, folds: Sequence[splits.Fold],
-                 report_config: Mapping[str, Any], chosen: Mapping[str, Any],
+                 report_config: Mapping[str, Any], chosen: Mapping[int, Mapping[str, Any]],
                  settings: Settings, seeds: Sequence[int], curves_fold: int
                  ) -> dict[str, FinalModel]:
     """The chapter's final models, keyed as in the results file.
 
     ``bnn``: the report's configuration under both protocols; ``bnn_selected``:
-    the clean protocol's choice, only when it differs from the report's;
-    ``bnn_<kl>``: the report's configuration with the KL term scaled the other
-    way (clean protocol).
+    the clean protocol's per-fold choice (:func:`select_per_fold`), only when some
+    fold's choice differs from the report's; ``bnn_<kl>``: the report's
+    configuration with the KL term scaled the other way (clean protocol).
     """
     report_config = check_params(report_config)
-    chosen = check_params(chosen)
-    finals = {"bnn": train_final(frame, folds, "BNN (report's configuration: lr "
-                                 f"{report_config['lr']:g}, {report_config['hidden_layers']} x "
-                                 f"{report_config['hidden']})", report_config, settings,
+    chosen = {k: check_params(p) for k, p in chosen.items()}
+    everywhere = {f.number: report_config for f in folds}
+    finals = {"bnn": train_final(frame, folds, "BNN (report's configuration: "
+                                 f"{config_text(report_config)})", everywhere, settings,
                                  ["report", "clean"], seeds, curves_fold)}
-    if chosen != report_config:
-        finals["bnn_selected"] = train_final(
-            frame, folds, f"BNN (chosen on validation: lr {chosen['lr']:g}, "
-            f"{chosen['hidden_layers']} x {chosen['hidden']})", chosen, settings, ["clean"],
-            seeds, curves_fold)
+    if any(p != report_config for p in chosen.values()):
+        label = ("BNN (chosen on validation: " + config_text(next(iter(chosen.values()))) + ")"
+                 if nested.distinct(chosen) == 1 else "BNN (chosen per fold on validation)")
+        finals["bnn_selected"] = train_final(frame, folds, label, chosen, settings, ["clean"],
+                                             seeds, curves_fold)
     swapped = other_kl(settings)
     finals[f"bnn_{swapped.kl}"] = train_final(
-        frame, folds, f"BNN (report's configuration, KL scaled '{swapped.kl}')", report_config,
+        frame, folds, f"BNN (report's configuration, KL scaled '{swapped.kl}')", everywhere,
         swapped, ["clean"], seeds)
     return finals
 
@@ -651,7 +739,7 @@ def write_chapter_results(profile: str, notebook: str, finals: Mapping[str, Fina
 
     payload = {
         "chapter": notebook, "profile": profile, "elapsed_seconds": float(elapsed_seconds),
-        "models": {key: results_model(m.label, m.params, m.settings, m.evaluations)
+        "models": {key: results_model(m.label, m.chosen, m.settings, m.evaluations)
                    for key, m in finals.items()},
     }
     predictions = predictions_table({key: m.evaluations for key, m in finals.items()})

@@ -169,6 +169,12 @@ def execute(profile: str, only: list[str] | None = None, force: bool = False) ->
     reports = BUILD / "reports"
     out_dir.mkdir(parents=True, exist_ok=True)
     done = []
+    from .search import default_workers, usable_cores
+
+    workers = default_workers(profile)  # a bad WORKERS fails here, before any notebook runs
+    print(f"[book] searches: {workers} worker process(es) on {usable_cores()} usable core(s), "
+          f"{max(1, usable_cores() // workers)} torch thread(s) each "
+          "(WORKERS overrides; see benchmarks/README.md)", flush=True)
     upstream_ran = False  # later chapters read earlier chapters' results files
     for nb_path in notebook_paths():
         stem = nb_path.stem

@@ -94,6 +94,12 @@ def source_digest(obj: Callable[..., Any] | type) -> str:
     except (OSError, TypeError):
         return hashlib.sha256(_fingerprint(obj.__code__).encode()).hexdigest()[:12]
     tree = _strip_docstrings(ast.parse(textwrap.dedent(source)))
+    defined = getattr(tree.body[0], "name", None) if tree.body else None
+    if obj.__name__.isidentifier() and defined != obj.__name__:  # not for a lambda
+        # inspect reads the file as it is now at the line numbers of the import: a file
+        # edited since would key this code on its neighbour's source
+        raise RuntimeError(f"the source of {_qualname(obj)} changed since it was imported "
+                           "(its file was edited); restart the kernel or process")
     dumped = ast.dump(tree, annotate_fields=False, include_attributes=False)
     return hashlib.sha256(dumped.encode()).hexdigest()[:12]
 

@@ -389,7 +389,8 @@ def second_design(frame: pd.DataFrame, grids: dict, settings: nested.Settings, s
 
 # --------------------------------------------------------------------------- cost
 
-_LSTM = {v: [f"06_lstm-{v}-clean-structure", f"06_lstm-{v}-clean-tuning"]
+_LSTM = {v: [f"06_lstm-{v}-clean-structure",
+             *[f"06_lstm-{v}-clean-tuning-fold{k}" for k in (1, 2, 3, 4)]]
          for v in ("regression", "classification")}
 #: The stored searches that chose each model's clean-protocol configuration, by name.
 #: The random forest and the BNN in the report's configuration were not searched.

@@ -47,7 +47,7 @@ import pandas as pd
 import torch
 from tqdm import tqdm  # text bars, as the shared modules (tqdm.auto needs ipywidgets)
 
-from . import data, experiment, metrics, search, sequences, splits, training
+from . import data, experiment, metrics, nested, search, sequences, splits, training
 from .models.crf import LAYOUTS, MLPCRF, MLPCRFStack, parse_layout
 from .paths import results_dir
 from .results import atomic_write
@@ -60,7 +60,7 @@ GRID_KEYS = ("hidden", "lr", "seq_len")
 BATCH_KEYS = ("hidden", "lr")
 #: The version of what this family's search records hold (part of every search's key,
 #: see cache_key): bump it when the records change shape or meaning.
-SCHEMA = 1
+SCHEMA = 2  # 2: records hold each fold's validation MSE
 MODEL_KEYS = {"chunks": "crf", "whole": "crf_whole_fold"}
 MODEL_LABELS = {"chunks": "MLP + CRF (chunk-wise Viterbi, as the report)",
                 "whole": "MLP + CRF (whole-fold Viterbi)"}
@@ -339,6 +339,8 @@ def config_record(runs: Sequence[FoldRun], seconds: float) -> dict[str, Any]:
         **{f"whole_{k}": v for k, v in whole["mean"].items()},
         **{f"whole_pooled_{k}": v for k, v in whole["pooled"].items()},
         "val_mse": float(np.mean([m["mse"] for m in monitor])),
+        # per fold: what each fold's own choice reads (nested selection, chapter 3)
+        "val_mse_folds": [m["mse"] for m in monitor],
         "val_f1_macro": float(np.mean([m["f1_macro"] for m in monitor])),
         "epochs": [r.history.epochs for r in runs],
         "best_epochs": [r.history.best_epoch + 1 for r in runs],
@@ -400,7 +402,7 @@ def run_search(grid: Mapping[str, Sequence[Any]], protocol: str, *, profile: str
                               patience=patience, seed=seed, val_fraction=val_fraction)
     found = search.run_grid(f"crf-{protocol}", dict(grid), bound, profile=profile,
                             settings=settings, schema=SCHEMA, storage=storage,
-                            workers=workers or search.default_workers(), seed=seed,
+                            workers=workers or search.default_workers(profile), seed=seed,
                             batch_keys=BATCH_KEYS)
     return grid_table(found), found.attrs["study_name"]
 
@@ -431,7 +433,8 @@ def grid_table(found: pd.DataFrame) -> pd.DataFrame:
         lambda f: ",".join(str(v) for v in f))
     columns = ["hidden", "lr", "seq_len", "mse", "f1_macro", "f1_micro", "pooled_mse",
                "pooled_f1_macro", "whole_mse", "whole_f1_macro", "val_mse", "val_f1_macro",
-               *[f"mse_fold{i}" for i in range(1, 5)], "mean_epochs", "collapsed",
+               *[f"mse_fold{i}" for i in range(1, 5)], "val_mse_folds", "mean_epochs",
+               "collapsed",
                "collapsed_folds", "changes_inside", "changes_at_starts", "seconds"]
     for i in range(4):
         out[f"mse_fold{i + 1}"] = out["mse_folds"].apply(lambda v, i=i: v[i] if len(v) > i
@@ -441,12 +444,38 @@ def grid_table(found: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
+def _params(row: pd.Series | Mapping[str, Any]) -> dict[str, Any]:
+    return {"hidden": str(row["hidden"]), "lr": float(row["lr"]), "seq_len": int(row["seq_len"])}
+
+
 def best_params(table: pd.DataFrame, protocol: str) -> dict[str, Any]:
-    """The configuration each protocol would ship: lowest test MSE (report) or validation MSE."""
+    """One configuration for every fold, by the mean over folds (the report's way).
+
+    Lowest mean test MSE under ``report``; under ``clean`` the lowest mean
+    validation MSE, which the book no longer ships (see :func:`choices`): the
+    folds' validation tails lie inside earlier folds' test parts. Ties go to
+    the earlier row of ``table``, never to a test score.
+    """
     training.check_protocol(protocol)
     column = "mse" if protocol == "report" else "val_mse"
-    row = table.sort_values([column, "mse"], kind="stable").iloc[0]
-    return {"hidden": str(row["hidden"]), "lr": float(row["lr"]), "seq_len": int(row["seq_len"])}
+    return _params(table.sort_values(column, kind="stable").iloc[0])
+
+
+def choices(table: pd.DataFrame, grid: Mapping[str, Sequence[Any]], protocol: str,
+            fold_numbers: Sequence[int]) -> dict[int, dict[str, Any]]:
+    """The configuration each fold's final model uses (fold number -> parameters).
+
+    ``report``: the report's rule, one configuration for all folds by the mean
+    test MSE. ``clean``: nested (:func:`~occupancy_utils.nested.choose`), fold k
+    takes the lowest MSE on its own validation tail, ties to the earlier grid
+    point, so no test row of fold k reaches fold k's model.
+    """
+    training.check_protocol(protocol)
+    if protocol == "report":
+        one = best_params(search.in_grid_order(table, grid), protocol)
+        return {k: dict(one) for k in fold_numbers}
+    found = search.in_grid_order(table, grid).assign(fold_mse=lambda t: t["val_mse_folds"])
+    return {k: _params(p) for k, p in nested.choose(found, grid, fold_numbers).items()}
 
 
 # --------------------------------------------------------------------------- tables
@@ -522,7 +551,8 @@ def protocol_table(grids: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
         chosen = best_params(grid, protocol)
         row = grid.loc[_key(grid) == _key(pd.DataFrame([chosen])).iloc[0]].iloc[0]
         rows.append({"protocol": protocol,
-                     "selected on": "test MSE" if protocol == "report" else "validation MSE",
+                     "selected on": "mean test MSE" if protocol == "report"
+                     else "mean validation MSE",
                      # the report protocol monitors the test part: it has no validation
                      **chosen, "validation mse": row["val_mse"] if protocol == "clean"
                      else float("nan"), "test mse": row["mse"],
@@ -559,21 +589,27 @@ def decoding_table(runs: Sequence[FoldRun]) -> pd.DataFrame:
 
 # --------------------------------------------------------------------------- final models
 
-def retrain(frame: pd.DataFrame, folds: Sequence[splits.Fold], params: Mapping[str, Any],
-            protocol: str, seeds: Sequence[int], *, max_epochs: int, patience: int,
-            val_fraction: float = 0.2, record_transitions_fold: int | None = None
-            ) -> dict[int, list[FoldRun]]:
-    """The selected configuration on every fold, once per seed, with class probabilities.
+def retrain(frame: pd.DataFrame, folds: Sequence[splits.Fold],
+            chosen: Mapping[int, Mapping[str, Any]], protocol: str, seeds: Sequence[int], *,
+            max_epochs: int, patience: int, val_fraction: float = 0.2,
+            record_transitions_fold: int | None = None) -> dict[int, list[FoldRun]]:
+    """Each fold's chosen configuration (:func:`choices`) on that fold, once per seed,
+    with class probabilities.
 
     Transitions are recorded on ``record_transitions_fold`` for the first seed only.
     """
     check_settings(protocol, max_epochs, patience, val_fraction, list(seeds))
+    missing = [f.number for f in folds if f.number not in chosen]
+    if missing:
+        raise ValueError(f"no chosen configuration for fold(s) {missing}")
     out = {}
     for i, seed in enumerate(tqdm(list(seeds), desc=f"{protocol} seeds", leave=False)):
-        out[seed] = run_config(frame, folds, params, protocol, max_epochs=max_epochs,
-                               patience=patience, seed=seed, val_fraction=val_fraction,
-                               record_transitions_fold=record_transitions_fold if i == 0
-                               else None, proba=True)
+        transitions = record_transitions_fold if i == 0 else None
+        out[seed] = [run_config(frame, [fold], chosen[fold.number], protocol,
+                                max_epochs=max_epochs, patience=patience, seed=seed,
+                                val_fraction=val_fraction, record_transitions_fold=transitions,
+                                proba=True)[0]
+                     for fold in folds]
     return out
 
 
@@ -599,14 +635,14 @@ def predictions(final: Mapping[str, Mapping[int, Sequence[FoldRun]]]) -> pd.Data
 
 
 def results_payload(final: Mapping[str, Mapping[int, Sequence[FoldRun]]],
-                    chosen: Mapping[str, Mapping[str, Any]], *, profile: str,
+                    chosen: Mapping[str, Mapping[int, Mapping[str, Any]]], *, profile: str,
                     elapsed_seconds: float, search_seconds: Mapping[str, float],
                     settings: Mapping[str, Any]) -> dict[str, Any]:
     """The results file (CONTRIBUTING.md schema), one model per decoding.
 
     ``params`` of a model is the report protocol's choice; each protocol block
-    also carries the configuration that protocol selected (``params``) and
-    how (``selected_by``), since the clean protocol may pick another one.
+    also carries the configuration each fold used (``chosen``) and how it was
+    selected (``selected_by``): the clean protocol chooses per fold.
     """
     models = {}
     for kind, key in MODEL_KEYS.items():
@@ -620,15 +656,16 @@ def results_payload(final: Mapping[str, Mapping[int, Sequence[FoldRun]]],
                 / len(by_seed),
                 "predict_seconds": sum(r.predict_seconds for runs in by_seed.values()
                                        for r in runs) / len(by_seed),
-                "params": dict(chosen[protocol]),
+                "chosen": {str(k): dict(v) for k, v in chosen[protocol].items()},
                 "selected_by": "mean test MSE" if protocol == "report"
-                else "mean validation MSE",
+                else "each fold's own validation MSE (nested)",
             }
         first = "report" if "report" in chosen else next(iter(chosen))
+        one = next(iter(chosen[first].values()))
         has_proba = all(r.chunk_proba is not None for by_seed in final.values()
                         for runs in by_seed.values() for r in runs)
         models[key] = {"label": MODEL_LABELS[kind],
-                       "params": {**chosen[first], **settings}, "probabilistic": has_proba,
+                       "params": {**one, **settings}, "probabilistic": has_proba,
                        "protocols": protocols}
     return {"chapter": "04_crf", "profile": profile, "elapsed_seconds": float(elapsed_seconds),
             "search_seconds": dict(search_seconds), "models": models}
@@ -665,7 +702,7 @@ def _seed_mean(by_seed: Mapping[int, Sequence[FoldRun]], kind: str, which: str, 
 
 
 def final_table(final: Mapping[str, Mapping[int, Sequence[FoldRun]]],
-                chosen: Mapping[str, Mapping[str, Any]],
+                chosen: Mapping[str, Mapping[int, Mapping[str, Any]]],
                 report_row: Sequence[Any] | None = None) -> pd.DataFrame:
     """The retrained models: scores averaged over seeds, per protocol and decoding.
 
@@ -677,7 +714,7 @@ def final_table(final: Mapping[str, Mapping[int, Sequence[FoldRun]]],
     for protocol, by_seed in final.items():
         for kind, label in (("chunks", "chunk-wise"), ("whole", "whole-fold")):
             row = {"protocol": protocol, "decoding": label,
-                   "configuration": config_label(chosen[protocol]), "seeds": len(by_seed),
+                   "configuration": choice_label(chosen[protocol]), "seeds": len(by_seed),
                    **{f"{k} (mean over folds)": _seed_mean(by_seed, kind, "mean", k)
                       for k in ("mse", "f1_macro")},
                    "mse std over seeds": float(np.std(
@@ -698,9 +735,33 @@ def config_label(params: Mapping[str, Any]) -> str:
             f"seq_len {int(params['seq_len'])}")
 
 
+def choice_label(chosen: Mapping[int, Mapping[str, Any]]) -> str:
+    """One configuration's label when every fold uses it, else 'per fold: k different'."""
+    labels = {config_label(p) for p in chosen.values()}
+    return labels.pop() if len(labels) == 1 else f"per fold: {len(labels)} different"
+
+
+def choice_table(chosen: Mapping[str, Mapping[int, Mapping[str, Any]]]) -> pd.DataFrame:
+    """Per protocol and fold, the configuration that fold's final model uses."""
+    return nested.agreement_table({f"{p} protocol": by_fold for p, by_fold in chosen.items()})
+
+
+def chosen_scores(table: pd.DataFrame, chosen: Mapping[int, Mapping[str, Any]]
+                  ) -> dict[str, float]:
+    """The search's own scores of each fold's choice on that fold, averaged over the folds:
+    ``val_mse`` on the validation tails (what chose them), ``test_mse`` on the test parts."""
+    val, test = [], []
+    for i, (_, params) in enumerate(sorted(chosen.items())):
+        row = table.loc[_key(table) == _key(pd.DataFrame([params])).iloc[0]].iloc[0]
+        val.append(float(row["val_mse_folds"][i]))
+        test.append(float(row[f"mse_fold{i + 1}"]))
+    return {"val_mse": float(np.mean(val)), "test_mse": float(np.mean(test))}
+
+
 def findings(grids: Mapping[str, pd.DataFrame],
              final: Mapping[str, Mapping[int, Sequence[FoldRun]]],
-             report: Mapping[str, Any], table_7_row: Sequence[Any]) -> dict[str, Any]:
+             report: Mapping[str, Any], table_7_row: Sequence[Any],
+             chosen: Mapping[str, Mapping[int, Mapping[str, Any]]]) -> dict[str, Any]:
     """The numbers the chapter's text quotes, under names for myst-nb glue.
 
     Values that may not exist in a profile (a report configuration outside a
@@ -715,8 +776,8 @@ def findings(grids: Mapping[str, pd.DataFrame],
     collapsed = grid.loc[grid["collapsed"]]
     on_last = collapsed["collapsed_folds"].str.split(",").apply(lambda f: "4" in f)
     clean = grids["clean"]
-    clean_choice = best_params(clean, "clean")
-    clean_row = clean.loc[_key(clean) == _key(pd.DataFrame([clean_choice])).iloc[0]].iloc[0]
+    clean_scores = chosen_scores(clean, chosen["clean"])
+    mean_choice = best_params(clean, "clean")
     all_changes = grid["changes_inside"] + grid["changes_at_starts"]
     collapsed_folds = sorted({int(f) for folds in collapsed["collapsed_folds"]
                               for f in str(folds).split(",") if f})
@@ -734,9 +795,12 @@ def findings(grids: Mapping[str, pd.DataFrame],
         "crf_report_best_in_book": (
             f"{match.iloc[0]['mse']:.3f} (rank {int(match.iloc[0]['rank'])} of {len(grid)})"
             if len(match) else "not available: this profile's grid does not contain it"),
-        "crf_clean_config": config_label(clean_choice),
-        "crf_clean_val_mse": float(clean_row["val_mse"]),
-        "crf_clean_test_mse": float(clean_row["mse"]),
+        "crf_clean_config": "; ".join(f"fold {k}: {config_label(p)}"
+                                      for k, p in sorted(chosen["clean"].items())),
+        "crf_clean_distinct": nested.distinct(chosen["clean"]),
+        "crf_clean_mean_config": config_label(mean_choice),
+        "crf_clean_val_mse": clean_scores["val_mse"],
+        "crf_clean_test_mse": clean_scores["test_mse"],
         "crf_clean_best_test_mse": float(clean["mse"].min()),
         # does the validation tail rank configurations as the test part does?
         "crf_clean_val_test_spearman": float(clean["val_mse"].rank().corr(clean["mse"].rank()))

@@ -139,3 +139,18 @@ class FittedFolds:
     def summary(self) -> dict:
         """Per-fold, mean, std and pooled scores (:func:`summarize`)."""
         return summarize(self.predictions)
+
+
+#: Class-probability columns of a predictions file, one per count 0..3.
+PROBA_COLUMNS = [f"p{c}" for c in metrics.LABELS]
+
+
+def class_probabilities(model: Any, x: np.ndarray) -> np.ndarray:
+    """A fitted scikit-learn classifier's probabilities in columns 0..3.
+
+    A training part may lack a class (a fold without three people): its
+    column is 0, so every model's columns mean the same counts.
+    """
+    out = np.zeros((len(x), len(metrics.LABELS)))
+    out[:, np.asarray(model.classes_).astype(int)] = model.predict_proba(x)
+    return out

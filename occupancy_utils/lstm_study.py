@@ -35,7 +35,17 @@ import pandas as pd
 import torch
 from tqdm import tqdm
 
-from . import data, experiment, results, search, sequences, splits, training, uncertainty
+from . import (
+    data,
+    experiment,
+    nested,
+    results,
+    search,
+    sequences,
+    splits,
+    training,
+    uncertainty,
+)
 from .models import lstm
 
 #: The version of what this family's search records hold (part of every search's key,
@@ -229,6 +239,13 @@ def fold_windows(frame: pd.DataFrame, fold: splits.Fold, protocol: str, seq_len:
             for name in ("fit", "monitor", "test")}
 
 
+def rows_scored_per_fold(frame: pd.DataFrame, folds: Sequence[splits.Fold],
+                         per_fold: Mapping[int, Config]) -> pd.DataFrame:
+    """:func:`rows_scored` with each fold's own window length (its chosen configuration)."""
+    return pd.concat([rows_scored(frame, [f], per_fold[f.number].seq_len).assign(
+        seq_len=per_fold[f.number].seq_len) for f in folds], ignore_index=True)
+
+
 def rows_scored(frame: pd.DataFrame, folds: Sequence[splits.Fold], seq_len: int) -> pd.DataFrame:
     """Per fold: test rows, rows with a window (the rows the LSTM is scored on), share."""
     out = []
@@ -372,21 +389,63 @@ def search_objective(params: dict[str, Any], *, variant: str, protocol: str,
     }
 
 
+def fold_objective(params: dict[str, Any], *, variant: str, protocol: str,
+                   fixed: Mapping[str, Any], settings: Mapping[str, Any], seed: int,
+                   fold: int, threads: int = 0) -> dict[str, Any]:
+    """Train one grid point on one fold only; its monitor MSE (the per-fold tuning stage).
+
+    The clean protocol's second stage runs per fold, on the structure that fold
+    chose, so fold k's tuning reads fold k's validation tail and nothing else.
+    A fold is seeded on its own, so this gives the numbers :func:`search_objective`
+    gives for that fold.
+    """
+    set_threads(threads)
+    config = Config(variant=variant, **{**fixed, **params})
+    st = Settings(**settings)
+    frame, folds = experiment.search_data()
+    (one,) = [f for f in folds if f.number == fold]
+    windows = fold_windows(frame, one, protocol, config.seq_len, st.val_fraction)
+    model, history, secs = train_fold(windows, config, st, seed)
+    sel = experiment.summarize([deterministic_frame(model, windows["monitor"], variant, fold)])
+    test = experiment.summarize([deterministic_frame(model, windows["test"], variant, fold)])
+    return {"mse": sel["mean"]["mse"], "f1_macro": sel["mean"]["f1_macro"],
+            "fold_mse": [sel["mean"]["mse"]], "test_mse": test["mean"]["mse"],
+            "test_f1_macro": test["mean"]["f1_macro"], "epochs": [history.epochs],
+            "seconds": float(secs)}
+
+
 @dataclass
 class Search:
-    """Both stages of one variant's search under one protocol, and the winner."""
+    """Both stages of one variant's search under one protocol, and what each fold uses.
+
+    ``per_fold`` maps a fold number to its configuration: under ``report`` the
+    one winner by the mean test MSE (the report's way), under ``clean`` each
+    fold's own choice (nested: its structure, then its dropout and lr, on its own
+    validation tail). ``tuning`` holds the second stage's rows (with a ``fold``
+    column under ``clean``, one per-fold study each).
+    """
 
     variant: str
     protocol: str
     structure: pd.DataFrame
     tuning: pd.DataFrame
-    best: Config
-    names: tuple[str, str] = ("", "")
+    per_fold: dict[int, Config]
+    names: tuple[str, ...] = ()
 
     @property
     def seconds(self) -> float:
         """Training seconds summed over every grid point of both stages."""
         return float(self.structure["seconds"].sum() + self.tuning["seconds"].sum())
+
+    def hyper(self) -> dict[str, Any]:
+        """Each hyper-parameter: its value when every fold agrees, else 'a / b / c / d'."""
+        by_fold = [c.hyper() for _, c in sorted(self.per_fold.items())]
+        out: dict[str, Any] = {}
+        for key in by_fold[0]:
+            values = [h[key] for h in by_fold]
+            out[key] = values[0] if len(set(values)) == 1 else " / ".join(
+                f"{v:g}" for v in values)
+        return out
 
 
 def _best_row(frame: pd.DataFrame, grid: Mapping[str, Sequence[Any]]) -> pd.Series:
@@ -407,13 +466,18 @@ def two_stage_search(variant: str, protocol: str, *, structure_grid: Mapping[str
                      threads: int = 0) -> Search:
     """The report's two series: structure at fixed lr/dropout, then dropout and lr.
 
-    Each stage is a resumable :func:`~occupancy_utils.search.run_grid`; the study names carry
-    every setting that changes results, so a changed grid starts afresh.
+    Under ``report`` one winner for every fold, by the mean test MSE over folds
+    (the report's way). Under ``clean`` each fold chooses on its own validation
+    tail: its structure from stage 1, then dropout and lr in a per-fold stage 2
+    on that structure (:func:`_per_fold_tuning`), so no fold's test rows reach
+    its own model through another fold's tail. Each stage is a resumable
+    :func:`~occupancy_utils.search.run_grid`.
     """
     training.check_protocol(protocol)
     threads = threads_per_worker(threads, workers)
     common = {"variant": variant, "protocol": protocol, "settings": asdict(settings),
               "seed": seed}
+    fold_numbers = [f.number for f in experiment.search_data()[1]]
     fixed1 = dict(structure_fixed)
     objective1 = functools.partial(search_objective, variant=variant, protocol=protocol,
                                    fixed=fixed1, settings=asdict(settings), seed=seed,
@@ -422,6 +486,12 @@ def two_stage_search(variant: str, protocol: str, *, structure_grid: Mapping[str
                              objective1, profile=profile, settings={"fixed": fixed1, **common},
                              schema=SCHEMA, storage=storage, workers=workers, seed=seed,
                              progress=progress)
+    if protocol == "clean":
+        return _per_fold_tuning(
+            variant, stage1, structure_grid=structure_grid, tuning_grid=tuning_grid,
+            fold_numbers=fold_numbers, common=common, threads=threads,
+            run={"profile": profile, "storage": storage, "workers": workers, "seed": seed,
+                 "progress": progress})
     win1 = _best_row(stage1, structure_grid)
     fixed2 = {k: results.plain(win1[k]) for k in STRUCTURE_KEYS}
     objective2 = functools.partial(search_objective, variant=variant, protocol=protocol,
@@ -433,8 +503,34 @@ def two_stage_search(variant: str, protocol: str, *, structure_grid: Mapping[str
                              progress=progress)
     win2 = _best_row(stage2, tuning_grid)
     best = Config(variant=variant, **fixed2, **{k: results.plain(win2[k]) for k in TUNING_KEYS})
-    return Search(variant, protocol, stage1, stage2, best,
+    return Search(variant, protocol, stage1, stage2, {k: best for k in fold_numbers},
                   (stage1.attrs["study_name"], stage2.attrs["study_name"]))
+
+
+def _per_fold_tuning(variant: str, stage1: pd.DataFrame, *,
+                     structure_grid: Mapping[str, Sequence], tuning_grid: Mapping[str, Sequence],
+                     fold_numbers: Sequence[int], common: Mapping[str, Any],
+                     run: Mapping[str, Any], threads: int) -> Search:
+    """The clean protocol: each fold chooses its structure on its own validation tail, then
+    its dropout and lr in a study of its own (:func:`fold_objective`)."""
+    structures = nested.choose(search.in_grid_order(stage1, structure_grid), structure_grid,
+                               fold_numbers)
+    per_fold, frames, names = {}, [], [stage1.attrs["study_name"]]
+    for k, structure in structures.items():
+        fixed = {key: results.plain(structure[key]) for key in STRUCTURE_KEYS}
+        objective = functools.partial(fold_objective, variant=variant, protocol="clean",
+                                      fixed=fixed, settings=common["settings"],
+                                      seed=common["seed"], fold=k, threads=threads)
+        found = search.run_grid(f"06_lstm-{variant}-clean-tuning-fold{k}", tuning_grid,
+                                objective, settings={"fixed": fixed, "fold": k, **common},
+                                schema=SCHEMA, **run)
+        names.append(found.attrs["study_name"])
+        found = search.in_grid_order(found, tuning_grid)
+        tuned = nested.choose(found, tuning_grid, [k])[k]
+        per_fold[k] = Config(variant=variant, **fixed, **tuned)
+        frames.append(found.assign(fold=k, **fixed))
+    return Search(variant, "clean", stage1, pd.concat(frames, ignore_index=True), per_fold,
+                  tuple(names))
 
 
 def long_folds(stage: pd.DataFrame, keys: Sequence[str], column: str = "fold_mse") -> pd.DataFrame:
@@ -442,7 +538,9 @@ def long_folds(stage: pd.DataFrame, keys: Sequence[str], column: str = "fold_mse
     rows = []
     for _, r in stage.iterrows():
         for i, v in enumerate(r[column], start=1):
-            rows.append({**{k: r[k] for k in keys}, "fold": i, "mse": v})
+            # a per-fold study's row holds its own fold's score only
+            fold = int(r["fold"]) if "fold" in r and len(r[column]) == 1 else i
+            rows.append({**{k: r[k] for k in keys}, "fold": fold, "mse": v})
     return pd.DataFrame(rows)
 
 
@@ -453,17 +551,18 @@ class Final:
     """Predictions and timings of the final models of one variant, every protocol and seed."""
 
     variant: str
-    configs: dict[str, Config]
+    configs: dict[str, dict[int, Config]]
     predictions: dict[tuple[str, str, int], list[pd.DataFrame]] = field(default_factory=dict)
     train_seconds: dict[str, float] = field(default_factory=dict)
     predict_seconds: dict[tuple[str, str], float] = field(default_factory=dict)
     epochs: dict[tuple[str, int], list[int]] = field(default_factory=dict)
 
 
-def final_models(frame: pd.DataFrame, variant: str, configs: Mapping[str, Config], *,
-                 settings: Settings, seeds: Sequence[int], mc_samples: int,
-                 progress: bool = True) -> Final:
-    """Train each protocol's winner for every seed and fold; score with dropout off and MC.
+def final_models(frame: pd.DataFrame, variant: str,
+                 configs: Mapping[str, Mapping[int, Config]], *, settings: Settings,
+                 seeds: Sequence[int], mc_samples: int, progress: bool = True) -> Final:
+    """Train each protocol's choice for every seed and fold (``configs[protocol][fold]``,
+    as :attr:`Search.per_fold`); score with dropout off and MC.
 
     ``predictions[(model_key, protocol, seed)]`` holds one frame per fold.
     """
@@ -472,7 +571,7 @@ def final_models(frame: pd.DataFrame, variant: str, configs: Mapping[str, Config
     key_det, key_mc = MODEL_KEYS[(variant, False)], MODEL_KEYS[(variant, True)]
     jobs = [(p, s, f) for p in configs for s in seeds for f in folds]
     for protocol, seed, fold in tqdm(jobs, desc=f"final {variant}", disable=not progress):
-        config = configs[protocol]
+        config = configs[protocol][fold.number]
         windows = fold_windows(frame, fold, protocol, config.seq_len, settings.val_fraction)
         model, history, secs = train_fold(windows, config, settings, seed)
         result.train_seconds[protocol] = result.train_seconds.get(protocol, 0.0) + secs
@@ -522,10 +621,13 @@ def results_models(finals: Sequence[Final]) -> dict[str, Any]:
             key = MODEL_KEYS[(final.variant, mc)]
             # the book's model is the clean protocol's winner; the report's is also kept
             main = final.configs.get("clean") or next(iter(final.configs.values()))
-            entry: dict[str, Any] = {"label": LABELS[key], "params": main.hyper(),
-                                     "params_by_protocol": {p: c.hyper()
-                                                            for p, c in final.configs.items()},
-                                     "probabilistic": mc, "protocols": {}}
+            one = set(main.values())
+            entry: dict[str, Any] = {
+                "label": LABELS[key],
+                "params": next(iter(main.values())).hyper() if len(one) == 1 else {},
+                "params_by_protocol": {p: {str(k): c.hyper() for k, c in by_fold.items()}
+                                       for p, by_fold in final.configs.items()},
+                "probabilistic": mc, "protocols": {}}
             for protocol in final.configs:
                 seeds = sorted(s for (k, p, s) in scored if k == key and p == protocol)
                 block: dict[str, Any] = {
@@ -610,15 +712,19 @@ def table5(variant: str, searches: Mapping[str, Search], finals: Mapping[str, Fi
     key = MODEL_KEYS[(variant, False)]
     for protocol, s in searches.items():
         scores = score_row(finals[variant], key, protocol)
-        out[f"book ({protocol} protocol)"] = [s.best.hyper()[k] if k in s.best.hyper()
-                                              else scores[k] for k in TABLE5_ROWS]
+        hyper = s.hyper()
+        out[f"book ({protocol} protocol)"] = [hyper[k] if k in hyper else scores[k]
+                                              for k in TABLE5_ROWS]
     if "book (report protocol)" in out:
-        diff = out["book (report protocol)"] - out["report"]
+        diff = pd.to_numeric(out["book (report protocol)"], errors="coerce") - out["report"]
         # a difference of scores helps; of hyper-parameters it does not
         out["book (report protocol) - report"] = diff.where(diff.index.isin(METRICS))
-    out = out.round(digits).astype(object)
+    out = out.astype(object).map(
+        lambda v: round(float(v), digits) if isinstance(v, (int, float, np.number)) else v
+    ).astype(object)
     for row in ("hidden", "layers", "seq_len"):
-        out.loc[row] = [int(v) if pd.notna(v) else v for v in out.loc[row]]
+        out.loc[row] = [int(v) if isinstance(v, (int, float, np.number)) and pd.notna(v)
+                        else v for v in out.loc[row]]
     return out
 
 
@@ -725,8 +831,9 @@ def results_payload(profile: str, finals: Sequence[Final], searches: Sequence[Se
         "models": results_models(finals),
         "mc_samples": mc_samples, "settings": asdict(settings),
         "scored_on": "rows with a full window of seq_len samples in their test part",
-        "search": {f"{s.variant}/{s.protocol}": {"best": s.best.hyper(), "seconds": s.seconds,
-                                                  "studies": list(s.names)}
+        "search": {f"{s.variant}/{s.protocol}": {
+            "per_fold": {str(k): c.hyper() for k, c in s.per_fold.items()},
+            "seconds": s.seconds, "studies": list(s.names)}
                    for s in searches},
         "search_seconds": float(sum(s.seconds for s in searches)),
     }

@@ -35,7 +35,6 @@ from sklearn.inspection import permutation_importance
 from threadpoolctl import threadpool_limits
 
 from . import experiment, features, metrics, search, splits
-from .ablation import PROBA_COLUMNS, _proba  # one mapping of predict_proba to 0..3
 from .data import NON_LIGHT_FEATURES, TARGET
 from .families import Family, family
 from .results import plain
@@ -94,7 +93,8 @@ def monitor_scores(frame: pd.DataFrame, folds: Sequence[splits.Fold], family: ty
         for fold in folds:
             parts = experiment.part_positions(fold, protocol, settings.val_fraction)
             model = family.make(params, settings.seed).fit(x[parts["fit"]], y[parts["fit"]])
-            pred = np.asarray(metrics.LABELS)[_proba(model, x[parts["monitor"]]).argmax(axis=1)]
+            proba = experiment.class_probabilities(model, x[parts["monitor"]])
+            pred = np.asarray(metrics.LABELS)[proba.argmax(axis=1)]
             fold_mse.append(metrics.scores(y[parts["monitor"]], pred)["mse"])
     return {"mse": float(np.mean(fold_mse)), "fold_mse": fold_mse}
 
@@ -133,9 +133,7 @@ def monitor_table(family: type[Family], grid: Mapping[str, Sequence[Any]], proto
                           settings=settings.as_dict(), threads=threads),
         profile=profile, settings=settings.as_dict(), schema=SCHEMA, storage=storage,
         workers=workers, seed=settings.seed, progress=progress)
-    order = {search.point_key(p): i for i, p in enumerate(points)}
-    rank = [order[search.point_key(r)] for r in found[list(grid)].to_dict("records")]
-    return found.assign(_order=rank).sort_values("_order").drop(columns="_order")
+    return search.in_grid_order(found, grid)
 
 
 def choose(found: pd.DataFrame, grid: Mapping[str, Sequence[Any]], fold_numbers: Sequence[int]
@@ -159,18 +157,38 @@ def choice_table(runs: Mapping[str, Mapping[str, Mapping[int, FinalRun]]],
                  protocol: str = "clean") -> pd.DataFrame:
     """One row per family with something to choose and per fold: the configuration that
     fold chose under ``protocol``, and how many folds chose the same (all: they agree)."""
+    return agreement_table({family(key).label: next(iter(by_protocol[protocol].values())).chosen
+                            for key, by_protocol in runs.items()})
+
+
+def config_text(params: Mapping[str, Any]) -> str:
+    """'C=0.1, max_iter=100': one configuration as the tables print it."""
+    return ", ".join(f"{p}={plain(v)}" for p, v in params.items())
+
+
+def agreement_table(chosen: Mapping[str, Mapping[int, Mapping[str, Any]]]) -> pd.DataFrame:
+    """One row per model (with something to choose) and fold: the configuration that fold
+    chose, and how many folds chose the same (all of them: the folds agree).
+
+    ``chosen`` maps a model's label to its per-fold choices (fold number -> parameters),
+    as :func:`choose` returns them; every family's chapter shows its choices this way.
+    """
     rows = []
-    for key, by_protocol in runs.items():
-        chosen = next(iter(by_protocol[protocol].values())).chosen
-        labels = {k: ", ".join(f"{p}={v}" for p, v in params.items())
-                  for k, params in chosen.items()}
+    for model, by_fold in chosen.items():
+        labels = {k: config_text(params) for k, params in by_fold.items()}
         if not any(labels.values()):
             continue
         for k, label in labels.items():
             same = sum(v == label for v in labels.values())
-            rows.append({"model": family(key).label, "fold": k, "configuration": label,
+            rows.append({"model": model, "fold": k, "configuration": label,
                          "folds choosing it": same, "folds": len(labels)})
-    return pd.DataFrame(rows)
+    return pd.DataFrame(rows, columns=["model", "fold", "configuration", "folds choosing it",
+                                       "folds"])
+
+
+def distinct(chosen: Mapping[int, Mapping[str, Any]]) -> int:
+    """How many different configurations the folds chose (1: they all agree)."""
+    return len({config_text(p) for p in chosen.values()})
 
 
 def agreeing(choices: pd.DataFrame) -> list[str]:
@@ -208,12 +226,12 @@ def _finals(frame: pd.DataFrame, folds: Sequence[splits.Fold], family: type[Fami
             model = family.make(chosen[fold.number], seed).fit(x[parts["fit"]], y[parts["fit"]])
             train_s += time.perf_counter() - start
             start = time.perf_counter()
-            proba = _proba(model, x[fold.test])
+            proba = experiment.class_probabilities(model, x[fold.test])
             predict_s += time.perf_counter() - start
             preds.append(experiment.prediction_frame(
                 fold.number, fold.test, y[fold.test],
                 np.asarray(metrics.LABELS)[proba.argmax(axis=1)],
-                **{c: proba[:, i] for i, c in enumerate(PROBA_COLUMNS)}))
+                **{c: proba[:, i] for i, c in enumerate(experiment.PROBA_COLUMNS)}))
             models.append(model)
         out[seed] = FinalRun(preds, models, train_s, predict_s, seed=seed, chosen=dict(chosen))
     return out

@@ -90,6 +90,18 @@ def spread_text(values: Sequence[float]) -> str:
     return f"{mean:.3f} ({min(values):.3f}-{max(values):.3f}, {len(values)} seeds)"
 
 
+def agreed_hyper(by_fold: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
+    """One protocol's LSTM values: each value where every fold chose it, else the folds'
+    values as 'a / b / c / d' (the clean protocol chooses per fold)."""
+    folds = [by_fold[k] for k in sorted(by_fold, key=int)]
+    return {k: folds[0][k] if len({f[k] for f in folds}) == 1
+            else " / ".join(f"{f[k]:g}" for f in folds) for k in LSTM_HYPER}
+
+
+def _value(value: Any) -> str:
+    return value if isinstance(value, str) else f"{value:g}"
+
+
 def hyper_verdict(report_best: Mapping[str, Any], by_protocol: Mapping[str, Mapping]
                   ) -> tuple[str, str]:
     """Verdict and notes for the report's winning LSTM values.
@@ -177,11 +189,12 @@ def report_map(models: Mapping[str, Mapping], report: Mapping[str, Any],
     for variant in ("regression", "classification"):
         best = report["lstm"]["table_5_best"][variant]
         number(f"Table 5 LSTM {variant} MSE", "6", best["mse"], f"lstm_{variant}", "mse")
-        winners = models[f"lstm_{variant}"]["params_by_protocol"]
+        winners = {p: agreed_hyper(by_fold) for p, by_fold in
+                   models[f"lstm_{variant}"]["params_by_protocol"].items()}
         verdict, notes = hyper_verdict(best, winners)
         add(f"Table 5 LSTM {variant} hyper-parameters ({', '.join(LSTM_HYPER)})", "6",
             ", ".join(_p(best[k]) for k in LSTM_HYPER),
-            "; ".join(f"{protocol} protocol " + ", ".join(f"{params[k]:g}" for k in LSTM_HYPER)
+            "; ".join(f"{protocol} protocol " + ", ".join(_value(params[k]) for k in LSTM_HYPER)
                       for protocol, params in sorted(winners.items())), verdict, notes,
             kind="choice")
     t6_keys = ["lstm_regression", "lstm_regression_mcd", "lstm_classification",

@@ -69,9 +69,26 @@ def default_storage(profile: str) -> str:
     return f"sqlite:///{results_dir(profile) / 'optuna.db'}"
 
 
-def default_workers() -> int:
-    """Worker processes for a search: ``WORKERS`` from the environment (make book WORKERS=N)."""
-    raw = os.environ.get("WORKERS", "1")
+def usable_cores() -> int:
+    """The cores this process may run on (its CPU affinity, as a container grants it)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # no affinity on this platform
+        return max(1, os.cpu_count() or 1)
+
+
+def default_workers(profile: str = "full") -> int:
+    """Worker processes for a search: ``WORKERS`` from the environment (make book WORKERS=N).
+
+    Unset or ``auto``: in the full profile one per usable core. On the 2-core
+    machine two workers of one torch thread each ran the grouped CRF search 1.35
+    times as fast as one worker with two threads (``benchmarks/README.md``). In
+    the quick profile one: its searches take seconds, less than starting a worker
+    process (importing torch) costs.
+    """
+    raw = os.environ.get("WORKERS", "auto").strip()
+    if raw in ("", "auto"):
+        return usable_cores() if profile == "full" else 1
     try:
         workers = int(raw)
     except ValueError:
@@ -89,6 +106,18 @@ def grid_points(grid: Mapping[str, Sequence[Any]]) -> list[dict[str, Any]]:
             raise ValueError(f"grid parameter {key!r} has no values")
         points = [{**p, key: v} for p in points for v in values]
     return points
+
+
+def in_grid_order(frame: pd.DataFrame, grid: Mapping[str, Sequence[Any]]) -> pd.DataFrame:
+    """``frame``'s rows (one per grid point, columns named as the grid's keys) in grid order.
+
+    Grid order, not trial order: Optuna hands out points shuffled (and workers
+    race), so only the grid order makes a tie-break reproducible.
+    """
+    order = {point_key(p): i for i, p in enumerate(grid_points(grid))}
+    rank = [order[point_key(r)] for r in frame[list(grid)].to_dict("records")]
+    return frame.assign(_order=rank).sort_values("_order", kind="stable").drop(
+        columns="_order").reset_index(drop=True)
 
 
 def point_key(params: Mapping[str, Any]) -> str:

@@ -162,8 +162,10 @@ def test_predictions_and_results_entry(synthetic):
     assert set(pred["position"]) == set(folds[1].test)
     assert ev["test_mse_value"] == pytest.approx(
         experiment.summarize(ev["predictions"], value_column="value")["mean"]["mse"])
-    entry = bnn_study.results_model("BNN", PARAMS, FAST, {"clean": {0: ev}})
-    assert entry["probabilistic"] is True
+    entry = bnn_study.results_model("BNN", {f.number: PARAMS for f in folds[:2]}, FAST,
+                                    {"clean": {0: ev}})
+    assert entry["probabilistic"] is True and entry["params"]["hidden"] == PARAMS["hidden"]
+    assert entry["protocols"]["clean"]["chosen"]["1"] == PARAMS
     assert entry["protocols"]["clean"]["seeds"]["0"]["pooled"] == ev["pooled"]
     table = bnn_study.predictions_table({"bnn": {"clean": {0: ev}}})
     assert list(table.columns[:7]) == ["model", "protocol", "seed", "fold", "position", "y_true",
@@ -181,7 +183,8 @@ def test_predictions_and_results_entry(synthetic):
     plot = figures.uncertainty_figure(pred, times, "t", max_points=40)
     assert len(plot.data) == 6 and len(plot.data[0].x) <= 40
     with pytest.raises(ValueError, match="curves_fold"):
-        bnn_study.seeds_evaluation(frame, folds, "clean", PARAMS, FAST, [0], curves_fold=9)
+        bnn_study.seeds_evaluation(frame, folds, "clean", {f.number: PARAMS for f in folds},
+                                   FAST, [0], curves_fold=9)
     summary = bnn_study.confidence_summary(pred)
     assert 0 < summary["confidence_min"] <= summary["confidence_max"] <= 1
 
@@ -254,3 +257,43 @@ def test_other_kl_swaps_the_scaling_and_its_weight():
     assert (bnn_study.other_kl(swapped).kl, bnn_study.other_kl(swapped).kl_weight) == (
         "mean", 0.01)
     assert swapped.max_epochs == settings.max_epochs
+
+
+def test_per_fold_evaluation_equals_one_configuration_everywhere(synthetic):
+    frame, folds = synthetic
+    folds = folds[:2]
+    whole = bnn_study.evaluate(frame, folds, "clean", PARAMS, FAST, 0, keep_predictions=True)
+    per_fold = bnn_study.evaluate_chosen(frame, folds, "clean",
+                                         {f.number: PARAMS for f in folds}, FAST, 0)
+    assert per_fold["summary"] == whole["summary"] and per_fold["val_mse"] == whole["val_mse"]
+    for a, b in zip(per_fold["predictions"], whole["predictions"], strict=True):
+        pd.testing.assert_frame_equal(a, b)
+    # a different configuration on one fold changes that fold only
+    other = {**PARAMS, "hidden": PARAMS["hidden"] * 2}
+    mixed = bnn_study.evaluate_chosen(frame, folds, "clean",
+                                      {folds[0].number: PARAMS, folds[1].number: other}, FAST, 0)
+    pd.testing.assert_frame_equal(mixed["predictions"][0], whole["predictions"][0])
+    assert not np.allclose(mixed["predictions"][1]["p0"], whole["predictions"][1]["p0"])
+    with pytest.raises(ValueError, match=r"fold\(s\) \[2\]"):
+        bnn_study.evaluate_chosen(frame, folds, "clean", {1: PARAMS}, FAST, 0)
+
+
+def test_each_fold_chooses_on_its_own_validation_tail():
+    def record(fold, val, test):
+        return {"fold": fold, "monitor": {"mse": val}, "test": {"mse": test, "f1_macro": 0.5}}
+
+    configs = [{"lr": 0.01, "hidden": 64, "hidden_layers": 1},
+               {"lr": 0.01, "hidden": 16, "hidden_layers": 1},
+               {"lr": 0.001, "hidden": 16, "hidden_layers": 1}]
+    val = [[0.1, 0.5, 0.3], [0.2, 0.2, 0.1], [0.3, 0.2, 0.05]]  # per config, folds 1-3
+    found = pd.DataFrame([{**c, "folds": [record(k + 1, v, 1 - v) for k, v in enumerate(vs)]}
+                          for c, vs in zip(configs, val, strict=True)])
+    chosen = bnn_study.select_per_fold(found, [1, 2, 3])
+    # fold 1: lowest 0.1 (64); fold 2: 16 at lr 0.01 and 16 at lr 0.001 tie, the larger lr
+    # wins; fold 3: 16 at lr 0.001
+    assert chosen == {1: configs[0], 2: configs[1], 3: configs[2]}
+    assert bnn_study.choice_text(chosen).startswith("fold 1: lr 0.01, 1 x 64; fold 2:")
+    assert bnn_study.choice_text({1: configs[1], 2: configs[1]}) == "lr 0.01, 1 x 16"
+    scores = bnn_study.chosen_scores(found, chosen)
+    assert scores["val_mse"] == pytest.approx((0.1 + 0.2 + 0.05) / 3)
+    assert scores["test_mse"] == pytest.approx((0.9 + 0.8 + 0.95) / 3)

@@ -156,3 +156,24 @@ def test_thread_counts_do_not_key_a_search():
                                  grid={}, settings={}, schema=1, device="cpu")
     assert other["bound"] != keys[0]["bound"]
 
+
+
+def test_a_file_edited_since_import_is_not_keyed_on_the_wrong_lines(tmp_path, monkeypatch):
+    """inspect reads a module's file as it is now, at the line numbers of the import: after
+    an edit above a function it would digest the neighbour's source (this keyed stored
+    searches wrongly once). The digest refuses instead of naming the wrong code."""
+    import importlib
+    import linecache
+
+    path = tmp_path / "edited_module.py"
+    path.write_text("def first(x):\n    return x + 1\n\n\ndef second(x):\n    return x * 2\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    module = importlib.import_module("edited_module")
+    before = cache_key.source_digest(module.second)
+    lam = lambda x: x  # noqa: E731 - a lambda has no name to check
+    assert cache_key.source_digest(lam) == cache_key.source_digest(lam)
+    path.write_text("def extra(y):\n    return y\n\n\n" + path.read_text())
+    linecache.checkcache(str(path))
+    with pytest.raises(RuntimeError, match="edited_module.second changed since it was imported"):
+        cache_key.source_digest(module.second)
+    assert before

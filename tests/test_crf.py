@@ -248,9 +248,10 @@ def test_collapse_is_only_all_zero_predictions_on_a_fold_with_people():
 
 # ------------------------------------------------------------------ tables and results
 
-def fake_grid(rows: list[tuple]) -> pd.DataFrame:
+def fake_grid(rows: list[tuple], val_folds: list[list[float]] | None = None) -> pd.DataFrame:
     found = pd.DataFrame(rows, columns=["hidden", "lr", "seq_len", "mse", "val_mse"])
     n = len(found)
+    found = found.assign(val_mse_folds=val_folds or [[v] * 4 for v in found["val_mse"]])
     found = found.assign(f1_macro=0.5, f1_micro=0.8, pooled_mse=found["mse"],
                          pooled_f1_macro=0.5, whole_mse=found["mse"], whole_f1_macro=0.5,
                          val_f1_macro=0.5, mse_folds=[[m] * 4 for m in found["mse"]],
@@ -287,10 +288,36 @@ def test_clean_protocol_selects_on_validation_not_test():
     assert np.isnan(table["validation mse"][0]) and table["validation mse"][1] == 0.1
 
 
+def test_each_fold_chooses_on_its_own_validation_tail_under_clean():
+    configs = [("32", 0.001, 10, 0.2, 0.5), ("64", 0.0003, 25, 0.9, 0.5),
+               ("128", 0.001, 10, 0.1, 0.5)]
+    # fold 1 prefers 64, fold 2 ties 32 and 64 (earlier grid point wins), fold 3 prefers
+    # 128, fold 4 prefers 32; the means tie, so only per-fold numbers can decide
+    val = [[0.5, 0.1, 0.9, 0.1], [0.1, 0.1, 0.9, 0.9], [0.9, 0.8, 0.0, 0.5]]
+    grid_spec = {"hidden": ["32", "64", "128"], "lr": [0.001, 0.0003], "seq_len": [10, 25]}
+    table = fake_grid(configs, val)
+    chosen = crf_study.choices(table, grid_spec, "clean", [1, 2, 3, 4])
+    assert [chosen[k]["hidden"] for k in (1, 2, 3, 4)] == ["64", "32", "128", "32"]
+    # test scores never decide: changing them leaves the clean choice as it is
+    assert crf_study.choices(fake_grid([(*c[:3], 1 - c[3], c[4]) for c in configs], val),
+                             grid_spec, "clean", [1, 2, 3, 4]) == chosen
+    # the report protocol ships one configuration, the lowest mean test MSE, everywhere
+    report = crf_study.choices(table, grid_spec, "report", [1, 2, 3, 4])
+    assert {crf_study.config_label(p) for p in report.values()} == {
+        "hidden 128, lr 0.001, seq_len 10"}
+    assert crf_study.choice_label(report) == "hidden 128, lr 0.001, seq_len 10"
+    assert crf_study.choice_label(chosen) == "per fold: 3 different"
+    agree = crf_study.choice_table({"clean": chosen})
+    assert agree["folds choosing it"].tolist() == [1, 2, 1, 2]
+    scores = crf_study.chosen_scores(table, chosen)
+    assert scores["val_mse"] == pytest.approx((0.1 + 0.1 + 0.0 + 0.1) / 4)
+    assert scores["test_mse"] == pytest.approx((0.9 + 0.2 + 0.1 + 0.2) / 4)
+
+
 def test_results_follow_the_shared_schema(two_runs, tmp_path, monkeypatch):
     runs = two_runs[0]
     final = {"clean": {3: runs}}
-    chosen = {"clean": {"hidden": "16", "lr": 0.01, "seq_len": 10}}
+    chosen = {"clean": {r.fold: {"hidden": "16", "lr": 0.01, "seq_len": 10} for r in runs}}
     payload = crf_study.results_payload(final, chosen, profile="quick", elapsed_seconds=1.0,
                                         search_seconds={"clean": 2.0}, settings={})
     model = payload["models"]["crf"]
@@ -325,11 +352,16 @@ def test_findings_quote_the_tables(two_runs):
     grid = fake_grid([("32", 0.001, 10, 0.4, 0.3), ("64", 0.0003, 25, 0.6, 0.1),
                       ("64", 0.001, 10, 0.5, 0.2)])
     final = {"report": {3: runs}, "clean": {3: runs}}
-    found = crf_study.findings({"report": grid, "clean": grid}, final, report, ["CRF", 0.288, 0.53])
+    one = {"hidden": "64", "lr": 0.0003, "seq_len": 25}
+    chosen = {p: {k: one for k in (1, 2, 3, 4)} for p in ("report", "clean")}
+    found = crf_study.findings({"report": grid, "clean": grid}, final, report, ["CRF", 0.288, 0.53],
+                               chosen)
     assert found["crf_best_mse"] == 0.4 and found["crf_best_config"].startswith("hidden 32,")
     assert found["crf_report_best_in_book"].startswith("not available")
-    assert found["crf_clean_config"] == "hidden 64, lr 0.0003, seq_len 25"
-    assert found["crf_clean_test_mse"] == 0.6
+    assert found["crf_clean_config"].startswith("fold 1: hidden 64, lr 0.0003, seq_len 25;")
+    assert found["crf_clean_mean_config"] == "hidden 64, lr 0.0003, seq_len 25"
+    assert found["crf_clean_distinct"] == 1
+    assert found["crf_clean_test_mse"] == pytest.approx(0.6)
     inside = sum(crf_study.label_changes(r.chunk_pred, 10)["inside"] for r in runs)
     assert found["crf_chunk_inside"] == inside
     assert found["crf_final_report_chunks_mse"] == pytest.approx(
@@ -338,9 +370,7 @@ def test_findings_quote_the_tables(two_runs):
     assert found["crf_collapsed_folds"] == "none"
     assert found["crf_grid_share_expected"] == pytest.approx((2 / 10 + 1 / 25) / 3)
     assert found["crf_clean_val_test_spearman"] == pytest.approx(-1.0)  # ranks reversed
-    table = crf_study.final_table(final, {"report": {"hidden": "16", "lr": 0.01, "seq_len": 10},
-                                          "clean": {"hidden": "16", "lr": 0.01, "seq_len": 10}},
-                                  ["CRF", 0.288, 0.53])
+    table = crf_study.final_table(final, chosen, ["CRF", 0.288, 0.53])
     assert table["mse (report, Table 7)"].notna().sum() == 1
 
 

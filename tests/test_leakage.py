@@ -6,10 +6,9 @@ the fold is trained again with the same seed. Under the clean protocol the
 monitored losses and the trained weights must be bit-identical; under the
 report protocol, which stops on the test part, the monitored losses change.
 
-For the networks this covers training and early stopping on one fold, not yet
-the choice of a configuration across folds (their searches pick one
-configuration by the mean over all four folds, whose validation tails lie
-inside earlier folds' test parts).
+For the networks (CRF, BNN, LSTM) a second test covers their whole clean
+protocol: the stored search over every fold, each fold's own choice and fold
+1's final model.
 
 For the fit/predict families of :mod:`occupancy_utils.nested` (the baselines)
 it covers the whole protocol: the search over every fold, the per-fold choice
@@ -134,7 +133,7 @@ def _nested_predictions(key: str, protocol: str, data_frame: pd.DataFrame, folds
     runs = nested.run(family, NESTED_GRIDS[key], protocol, NESTED_SETTINGS, [0],
                       profile="test", frame=data_frame, folds=folds)
     x, _, _ = nested.inputs(frame, family, NESTED_SETTINGS.windows)
-    return nested._proba(runs[0].models[FOLD], x[folds[FOLD].test])
+    return experiment.class_probabilities(runs[0].models[FOLD], x[folds[FOLD].test])
 
 
 def test_every_family_of_the_book_is_checked():
@@ -174,3 +173,78 @@ def test_nested_selection_under_the_report_protocol_sees_test_rows(key, frame, f
                               _nested_predictions(key, "report", steered, folds, frame))
     assert np.array_equal(_nested_predictions(key, "clean", frame, folds, frame),
                           _nested_predictions(key, "clean", steered, folds, frame))
+
+
+# --- the networks' whole protocol: stored search, per-fold choice, final model ----------
+#
+# Each network's search objective reads the book's data through
+# ``experiment.search_data``; here it reads the given frame instead, and each run gets a
+# storage of its own (a stored search is keyed on code and settings, not on data).
+
+NET_SEARCH = {"max_epochs": 2, "patience": 1, "seed": 0}
+
+
+def _crf_pipeline(frame, folds):
+    grid = {"hidden": ["8", "16"], "lr": [0.01], "seq_len": [10]}
+    table, _ = crf_study.run_search(grid, "clean", profile="test", workers=1, **NET_SEARCH)
+    chosen = crf_study.choices(table, grid, "clean", [f.number for f in folds])
+    c = chosen[folds[FOLD].number]
+    parts = experiment.fold_parts(frame, folds[FOLD], crf_study.FEATURES, "clean")
+    model, _ = crf_study.train_fold(parts, c["hidden"], c["lr"], c["seq_len"], max_epochs=2,
+                                    patience=1, seed=0)
+    return chosen, _weights(model), [v[1] for v in table["val_mse_folds"]]
+
+
+def _bnn_pipeline(frame, folds):
+    settings = bnn_study.Settings(batch_size=256, max_epochs=2, patience=1, samples=5,
+                                  monitor_samples=3)
+    studies = {"tiny": {"lr": [0.01], "hidden": [8, 16], "hidden_layers": [1]}}
+    found = bnn_study.run_studies("clean", settings, 0, "test", studies=studies)
+    chosen = bnn_study.select_per_fold(found, [f.number for f in folds])
+    run = bnn_study.train_fold(frame, folds[FOLD], "clean", chosen[folds[FOLD].number],
+                               settings, 0)
+    second = [next(r for r in records if r["fold"] == 2)["monitor"]["mse"]
+              for records in found["folds"]]
+    return chosen, _weights(run.model), second
+
+
+def _lstm_pipeline(frame, folds):
+    settings = lstm_study.Settings(batch_size=256, max_epochs=2, patience=1)
+    s = lstm_study.two_stage_search(
+        "classification", "clean", structure_grid={"seq_len": [5, 10], "layers": [1],
+                                                   "hidden": [8]},
+        structure_fixed={"lr": 0.01, "dropout": 0.2},
+        tuning_grid={"dropout": [0.2], "lr": [0.01, 0.001]}, settings=settings, seed=0,
+        profile="test", progress=False)
+    config = s.per_fold[folds[FOLD].number]
+    windows = lstm_study.fold_windows(frame, folds[FOLD], "clean", config.seq_len)
+    model, _, _ = lstm_study.train_fold(windows, config, settings, seed=0)
+    return s.per_fold, _weights(model), [v[1] for v in s.structure["fold_mse"]]
+
+
+NET_PIPELINES: dict[str, Callable] = {"crf": _crf_pipeline, "bnn": _bnn_pipeline,
+                                      "lstm": _lstm_pipeline}
+
+
+def _net_run(family, data_frame, folds, tmp_path, monkeypatch, name):
+    monkeypatch.setattr(experiment, "search_data", lambda: (data_frame, tuple(folds)))
+    monkeypatch.setenv("OPTUNA_STORAGE", f"sqlite:///{tmp_path / f'{name}.db'}")
+    return NET_PIPELINES[family](data_frame, folds)
+
+
+@pytest.mark.parametrize("family", sorted(NET_PIPELINES))
+def test_network_search_and_choice_keep_fold_test_rows_out(family, frame, folds_and_noise,
+                                                            tmp_path, monkeypatch):
+    """Fold 1's test rows are noised: they are inside fold 2's validation tail and every
+    later fold's training part, so the search's records change (the check can fail), yet
+    fold 1's choice and fold 1's final model (trained by the code the final models use)
+    stay bit-identical."""
+    folds, noised = folds_and_noise
+    chosen, weights, fold2 = _net_run(family, frame, folds, tmp_path, monkeypatch, "plain")
+    chosen_n, weights_n, fold2_n = _net_run(family, noised, folds, tmp_path, monkeypatch,
+                                            "noised")
+    assert fold2 != fold2_n, "the noise did not reach the search: the test proves nothing"
+    assert chosen[folds[FOLD].number] == chosen_n[folds[FOLD].number]
+    assert weights.keys() == weights_n.keys()
+    for name in weights:
+        assert np.array_equal(weights[name], weights_n[name]), f"{family}: {name} moved"

@@ -170,7 +170,8 @@ def test_mc_frame_columns_and_frequencies():
 
 def test_same_seed_same_metrics(frame):
     settings = lstm_study.Settings(batch_size=512, max_epochs=1, patience=1)
-    cfg = {"clean": lstm_study.Config("regression", 5, 1, 4, 0.3, 0.01)}
+    one = lstm_study.Config("regression", 5, 1, 4, 0.3, 0.01)
+    cfg = {"clean": dict.fromkeys((1, 2, 3, 4), one)}
 
     def run(seed: int) -> dict:
         final = lstm_study.final_models(frame, "regression", cfg, settings=settings,
@@ -235,19 +236,55 @@ def fake_objective(params, *, variant, protocol, fixed, settings, seed, threads=
 def test_two_stage_search_tunes_the_stage_one_winner(tmp_path, monkeypatch):
     monkeypatch.setattr(lstm_study, "search_objective", fake_objective)
     s = lstm_study.two_stage_search(
-        "regression", "clean", structure_grid={"seq_len": [5, 10], "layers": [1, 2],
+        "regression", "report", structure_grid={"seq_len": [5, 10], "layers": [1, 2],
                                                "hidden": [8]},
         structure_fixed={"lr": 0.001, "dropout": 0.2},
         tuning_grid={"dropout": [0.2, 0.5], "lr": [0.001, 0.01]},
         settings=lstm_study.Settings(), seed=0, profile="test",
         storage=f"sqlite:///{tmp_path / 's.db'}", progress=False)
     assert len(s.structure) == 4 and len(s.tuning) == 4
-    assert (s.best.seq_len, s.best.layers, s.best.hidden, s.best.lr) == (10, 2, 8, 0.01)
-    assert s.best.dropout == 0.2  # a tie: the earlier grid point wins
+    best = s.per_fold[1]
+    assert set(s.per_fold.values()) == {best}  # the report's way: one winner for all folds
+    assert (best.seq_len, best.layers, best.hidden, best.lr) == (10, 2, 8, 0.01)
+    assert best.dropout == 0.2  # a tie: the earlier grid point wins
     assert all(f == {"seq_len": 10, "layers": 2, "hidden": 8} for f in s.tuning["fixed"])
     assert s.seconds == 8.0
     tidy = lstm_study.long_folds(s.structure, lstm_study.STRUCTURE_KEYS)
     assert len(tidy) == 16 and set(tidy["fold"]) == {1, 2, 3, 4}
+
+
+def fake_structure(params, *, variant, protocol, fixed, settings, seed, threads=0):
+    """Stage 1 where every fold prefers another window: fold k wants seq_len 5 * k."""
+    p = {**fixed, **params}
+    return {"mse": 0.0, "fold_mse": [abs(p["seq_len"] - 5 * k) for k in (1, 2, 3, 4)],
+            "seconds": 1.0}
+
+
+def fake_fold(params, *, variant, protocol, fixed, settings, seed, fold, threads=0):
+    """Stage 2 of one fold: fold 1 and 2 want lr 0.01, folds 3 and 4 lr 0.001."""
+    want = 0.01 if fold <= 2 else 0.001
+    mse = abs(params["lr"] - want) + fixed["seq_len"] / 1000
+    return {"mse": mse, "fold_mse": [mse], "seconds": 0.5}
+
+
+def test_clean_search_chooses_every_stage_per_fold(tmp_path, monkeypatch):
+    monkeypatch.setattr(lstm_study, "search_objective", fake_structure)
+    monkeypatch.setattr(lstm_study, "fold_objective", fake_fold)
+    s = lstm_study.two_stage_search(
+        "regression", "clean", structure_grid={"seq_len": [5, 10, 15, 20], "layers": [1],
+                                               "hidden": [8]},
+        structure_fixed={"lr": 0.001, "dropout": 0.2},
+        tuning_grid={"dropout": [0.2], "lr": [0.001, 0.01]},
+        settings=lstm_study.Settings(), seed=0, profile="test",
+        storage=f"sqlite:///{tmp_path / 's.db'}", progress=False)
+    assert {k: c.seq_len for k, c in s.per_fold.items()} == {1: 5, 2: 10, 3: 15, 4: 20}
+    assert {k: c.lr for k, c in s.per_fold.items()} == {1: 0.01, 2: 0.01, 3: 0.001, 4: 0.001}
+    # one stage-2 study per fold, each on that fold's structure
+    assert len(s.names) == 5 and sorted(set(s.tuning["fold"])) == [1, 2, 3, 4]
+    assert (s.tuning.groupby("fold")["seq_len"].first() == [5, 10, 15, 20]).all()
+    assert s.hyper()["seq_len"] == "5 / 10 / 15 / 20" and s.hyper()["layers"] == 1
+    tidy = lstm_study.long_folds(s.tuning, lstm_study.TUNING_KEYS)
+    assert sorted(set(tidy["fold"])) == [1, 2, 3, 4] and len(tidy) == 8
 
 
 # --- results, tables and the measured claims ---------------------------------------------
@@ -255,8 +292,8 @@ def test_two_stage_search_tunes_the_stage_one_winner(tmp_path, monkeypatch):
 def _synthetic_final() -> lstm_study.Final:
     rng = np.random.default_rng(0)
     final = lstm_study.Final("regression", {
-        "report": lstm_study.Config("regression", 15, 1, 8, 0.5, 0.01),
-        "clean": lstm_study.Config("regression", 10, 1, 8, 0.5, 0.01)})
+        "report": dict.fromkeys((1, 2), lstm_study.Config("regression", 15, 1, 8, 0.5, 0.01)),
+        "clean": dict.fromkeys((1, 2), lstm_study.Config("regression", 10, 1, 8, 0.5, 0.01))})
     for protocol in ("report", "clean"):
         for fold in (1, 2):
             y = rng.integers(0, 4, 50)
@@ -352,6 +389,13 @@ def test_table5_keeps_integer_hyper_parameters_and_differences_only_scores():
     book_mse = t5.loc["mse", "book (report protocol)"]
     assert t5.loc["mse", "book (report protocol) - report"] == pytest.approx(book_mse - 0.133,
                                                                              abs=1e-4)
+    # folds that chose differently are listed in fold order, not averaged
+    c = lstm_study.Config
+    searches["clean"].per_fold = {1: c("regression", 10, 1, 8, 0.5, 0.01),
+                                  2: c("regression", 20, 1, 8, 0.5, 0.01)}
+    t5 = lstm_study.table5("regression", searches, {"regression": final}, report)
+    assert t5.loc["seq_len", "book (clean protocol)"] == "10 / 20"
+    assert t5.loc["hidden", "book (clean protocol)"] == 8
 
 
 def test_search_workers_share_the_cores_unless_told(monkeypatch):

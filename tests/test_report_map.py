@@ -30,7 +30,8 @@ def _models(n_seeds: int = 3, **overrides):
     report = report_numbers()
     for variant in ("regression", "classification"):
         models[f"lstm_{variant}"]["params_by_protocol"] = {
-            p: dict(report["lstm"]["table_5_best"][variant]) for p in ("report", "clean")}
+            p: {str(k): dict(report["lstm"]["table_5_best"][variant]) for k in (1, 2, 3, 4)}
+            for p in ("report", "clean")}
     for key, seeds in overrides.items():
         models[key]["protocols"]["report"]["seeds"] = seeds
     return models
@@ -202,3 +203,12 @@ def test_the_reading_counts_a_gap_only_beyond_twice_its_standard_error():
     assert "0 of 3" in comparison.protocol_gap_reading(edge)
     one_seed = comparison.protocol_gaps({"a": _gap_models([0.5], [0.3])})
     assert comparison.protocol_gap_reading(one_seed).startswith("with one seed no gap")
+
+
+def test_per_fold_lstm_values_agree_or_are_listed():
+    one = {"hidden": 64, "layers": 3, "seq_len": 15, "dropout": 0.5, "lr": 0.003}
+    assert rm.agreed_hyper({"1": one, "2": dict(one)}) == one
+    mixed = rm.agreed_hyper({"2": {**one, "lr": 0.01}, "1": one})
+    assert mixed["lr"] == "0.003 / 0.01" and mixed["hidden"] == 64
+    # a listed value is not the report's value: the verdict cannot call it reproduced
+    assert rm.hyper_verdict(one, {"report": mixed})[0] == rm.DIFFERS

@@ -89,6 +89,15 @@ def test_two_workers_share_one_study_exactly_once(tmp_path):
 def test_workers_from_environment(monkeypatch):
     monkeypatch.setenv("WORKERS", "3")
     assert search.default_workers() == 3
+    monkeypatch.setattr(search.os, "sched_getaffinity", lambda pid: {0, 1, 2}, raising=False)
+    for unset in ("auto", ""):
+        monkeypatch.setenv("WORKERS", unset)
+        assert search.default_workers() == 3  # one per usable core
+        assert search.default_workers("quick") == 1  # seconds of search: no process start-up
+    monkeypatch.delenv("WORKERS")
+    assert search.default_workers("full") == 3
+    monkeypatch.setenv("WORKERS", "2")
+    assert search.default_workers("quick") == 2  # an explicit count wins
     monkeypatch.setenv("WORKERS", "two")
     with pytest.raises(ValueError, match="WORKERS"):
         search.default_workers()
