@@ -327,10 +327,14 @@ def select_per_fold(found: pd.DataFrame, fold_numbers: Sequence[int]) -> dict[in
     The studies' grids are fixed in advance (:data:`STUDIES`), so every fold chooses
     among the same candidates and no earlier choice narrows them.
     """
+    if "protocol" in found and not found["protocol"].eq("clean").all():
+        raise ValueError("select_per_fold needs the clean protocol's studies: under the "
+                         "report protocol the monitored part is the test part")
     rows = found.drop_duplicates(subset=list(PARAM_KEYS))
     ranked = rows.assign(_size=rows["hidden"] * rows["hidden_layers"], _lr=-rows["lr"])
     ranked = ranked.sort_values(["_size", "_lr"], kind="stable").reset_index(drop=True)
-    ranked["fold_mse"] = [[r["monitor"]["mse"] for r in records] for records in ranked["folds"]]
+    by_fold = [{r["fold"]: r["monitor"]["mse"] for r in records} for records in ranked["folds"]]
+    ranked["fold_mse"] = [[scores[k] for k in fold_numbers] for scores in by_fold]
     return {k: check_params(p)
             for k, p in nested.choose(ranked, dict.fromkeys(PARAM_KEYS), fold_numbers).items()}
 

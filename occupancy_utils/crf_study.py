@@ -454,11 +454,14 @@ def best_params(table: pd.DataFrame, protocol: str) -> dict[str, Any]:
     Lowest mean test MSE under ``report``; under ``clean`` the lowest mean
     validation MSE, which the book no longer ships (see :func:`choices`): the
     folds' validation tails lie inside earlier folds' test parts. Ties go to
-    the earlier row of ``table``, never to a test score.
+    the first layout (as :data:`LAYOUTS` orders them), then the smaller
+    learning rate, then the shorter sequence: never to a test score (the
+    table itself comes sorted by test MSE).
     """
     training.check_protocol(protocol)
     column = "mse" if protocol == "report" else "val_mse"
-    return _params(table.sort_values(column, kind="stable").iloc[0])
+    ordered = table.sort_values(["hidden", "lr", "seq_len"], kind="stable")
+    return _params(ordered.sort_values(column, kind="stable").iloc[0])
 
 
 def choices(table: pd.DataFrame, grid: Mapping[str, Sequence[Any]], protocol: str,
@@ -472,7 +475,7 @@ def choices(table: pd.DataFrame, grid: Mapping[str, Sequence[Any]], protocol: st
     """
     training.check_protocol(protocol)
     if protocol == "report":
-        one = best_params(search.in_grid_order(table, grid), protocol)
+        one = best_params(table, protocol)
         return {k: dict(one) for k in fold_numbers}
     found = search.in_grid_order(table, grid).assign(fold_mse=lambda t: t["val_mse_folds"])
     return {k: _params(p) for k, p in nested.choose(found, grid, fold_numbers).items()}
@@ -751,10 +754,10 @@ def chosen_scores(table: pd.DataFrame, chosen: Mapping[int, Mapping[str, Any]]
     """The search's own scores of each fold's choice on that fold, averaged over the folds:
     ``val_mse`` on the validation tails (what chose them), ``test_mse`` on the test parts."""
     val, test = [], []
-    for i, (_, params) in enumerate(sorted(chosen.items())):
+    for k, params in sorted(chosen.items()):  # fold k's scores sit at position k - 1
         row = table.loc[_key(table) == _key(pd.DataFrame([params])).iloc[0]].iloc[0]
-        val.append(float(row["val_mse_folds"][i]))
-        test.append(float(row[f"mse_fold{i + 1}"]))
+        val.append(float(row["val_mse_folds"][k - 1]))
+        test.append(float(row[f"mse_fold{k}"]))
     return {"val_mse": float(np.mean(val)), "test_mse": float(np.mean(test))}
 
 

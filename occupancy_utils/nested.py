@@ -148,6 +148,8 @@ def choose(found: pd.DataFrame, grid: Mapping[str, Sequence[Any]], fold_numbers:
     per_fold = np.array([list(v) for v in found["fold_mse"]], dtype=float)
     if per_fold.shape[1] != len(fold_numbers):
         raise ValueError(f"records hold {per_fold.shape[1]} folds, expected {len(fold_numbers)}")
+    if np.isnan(per_fold).any():
+        raise ValueError("a monitored MSE is NaN: no configuration can be chosen on it")
     keys = list(grid)
     return {k: {key: plain(found.iloc[int(per_fold[:, i].argmin())][key]) for key in keys}
             for i, k in enumerate(fold_numbers)}

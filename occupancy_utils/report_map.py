@@ -93,6 +93,9 @@ def spread_text(values: Sequence[float]) -> str:
 def agreed_hyper(by_fold: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
     """One protocol's LSTM values: each value where every fold chose it, else the folds'
     values as 'a / b / c / d' (the clean protocol chooses per fold)."""
+    if not all(str(k).isdigit() for k in by_fold):
+        raise ValueError("06_lstm.json predates per-fold choices (params_by_protocol holds no "
+                         "folds): run 06_lstm again")
     folds = [by_fold[k] for k in sorted(by_fold, key=int)]
     return {k: folds[0][k] if len({f[k] for f in folds}) == 1
             else " / ".join(f"{f[k]:g}" for f in folds) for k in LSTM_HYPER}

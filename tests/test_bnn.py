@@ -286,14 +286,19 @@ def test_each_fold_chooses_on_its_own_validation_tail():
                {"lr": 0.01, "hidden": 16, "hidden_layers": 1},
                {"lr": 0.001, "hidden": 16, "hidden_layers": 1}]
     val = [[0.1, 0.5, 0.3], [0.2, 0.2, 0.1], [0.3, 0.2, 0.05]]  # per config, folds 1-3
-    found = pd.DataFrame([{**c, "folds": [record(k + 1, v, 1 - v) for k, v in enumerate(vs)]}
-                          for c, vs in zip(configs, val, strict=True)])
+    # test MSE 1 - val, except that the tie's loser (lr 0.001 on fold 2) has the best test
+    # score there: a tie must not go to it
+    found = pd.DataFrame([{**c, "folds": [record(k + 1, v, 0.0 if (i, k) == (2, 1) else 1 - v)
+                                          for k, v in enumerate(vs)]}
+                          for i, (c, vs) in enumerate(zip(configs, val, strict=True))])
     chosen = bnn_study.select_per_fold(found, [1, 2, 3])
     # fold 1: lowest 0.1 (64); fold 2: 16 at lr 0.01 and 16 at lr 0.001 tie, the larger lr
     # wins; fold 3: 16 at lr 0.001
     assert chosen == {1: configs[0], 2: configs[1], 3: configs[2]}
     assert bnn_study.choice_text(chosen).startswith("fold 1: lr 0.01, 1 x 64; fold 2:")
     assert bnn_study.choice_text({1: configs[1], 2: configs[1]}) == "lr 0.01, 1 x 16"
+    with pytest.raises(ValueError, match="clean protocol"):
+        bnn_study.select_per_fold(found.assign(protocol="report"), [1, 2, 3])
     scores = bnn_study.chosen_scores(found, chosen)
     assert scores["val_mse"] == pytest.approx((0.1 + 0.2 + 0.05) / 3)
     assert scores["test_mse"] == pytest.approx((0.9 + 0.8 + 0.95) / 3)

@@ -286,6 +286,14 @@ def test_clean_protocol_selects_on_validation_not_test():
     assert table["test mse"].tolist() == [0.2, 0.5]
     # the report protocol has no validation part: its monitored part is the test part
     assert np.isnan(table["validation mse"][0]) and table["validation mse"][1] == 0.1
+    # a tie never goes to a test score: equal validation MSE, the first layout wins although
+    # the other has the lower test MSE (the table comes sorted by test MSE)
+    tied = fake_grid([("32", 0.001, 10, 0.9, 0.3), ("64", 0.001, 10, 0.2, 0.3)])
+    assert tied["hidden"].tolist() == ["64", "32"]
+    assert crf_study.best_params(tied, "clean")["hidden"] == "32"
+    # under the report protocol a tie in test MSE goes to the smaller learning rate
+    tied = fake_grid([("32", 0.001, 10, 0.5, 0.3), ("32", 0.0003, 10, 0.5, 0.3)])
+    assert crf_study.best_params(tied, "report")["lr"] == 0.0003
 
 
 def test_each_fold_chooses_on_its_own_validation_tail_under_clean():
@@ -430,3 +438,18 @@ def test_grouped_search_gives_one_row_and_one_plot_trial_per_configuration(
         frame, folds, {"hidden": "8-4", "lr": 0.003, "seq_len": 20}, "clean", max_epochs=2,
         patience=1, seed=0, features=FEATURES), 0.0)
     assert row["mse"] == pytest.approx(alone["mse"]) and row["val_mse"] == alone["val_mse"]
+
+
+def test_retrain_trains_each_fold_on_its_own_choice(synthetic):
+    frame, folds = synthetic
+    chosen = {folds[0].number: {"hidden": "16", "lr": 0.01, "seq_len": 10},
+              folds[1].number: {"hidden": "8", "lr": 0.01, "seq_len": 5}}
+    final = crf_study.retrain(frame, folds, chosen, "clean", [3], max_epochs=2, patience=1)
+    runs = final[3]
+    assert [r.fold for r in runs] == [f.number for f in folds]
+    assert [r.seq_len for r in runs] == [10, 5]
+    alone = crf_study.run_config(frame, [folds[1]], chosen[folds[1].number], "clean",
+                                 max_epochs=2, patience=1, seed=3, proba=True)[0]
+    assert np.array_equal(runs[1].chunk_pred, alone.chunk_pred)
+    with pytest.raises(ValueError, match=r"fold\(s\) \[2\]"):
+        crf_study.retrain(frame, folds, {1: chosen[1]}, "clean", [3], max_epochs=2, patience=1)

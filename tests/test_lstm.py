@@ -439,3 +439,20 @@ def test_majority_reading_boundary():
     assert lstm_study.majority_reading(0.51).endswith(" holds here")
     with pytest.raises(ValueError, match="share"):
         lstm_study.majority_reading(1.5)
+
+
+def test_final_models_train_each_fold_on_its_own_configuration(frame):
+    settings = lstm_study.Settings(batch_size=512, max_epochs=1, patience=1)
+    c = lstm_study.Config
+    per_fold = {1: c("regression", 5, 1, 4, 0.3, 0.01), 2: c("regression", 20, 1, 4, 0.3, 0.01),
+                3: c("regression", 5, 1, 4, 0.3, 0.01), 4: c("regression", 10, 1, 4, 0.3, 0.01)}
+    final = lstm_study.final_models(frame, "regression", {"clean": per_fold}, settings=settings,
+                                    seeds=[0], mc_samples=2, progress=False)
+    scored = lstm_study.rows_scored_per_fold(frame, splits.make_folds(frame.index), per_fold)
+    frames = final.predictions[("lstm_regression", "clean", 0)]
+    # each fold's rows are those its own window length leaves a full window for
+    assert [len(f) for f in frames] == scored["scored rows"].tolist()
+    assert scored["seq_len"].tolist() == [5, 20, 5, 10]
+    models = lstm_study.results_models([final])
+    assert models["lstm_regression"]["params"] == {}  # the folds differ: no one configuration
+    assert models["lstm_regression"]["params_by_protocol"]["clean"]["2"]["seq_len"] == 20

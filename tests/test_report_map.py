@@ -212,3 +212,5 @@ def test_per_fold_lstm_values_agree_or_are_listed():
     assert mixed["lr"] == "0.003 / 0.01" and mixed["hidden"] == 64
     # a listed value is not the report's value: the verdict cannot call it reproduced
     assert rm.hyper_verdict(one, {"report": mixed})[0] == rm.DIFFERS
+    with pytest.raises(ValueError, match="run 06_lstm again"):
+        rm.agreed_hyper(one)  # a results file from before per-fold choices
