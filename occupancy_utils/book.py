@@ -122,12 +122,31 @@ def _code_cells(notebook: Path) -> list[str]:
     return out
 
 
-def cache_key(notebook: Path, parameters: dict) -> str:
+#: The chapters whose results files a chapter reads (``comparison.MODEL_CHAPTERS`` for
+#: chapter 7; a test keeps the two equal). Their files are part of its cache key.
+READS_RESULTS: dict[str, tuple[str, ...]] = {
+    "07_comparison": ("02_feature_dropping", "04_crf", "05_bnn", "06_lstm")}
+
+
+def _results_digest(notebook: Path, profile: str) -> str:
+    """Digest of the results files ``notebook`` reads in ``profile`` (a missing one counts)."""
+    h = hashlib.sha256()
+    for chapter in READS_RESULTS.get(notebook.stem, ()):
+        for name in (f"{chapter}.json", f"{chapter}_predictions.csv"):
+            path = results_dir(profile) / name
+            h.update(name.encode())
+            h.update(path.read_bytes() if path.is_file() else b"missing")
+    return h.hexdigest()
+
+
+def cache_key(notebook: Path, parameters: dict, profile: str | None = None) -> str:
     """Changes when anything that can change the notebook's outputs changes.
 
     Of the package, only the modules the notebook's code reaches through its
     imports count (:func:`reached_modules`), and the package's data files: an
-    edit to chapter 7's comparison code does not run chapters 1-6 again.
+    edit to chapter 7's comparison code does not run chapters 1-6 again. With
+    ``profile``, so do the results files of earlier chapters it reads
+    (:data:`READS_RESULTS`): chapter 7 runs again after chapter 4 ran alone.
     """
     package_dir = ROOT / "occupancy_utils"
     package = reached_modules(_code_cells(notebook), package_dir) + sorted(
@@ -137,6 +156,8 @@ def cache_key(notebook: Path, parameters: dict) -> str:
     h.update(json.dumps(parameters, sort_keys=True, default=str).encode())
     h.update(_digest_tree(package).encode())
     h.update(DATA_FILE.read_bytes() if DATA_FILE.is_file() else b"no data")
+    if profile is not None:
+        h.update(_results_digest(notebook, profile).encode())
     return h.hexdigest()
 
 
@@ -181,7 +202,7 @@ def execute(profile: str, only: list[str] | None = None, force: bool = False) ->
         if only and stem not in only:
             continue
         params = notebook_parameters(profile, stem)
-        key = cache_key(nb_path, params)
+        key = cache_key(nb_path, params, profile)
         target = out_dir / nb_path.name
         if (not force and not upstream_ran and target.is_file()
                 and nbformat.read(target, as_version=4).metadata.get(CACHE_KEY) == key):

@@ -57,7 +57,7 @@ def test_each_chapter_reaches_its_own_modules():
     reach = {nb.stem: {p.stem for p in book.reached_modules(book._code_cells(nb),
                                                              book.ROOT / "occupancy_utils")}
              for nb in book.notebook_paths()}
-    assert "nested" not in reach["01_exploratory_analysis"] | reach["06_lstm"]
+    assert "ranking" not in reach["01_exploratory_analysis"] | reach["06_lstm"]
     assert {"nested", "ranking", "comparison"} <= reach["07_comparison"]
     assert {"lstm_study", "training"} <= reach["06_lstm"]
 
@@ -74,3 +74,19 @@ def test_plotly_bundle_renders_in_lab_and_book_without_inline_library():
     html = bundle["text/html"]
     assert "Plotly.newPlot" in html and "plotly-graph-div" in html
     assert len(html) < 20_000  # plotly.js (4.8 MB) is served once by the book, not inlined
+
+
+def test_chapter_7_key_follows_the_results_files_it_reads(tmp_path, monkeypatch):
+    from occupancy_utils import comparison
+
+    assert book.READS_RESULTS["07_comparison"] == comparison.MODEL_CHAPTERS
+    monkeypatch.setattr(book, "results_dir", lambda profile: tmp_path)
+    nb7 = next(p for p in book.notebook_paths() if p.stem == "07_comparison")
+    nb1 = book.notebook_paths()[0]
+    before, before1 = book.cache_key(nb7, {}, "quick"), book.cache_key(nb1, {}, "quick")
+    (tmp_path / "04_crf.json").write_text("{}")  # chapter 4 ran alone
+    assert book.cache_key(nb7, {}, "quick") != before
+    changed = book.cache_key(nb7, {}, "quick")
+    (tmp_path / "04_crf_predictions.csv").write_text("model\n")
+    assert book.cache_key(nb7, {}, "quick") != changed
+    assert book.cache_key(nb1, {}, "quick") == before1  # chapter 1 reads no results
