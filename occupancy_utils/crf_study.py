@@ -454,7 +454,7 @@ def best_params(table: pd.DataFrame, protocol: str) -> dict[str, Any]:
     Lowest mean test MSE under ``report``; under ``clean`` the lowest mean
     validation MSE, which the book no longer ships (see :func:`choices`): the
     folds' validation tails lie inside earlier folds' test parts. Ties go to
-    the first layout (as :data:`LAYOUTS` orders them), then the smaller
+    the first layout (as ``LAYOUTS`` orders them), then the smaller
     learning rate, then the shorter sequence: never to a test score (the
     table itself comes sorted by test MSE).
     """

@@ -469,7 +469,7 @@ def two_stage_search(variant: str, protocol: str, *, structure_grid: Mapping[str
     Under ``report`` one winner for every fold, by the mean test MSE over folds
     (the report's way). Under ``clean`` each fold chooses on its own validation
     tail: its structure from stage 1, then dropout and lr in a per-fold stage 2
-    on that structure (:func:`_per_fold_tuning`), so no fold's test rows reach
+    on that structure (``_per_fold_tuning``), so no fold's test rows reach
     its own model through another fold's tail. Each stage is a resumable
     :func:`~occupancy_utils.search.run_grid`.
     """
@@ -562,7 +562,7 @@ def final_models(frame: pd.DataFrame, variant: str,
                  configs: Mapping[str, Mapping[int, Config]], *, settings: Settings,
                  seeds: Sequence[int], mc_samples: int, progress: bool = True) -> Final:
     """Train each protocol's choice for every seed and fold (``configs[protocol][fold]``,
-    as :attr:`Search.per_fold`); score with dropout off and MC.
+    as ``Search.per_fold``); score with dropout off and MC.
 
     ``predictions[(model_key, protocol, seed)]`` holds one frame per fold.
     """
