@@ -513,9 +513,7 @@ def evaluate_chosen(frame: pd.DataFrame, folds: Sequence[splits.Fold], protocol:
     :func:`evaluate` itself stays as the search stored it (its code keys the
     stored searches).
     """
-    missing = [f.number for f in folds if f.number not in chosen]
-    if missing:
-        raise ValueError(f"no chosen configuration for fold(s) {missing}")
+    nested.check_chosen(chosen, folds)
     parts = [evaluate(frame, [fold], protocol, chosen[fold.number], settings, seed,
                       keep_predictions=True,
                       curves_fold=curves_fold if curves_fold == fold.number else None)
@@ -591,8 +589,7 @@ def results_model(label: str, chosen: Mapping[int, Mapping[str, Any]], settings:
                                               for ev in evaluations.values()])),
             "chosen": {str(k): dict(v) for k, v in chosen.items()},
         }
-    configs = {config_text(p) for p in chosen.values()}
-    params = dict(next(iter(chosen.values()))) if len(configs) == 1 else {}
+    params = dict(next(iter(chosen.values()))) if nested.distinct(chosen) == 1 else {}
     return {"label": label, "params": {**params, **asdict(settings)},
             "probabilistic": True, "protocols": protocols}
 

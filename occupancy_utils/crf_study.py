@@ -602,9 +602,7 @@ def retrain(frame: pd.DataFrame, folds: Sequence[splits.Fold],
     Transitions are recorded on ``record_transitions_fold`` for the first seed only.
     """
     check_settings(protocol, max_epochs, patience, val_fraction, list(seeds))
-    missing = [f.number for f in folds if f.number not in chosen]
-    if missing:
-        raise ValueError(f"no chosen configuration for fold(s) {missing}")
+    nested.check_chosen(chosen, folds)
     out = {}
     for i, seed in enumerate(tqdm(list(seeds), desc=f"{protocol} seeds", leave=False)):
         transitions = record_transitions_fold if i == 0 else None

@@ -439,13 +439,7 @@ class Search:
 
     def hyper(self) -> dict[str, Any]:
         """Each hyper-parameter: its value when every fold agrees, else 'a / b / c / d'."""
-        by_fold = [c.hyper() for _, c in sorted(self.per_fold.items())]
-        out: dict[str, Any] = {}
-        for key in by_fold[0]:
-            values = [h[key] for h in by_fold]
-            out[key] = values[0] if len(set(values)) == 1 else " / ".join(
-                f"{v:g}" for v in values)
-        return out
+        return nested.agreed_values({k: c.hyper() for k, c in self.per_fold.items()})
 
 
 def _best_row(frame: pd.DataFrame, grid: Mapping[str, Sequence[Any]]) -> pd.Series:
@@ -454,9 +448,7 @@ def _best_row(frame: pd.DataFrame, grid: Mapping[str, Sequence[Any]]) -> pd.Seri
     Grid order, not trial order: Optuna hands out points in a shuffled order
     (and workers race), so only the grid order makes the choice reproducible.
     """
-    order = {search.point_key(p): i for i, p in enumerate(search.grid_points(grid))}
-    rank = frame.apply(lambda r: order[search.point_key({k: r[k] for k in grid})], axis=1)
-    return frame.assign(_rank=rank).sort_values(["mse", "_rank"], kind="stable").iloc[0]
+    return search.in_grid_order(frame, grid).sort_values("mse", kind="stable").iloc[0]
 
 
 def two_stage_search(variant: str, protocol: str, *, structure_grid: Mapping[str, Sequence],
@@ -621,10 +613,10 @@ def results_models(finals: Sequence[Final]) -> dict[str, Any]:
             key = MODEL_KEYS[(final.variant, mc)]
             # the book's model is the clean protocol's winner; the report's is also kept
             main = final.configs.get("clean") or next(iter(final.configs.values()))
-            one = set(main.values())
+            by_fold = {k: c.hyper() for k, c in main.items()}
             entry: dict[str, Any] = {
                 "label": LABELS[key],
-                "params": next(iter(main.values())).hyper() if len(one) == 1 else {},
+                "params": next(iter(by_fold.values())) if nested.distinct(by_fold) == 1 else {},
                 "params_by_protocol": {p: {str(k): c.hyper() for k, c in by_fold.items()}
                                        for p, by_fold in final.configs.items()},
                 "probabilistic": mc, "protocols": {}}

@@ -193,6 +193,21 @@ def distinct(chosen: Mapping[int, Mapping[str, Any]]) -> int:
     return len({config_text(p) for p in chosen.values()})
 
 
+def agreed_values(chosen: Mapping[Any, Mapping[str, Any]]) -> dict[str, Any]:
+    """Each parameter's value where every fold chose it, else the folds' values in fold
+    order as 'a / b / c / d'. Fold numbers may be ints or, read from JSON, strings."""
+    folds = [chosen[k] for k in sorted(chosen, key=int)]
+    return {key: folds[0][key] if len({f[key] for f in folds}) == 1
+            else " / ".join(f"{f[key]:g}" for f in folds) for key in folds[0]}
+
+
+def check_chosen(chosen: Mapping[int, Any], folds: Sequence[splits.Fold]) -> None:
+    """Every fold has a chosen configuration; else a one-line error naming the missing."""
+    missing = [f.number for f in folds if f.number not in chosen]
+    if missing:
+        raise ValueError(f"no chosen configuration for fold(s) {missing}")
+
+
 def agreeing(choices: pd.DataFrame) -> list[str]:
     """The families whose folds all chose the same configuration."""
     full = choices["folds choosing it"] == choices["folds"]

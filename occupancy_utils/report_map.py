@@ -28,6 +28,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from . import nested
+
 REPRODUCED, DIFFERS, NOT_JUDGED = "reproduced", "differs", "not judged"
 REDRAWN, REMARK, FIXED = "redrawn", "remark", "fixed"
 SUPPORTED, NOT_SUPPORTED = "supported", "not supported"
@@ -96,9 +98,8 @@ def agreed_hyper(by_fold: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
     if not all(str(k).isdigit() for k in by_fold):
         raise ValueError("06_lstm.json predates per-fold choices (params_by_protocol holds no "
                          "folds): run 06_lstm again")
-    folds = [by_fold[k] for k in sorted(by_fold, key=int)]
-    return {k: folds[0][k] if len({f[k] for f in folds}) == 1
-            else " / ".join(f"{f[k]:g}" for f in folds) for k in LSTM_HYPER}
+    agreed = nested.agreed_values(by_fold)
+    return {k: agreed[k] for k in LSTM_HYPER}
 
 
 def _value(value: Any) -> str:
