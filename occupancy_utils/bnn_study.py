@@ -31,7 +31,17 @@ import pandas as pd
 import torch
 from tqdm import tqdm
 
-from . import data, experiment, metrics, nested, search, splits, training, uncertainty
+from . import (
+    data,
+    experiment,
+    metrics,
+    nested,
+    protocol_gap,
+    search,
+    splits,
+    training,
+    uncertainty,
+)
 from .models import bnn
 
 #: The version of what this family's search records hold (part of every search's key,
@@ -127,17 +137,20 @@ def _scores_of(model: bnn.BayesMLP, x: torch.Tensor, y: np.ndarray, samples: int
 
 def train_fold(frame: pd.DataFrame, fold: splits.Fold, protocol: str, params: Mapping[str, Any],
                settings: Settings, seed: int, *, curves: bool = False,
-               features: Sequence[str] = tuple(data.NON_LIGHT_FEATURES)) -> FoldRun:
+               features: Sequence[str] = tuple(data.NON_LIGHT_FEATURES),
+               parts: experiment.FoldParts | None = None) -> FoldRun:
     """Train one configuration on one fold and sample its test predictions.
 
     Seeded per fold, so a fold's result does not depend on which folds or grid
     points ran before it (the search may run them in any order). With
     ``curves`` every epoch also records MSE and F1 on the fit and test parts
     (for the learning-curve figure only; nothing is chosen from them).
+    ``parts`` replaces the protocol's parts (:mod:`protocol_gap` needs a third kind).
     """
     params = check_params(params)
     generator = training.seed_everything(seed)
-    parts = experiment.fold_parts(frame, fold, list(features), protocol, settings.val_fraction)
+    parts = parts or experiment.fold_parts(frame, fold, list(features), protocol,
+                                           settings.val_fraction)
     x = {k: training.tensor(v, torch.float32) for k, v in parts.x.items()}
     y = {k: training.tensor(v, torch.long) for k, v in parts.y.items()}
     model = bnn.BayesMLP(len(features), bnn.layer_sizes(params["hidden"], params["hidden_layers"]),
@@ -330,13 +343,25 @@ def select_per_fold(found: pd.DataFrame, fold_numbers: Sequence[int]) -> dict[in
     if "protocol" in found and not found["protocol"].eq("clean").all():
         raise ValueError("select_per_fold needs the clean protocol's studies: under the "
                          "report protocol the monitored part is the test part")
+    ranked = _by_fold(found, fold_numbers)
+    return {k: check_params(p)
+            for k, p in nested.choose(ranked, dict.fromkeys(PARAM_KEYS), fold_numbers).items()}
+
+
+def _by_fold(found: pd.DataFrame, fold_numbers: Sequence[int]) -> pd.DataFrame:
+    """Distinct candidates in tie order (smaller network, larger lr) with ``fold_mse``."""
     rows = found.drop_duplicates(subset=list(PARAM_KEYS))
     ranked = rows.assign(_size=rows["hidden"] * rows["hidden_layers"], _lr=-rows["lr"])
     ranked = ranked.sort_values(["_size", "_lr"], kind="stable").reset_index(drop=True)
     by_fold = [{r["fold"]: r["monitor"]["mse"] for r in records} for records in ranked["folds"]]
-    ranked["fold_mse"] = [[scores[k] for k in fold_numbers] for scores in by_fold]
-    return {k: check_params(p)
-            for k, p in nested.choose(ranked, dict.fromkeys(PARAM_KEYS), fold_numbers).items()}
+    return ranked.assign(fold_mse=[[scores[k] for k in fold_numbers] for scores in by_fold])
+
+
+def ties(found: pd.DataFrame, fold_numbers: Sequence[int]) -> tuple[dict[int, int], int]:
+    """Per fold: how many candidates tie at the fold's lowest validation MSE; and how many
+    candidates there are."""
+    ranked = _by_fold(found, fold_numbers)
+    return nested.tied_at_minimum(ranked, fold_numbers), len(ranked)
 
 
 def config_text(params: Mapping[str, Any]) -> str:
@@ -514,10 +539,12 @@ def evaluate_chosen(frame: pd.DataFrame, folds: Sequence[splits.Fold], protocol:
     stored searches).
     """
     nested.check_chosen(chosen, folds)
+    keep = protocol == "clean"  # the runs' validation tails, for chapter 7's thresholds
     parts = [evaluate(frame, [fold], protocol, chosen[fold.number], settings, seed,
-                      keep_predictions=True,
+                      keep_predictions=True, keep_runs=keep,
                       curves_fold=curves_fold if curves_fold == fold.number else None)
              for fold in folds]
+    runs = [r for part in parts for r in part.get("runs", [])]
     preds = [p for part in parts for p in part["predictions"]]
     records = [r for part in parts for r in part["folds"]]
     test = experiment.summarize(preds)
@@ -532,9 +559,19 @@ def evaluate_chosen(frame: pd.DataFrame, folds: Sequence[splits.Fold], protocol:
         "summary": test, "summary_value": value,
         "train_seconds": float(sum(r["train_seconds"] for r in records)),
         "predict_seconds": float(sum(r["predict_seconds"] for r in records)),
-        "runs": [r for part in parts for r in part.get("runs", [])],
+        "runs": runs,
         "predictions": preds,
+        "validation": [validation_frame(r) for r in runs] if keep else [],
     }
+
+
+def validation_frame(run: FoldRun) -> pd.DataFrame:
+    """Per-row predictions of one fold's validation tail (clean protocol): the class
+    probabilities averaged over the weight samples and their argmax."""
+    mean = run.monitor_probs.mean(axis=0)
+    return experiment.prediction_frame(
+        run.parts.fold.number, run.parts.positions["monitor"], run.parts.y["monitor"],
+        mean.argmax(axis=1), **{f"p{c}": mean[:, c] for c in range(mean.shape[1])})
 
 
 def seeds_evaluation(frame: pd.DataFrame, folds: Sequence[splits.Fold], protocol: str,
@@ -594,14 +631,16 @@ def results_model(label: str, chosen: Mapping[int, Mapping[str, Any]], settings:
             "probabilistic": True, "protocols": protocols}
 
 
-def predictions_table(by_model: Mapping[str, Mapping[str, Mapping[int, Mapping[str, Any]]]]
-                      ) -> pd.DataFrame:
-    """All kept per-row predictions with ``model``, ``protocol`` and ``seed`` columns."""
+def predictions_table(by_model: Mapping[str, Mapping[str, Mapping[int, Mapping[str, Any]]]],
+                      part: str = "test") -> pd.DataFrame:
+    """All kept per-row predictions with ``model``, ``protocol`` and ``seed`` columns, of
+    the test parts or (``part="validation"``) of the clean protocol's validation tails."""
     frames = []
+    key = "predictions" if part == "test" else "validation"
     for model, by_protocol in by_model.items():
         for protocol, evaluations in by_protocol.items():
             for seed, ev in evaluations.items():
-                for pred in ev["predictions"]:
+                for pred in ev.get(key, []):
                     frames.append(pred.assign(model=model, protocol=protocol, seed=seed))
     out = pd.concat(frames, ignore_index=True)
     first = ["model", "protocol", "seed", *experiment.PREDICTION_COLUMNS]
@@ -734,18 +773,23 @@ def uncertainty_verdicts(sigma_ratio: float, mi_share: float, confidence_std: fl
 
 
 def write_chapter_results(profile: str, notebook: str, finals: Mapping[str, FinalModel],
-                          elapsed_seconds: float) -> tuple[Any, Any]:
-    """The results file (CONTRIBUTING.md schema) and the per-row predictions file."""
+                          elapsed_seconds: float, gaps: Mapping[str, Any] | None = None
+                          ) -> tuple[Any, Any]:
+    """The results file (CONTRIBUTING.md schema, with the ``protocol_gap`` entries) and
+    the per-row predictions file (the validation tails' predictions are written beside it)."""
     from . import results
 
     payload = {
         "chapter": notebook, "profile": profile, "elapsed_seconds": float(elapsed_seconds),
         "models": {key: results_model(m.label, m.chosen, m.settings, m.evaluations)
                    for key, m in finals.items()},
+        "protocol_gap": dict(gaps or {}),
     }
-    predictions = predictions_table({key: m.evaluations for key, m in finals.items()})
+    evaluations = {key: m.evaluations for key, m in finals.items()}
+    results.write_predictions(profile, notebook, predictions_table(evaluations, "validation"),
+                              part="validation")
     return (results.write_results(profile, notebook, payload),
-            results.write_predictions(profile, notebook, predictions))
+            results.write_predictions(profile, notebook, predictions_table(evaluations)))
 
 
 def final_table(finals: Mapping[str, FinalModel]) -> pd.DataFrame:
@@ -754,3 +798,29 @@ def final_table(finals: Mapping[str, FinalModel]) -> pd.DataFrame:
               for key, m in finals.items()]
     out = pd.concat(frames, ignore_index=True)
     return out[["model", "label", *[c for c in out.columns if c not in ("model", "label")]]]
+
+
+def gap_scores(frame: pd.DataFrame, folds: Sequence[splits.Fold], final: FinalModel,
+               seeds: Sequence[int]) -> dict[str, dict[int, float]]:
+    """Mean-over-folds test MSE per regime of :mod:`protocol_gap` and seed, for a final
+    model with one configuration on every fold, run under both protocols: its report and
+    clean runs are reused; the ``held_out`` runs are trained here, as :func:`evaluate`
+    trains (one thread, seeded per fold)."""
+    if nested.distinct(final.chosen) != 1 or not {"report", "clean"} <= set(final.evaluations):
+        raise ValueError(f"{final.label}: the protocol gap needs one configuration on every "
+                         f"fold run under both protocols")
+    params = next(iter(final.chosen.values()))
+    out = {p: {s: float(final.evaluations[p][s]["test_mse"]) for s in seeds}
+           for p in ("report", "clean")}
+    out["held_out"] = {}
+    for seed in tqdm(list(seeds), desc="protocol gap (held_out)", leave=False):
+        preds = []
+        for fold in folds:
+            parts = protocol_gap.regime_parts(frame, fold, list(data.NON_LIGHT_FEATURES),
+                                              "held_out", final.settings.val_fraction)
+            with training.torch_threads(1):
+                run = train_fold(frame, fold, "report", params, final.settings, seed,
+                                 parts=parts)
+            preds.append(prediction_frame(run))
+        out["held_out"][seed] = float(experiment.summarize(preds)["mean"]["mse"])
+    return out

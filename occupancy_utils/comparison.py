@@ -426,3 +426,41 @@ def total_seconds(costs: pd.DataFrame) -> dict[str, float]:
     """Search plus fit-and-predict seconds per model, for the models whose search is stored."""
     known = costs.dropna(subset=["total_s"])
     return {str(m): float(t) for m, t in zip(known["model"], known["total_s"], strict=True)}
+
+
+# --------------------------------------------------------------------------- false alarms
+
+#: The chapters whose final models held out a validation tail (chapter 2's forest trains
+#: on its whole training part, so it has no tail to choose a threshold on).
+HELD_OUT_CHAPTERS = ("04_crf", "05_bnn", "06_lstm")
+
+
+def alarm_predictions(profile: str, extra_test: pd.DataFrame, extra_validation: pd.DataFrame,
+                      protocol: str = "clean", chapters: Iterable[str] = HELD_OUT_CHAPTERS
+                      ) -> dict[str, tuple[pd.DataFrame, pd.DataFrame]]:
+    """Per model with class probabilities on both: its test and validation-tail predictions
+    under one protocol (``extra_*``: this chapter's baselines), for :mod:`alarms`."""
+    from .results import read_predictions
+
+    def by_model(frames: list[pd.DataFrame]) -> dict[str, pd.DataFrame]:
+        rows = pd.concat([f[f["protocol"] == protocol] for f in frames], ignore_index=True)
+        return {str(m): g.reset_index(drop=True) for m, g in rows.groupby("model", sort=False)
+                if set(PROBABILITY_COLUMNS) <= set(g.columns) and g["p0"].notna().all()}
+
+    chapters = list(chapters)
+    test = by_model([read_predictions(profile, c) for c in chapters] + [extra_test])
+    validation = by_model([read_predictions(profile, c, "validation") for c in chapters]
+                          + [extra_validation])
+    return {m: (test[m], validation[m]) for m in test if m in validation}
+
+
+def protocol_decompositions(profile: str, chapters: Iterable[str] = HELD_OUT_CHAPTERS
+                            ) -> pd.DataFrame:
+    """Every chapter's stored protocol-gap runs (:mod:`protocol_gap`), decomposed; a
+    chapter that stored none adds nothing."""
+    from . import protocol_gap
+
+    entries: dict[str, dict] = {}
+    for chapter in chapters:
+        entries.update(read_results(profile, chapter).get("protocol_gap", {}))
+    return protocol_gap.table(entries)

@@ -37,7 +37,7 @@ from __future__ import annotations
 import functools
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -47,7 +47,7 @@ import pandas as pd
 import torch
 from tqdm import tqdm  # text bars, as the shared modules (tqdm.auto needs ipywidgets)
 
-from . import data, experiment, metrics, nested, search, sequences, splits, training
+from . import data, experiment, metrics, nested, protocol_gap, search, sequences, splits, training
 from .models.crf import LAYOUTS, MLPCRF, MLPCRFStack, parse_layout
 from .paths import results_dir
 from .results import atomic_write
@@ -230,15 +230,35 @@ def predict_whole(model: MLPCRF, x: np.ndarray, proba: bool = False
 def run_fold(frame: pd.DataFrame, fold: splits.Fold, params: Mapping[str, Any], protocol: str,
              *, max_epochs: int, patience: int, seed: int, val_fraction: float = 0.2,
              features: list[str] | None = None, record_transitions: bool = False,
-             proba: bool = False, progress: bool = False) -> FoldRun:
-    """Train on one fold under one protocol and predict its test and monitor parts."""
-    parts = experiment.fold_parts(frame, fold, features or FEATURES, protocol, val_fraction)
+             proba: bool = False, progress: bool = False,
+             parts: experiment.FoldParts | None = None) -> FoldRun:
+    """Train on one fold under one protocol and predict its test and monitor parts
+    (``parts``: ready-made parts instead of the protocol's, as :mod:`protocol_gap` needs)."""
+    parts = parts or experiment.fold_parts(frame, fold, features or FEATURES, protocol,
+                                           val_fraction)
     seq_len = int(params["seq_len"])
     start = time.perf_counter()
     model, history = train_fold(parts, params["hidden"], params["lr"], seq_len,
                                 max_epochs=max_epochs, patience=patience, seed=seed,
                                 record_transitions=record_transitions, progress=progress)
-    return _fold_run(parts, model, history, seq_len, time.perf_counter() - start, proba)
+    run = _fold_run(parts, model, history, seq_len, time.perf_counter() - start, proba)
+    if not (proba and protocol == "clean"):
+        return run
+    with single_thread():
+        tail = {"chunks": predict_chunks(model, parts.x["monitor"], seq_len, True),
+                "whole": predict_whole(model, parts.x["monitor"], True)}
+    return ValidatedFoldRun(**{f.name: getattr(run, f.name) for f in fields(run)},
+                            validation_positions=parts.positions["monitor"], validation=tail)
+
+
+@dataclass
+class ValidatedFoldRun(FoldRun):
+    """A final model's run with its labels and marginals on the fold's validation tail
+    (clean protocol; ``validation[kind] = (labels, proba)``), where chapter 7 chooses its
+    thresholds. Apart from :class:`FoldRun`, whose code keys the stored searches."""
+
+    validation_positions: np.ndarray | None = None
+    validation: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
 
 
 def _fold_run(parts: experiment.FoldParts, model: MLPCRF, history: training.History,
@@ -477,8 +497,20 @@ def choices(table: pd.DataFrame, grid: Mapping[str, Sequence[Any]], protocol: st
     if protocol == "report":
         one = best_params(table, protocol)
         return {k: dict(one) for k in fold_numbers}
-    found = search.in_grid_order(table, grid).assign(fold_mse=lambda t: t["val_mse_folds"])
-    return {k: _params(p) for k, p in nested.choose(found, grid, fold_numbers).items()}
+    return {k: _params(p) for k, p in nested.choose(_by_fold(table, grid), grid,
+                                                        fold_numbers).items()}
+
+
+def _by_fold(table: pd.DataFrame, grid: Mapping[str, Sequence[Any]]) -> pd.DataFrame:
+    """The search table in grid order with each fold's validation MSE as ``fold_mse``."""
+    return search.in_grid_order(table, grid).assign(fold_mse=lambda t: t["val_mse_folds"])
+
+
+def ties(table: pd.DataFrame, grid: Mapping[str, Sequence[Any]],
+         fold_numbers: Sequence[int]) -> tuple[dict[int, int], int]:
+    """Per fold: how many grid points tie at the fold's lowest validation MSE; and how
+    many grid points there are."""
+    return nested.tied_at_minimum(_by_fold(table, grid), fold_numbers), len(table)
 
 
 # --------------------------------------------------------------------------- tables
@@ -614,20 +646,29 @@ def retrain(frame: pd.DataFrame, folds: Sequence[splits.Fold],
     return out
 
 
-def predictions(final: Mapping[str, Mapping[int, Sequence[FoldRun]]]) -> pd.DataFrame:
-    """Per-row predictions of both decodings (results.write_predictions' columns)."""
+def predictions(final: Mapping[str, Mapping[int, Sequence[FoldRun]]], part: str = "test"
+                ) -> pd.DataFrame:
+    """Per-row predictions of both decodings (results.write_predictions' columns), on the
+    test parts or (``part="validation"``) on the clean protocol's validation tails."""
     frames = []
     for protocol, by_seed in final.items():
         for seed, runs in by_seed.items():
             for kind, model in MODEL_KEYS.items():
                 for r in runs:
-                    proba = r.chunk_proba if kind == "chunks" else r.whole_proba
-                    pred = r.chunk_pred if kind == "chunks" else r.whole_pred
+                    if part == "test":
+                        proba = r.chunk_proba if kind == "chunks" else r.whole_proba
+                        pred = r.chunk_pred if kind == "chunks" else r.whole_pred
+                        positions, y_true = r.positions, r.y_true
+                    elif isinstance(r, ValidatedFoldRun):
+                        pred, proba = r.validation[kind]
+                        positions, y_true = r.validation_positions, r.monitor_true
+                    else:
+                        continue
                     extra = {}
                     if proba is not None:
                         extra = {"value": proba @ np.arange(proba.shape[1]),
                                  **{f"p{k}": proba[:, k] for k in range(proba.shape[1])}}
-                    f = experiment.prediction_frame(r.fold, r.positions, r.y_true, pred, **extra)
+                    f = experiment.prediction_frame(r.fold, positions, y_true, pred, **extra)
                     f.insert(0, "seed", seed)
                     f.insert(0, "protocol", protocol)
                     f.insert(0, "model", model)
@@ -826,9 +867,67 @@ def findings(grids: Mapping[str, pd.DataFrame],
                            ("whole-fold Viterbi", "whole")):
         out[f"crf_{prefix}_inside"] = int(changes.loc[labels, "changes inside chunks"])
         out[f"crf_{prefix}_starts"] = int(changes.loc[labels, "changes at chunk starts"])
+    out["crf_chunk_finding"] = chunk_finding(out["crf_chunk_inside"], out["crf_chunk_starts"])
     for protocol, by_seed in final.items():
         for kind in ("chunks", "whole"):
             out[f"crf_final_{protocol}_{kind}_mse"] = _seed_mean(by_seed, kind, "mean", "mse")
             out[f"crf_final_{protocol}_{kind}_f1_macro"] = _seed_mean(by_seed, kind, "mean",
                                                                       "f1_macro")
+    return out
+
+
+#: The report's finding (a chunk keeps the label of its first element) holds when at
+#: most this share of the chunk-wise path's label changes fall inside chunks.
+FINDING_INSIDE_SHARE = 0.5
+
+
+def chunk_finding(inside: int, starts: int) -> str:
+    """The verdict on the report's chunk finding, by :data:`FINDING_INSIDE_SHARE`.
+
+    If chunks kept their first label, the chunk-wise path would change label
+    mostly where a chunk starts; changes spread over a chunk's positions say
+    that the transitions do not hold the label.
+    """
+    if inside < 0 or starts < 0:
+        raise ValueError(f"label change counts must be non-negative, got {inside}, {starts}")
+    total = inside + starts
+    if total == 0:
+        return "cannot be judged here: the chunk-wise path never changes label"
+    share = inside / total
+    verdict = "holds" if share <= FINDING_INSIDE_SHARE else "does not hold"
+    return (f"{verdict}: {share:.0%} of the chunk-wise path's {total} label changes fall "
+            f"inside chunks")
+
+
+def gap_scores(frame: pd.DataFrame, folds: Sequence[splits.Fold],
+               final: Mapping[str, Mapping[int, Sequence[FoldRun]]],
+               chosen: Mapping[str, Mapping[int, Mapping[str, Any]]], seeds: Sequence[int], *,
+               max_epochs: int, patience: int, val_fraction: float
+               ) -> dict[str, dict[int, float]]:
+    """Chunk-wise mean-over-folds test MSE per regime of :mod:`protocol_gap` and seed, for
+    the report protocol's configuration on every fold.
+
+    A protocol's finals (``final[protocol]``, from :func:`retrain`) are reused
+    where that protocol ran this configuration on every fold; the other regimes
+    are trained here, as :func:`retrain` trains.
+    """
+    if nested.distinct(chosen["report"]) != 1:
+        raise ValueError("the protocol gap needs the report protocol's one configuration")
+    config = next(iter(chosen["report"].values()))
+    check_config(config["hidden"], config["lr"], config["seq_len"])
+    out = {}
+    for regime in protocol_gap.REGIMES:
+        same = regime in final and all(c == config for c in chosen.get(regime, {}).values())
+        if same and set(final[regime]) == set(seeds):
+            out[regime] = {s: _seed_score(final[regime][s], "chunks", "mse") for s in seeds}
+            continue
+        protocol = "clean" if regime == "clean" else "report"
+        out[regime] = {}
+        for seed in tqdm(list(seeds), desc=f"protocol gap ({regime})", leave=False):
+            runs = [run_fold(frame, fold, config, protocol, max_epochs=max_epochs,
+                             patience=patience, seed=seed, val_fraction=val_fraction,
+                             parts=protocol_gap.regime_parts(frame, fold, FEATURES, regime,
+                                                             val_fraction))
+                    for fold in folds]
+            out[regime][seed] = _seed_score(runs, "chunks", "mse")
     return out

@@ -135,6 +135,8 @@ class FittedFolds:
     models: list[Any] = field(repr=False)
     train_seconds: float
     predict_seconds: float
+    #: the same models' predictions on each fold's validation tail, where one was held out
+    validation: list[pd.DataFrame] = field(default_factory=list)
 
     def summary(self) -> dict:
         """Per-fold, mean, std and pooled scores (:func:`summarize`)."""
@@ -154,3 +156,20 @@ def class_probabilities(model: Any, x: np.ndarray) -> np.ndarray:
     out = np.zeros((len(x), len(metrics.LABELS)))
     out[:, np.asarray(model.classes_).astype(int)] = model.predict_proba(x)
     return out
+
+
+def held_out_parts(frame: pd.DataFrame, fold: splits.Fold, features: list[str],
+                   val_fraction: float = 0.2) -> FoldParts:
+    """The clean protocol's rows with the report's stopping: train on the training part
+    without its validation tail, stop on the test part.
+
+    The third run that splits the protocol gap in two (:mod:`~occupancy_utils.protocol_gap`):
+    against ``report`` it differs only in the rows held out, against ``clean``
+    only in what early stopping watches. The scaler is the clean protocol's
+    (fitted on the whole training part), so nothing else differs.
+    """
+    clean = fold_parts(frame, fold, features, "clean", val_fraction)
+    swap = {"fit": "fit", "monitor": "test", "test": "test"}
+    return FoldParts(fold, "report", *({k: part[v] for k, v in swap.items()}
+                                       for part in (clean.x, clean.y, clean.positions,
+                                                    clean.index)))

@@ -1,24 +1,27 @@
 """Chapter 6: the LSTM on each fold, its two-stage search, MC dropout evaluation and tables.
 
-Windows. Each part of a fold (fit, monitor, test from
-:func:`~occupancy_utils.experiment.fold_parts`) is cut into sliding windows on its own, with
-the gap rule of :mod:`occupancy_utils.sequences`, so no window crosses a fold
-boundary or a break in collection. A window predicts the label of its last
-row. The first ``seq_len - 1`` rows of each part, and of each stretch after a
-break, have no window: the LSTM is scored on that subset of the test rows
-(:func:`rows_scored` counts it).
+Windows. For training and for the search, each part of a fold (fit, monitor,
+test from :func:`~occupancy_utils.experiment.fold_parts`) is cut into sliding
+windows on its own, with the gap rule of :mod:`occupancy_utils.sequences`, so
+no window crosses a fold boundary or a break in collection. A window predicts
+the label of its last row, so the first ``seq_len - 1`` rows of each part, and
+of each stretch after a break, have no window there. The final models are
+scored on **every** test row: :func:`history_windows` takes each row's window
+from the readings before it, reaching back into the training part (features
+only), so the LSTM is scored on the rows every other model is scored on.
 
 Search. As in the report, the structure (``seq_len``, ``layers``,
 ``hidden``) is searched first at a fixed ``lr`` and ``dropout``, then
 ``dropout`` and ``lr`` for the winning structure. Configurations are scored
-with dropout off (the report's choice) by the mean over folds of the MSE on
-the **monitor** part: the test part under the report protocol (the report's
-selection, on test data), the validation tail under the clean one (no test
-row reaches the choice). Test scores are stored with every trial as well.
+with dropout off (the report's choice) on the **monitor** part: under the
+report protocol the test part, one choice by the mean over folds (the
+report's selection, on test data); under the clean protocol each fold's own
+validation tail, one choice per fold (:func:`_per_fold_tuning`), so no test
+row reaches any fold's choice. Test scores are stored with every trial as well.
 
-Final models. The winner of each protocol's search is trained again for each
-seed and scored on the test parts with dropout off and with Monte Carlo
-dropout (T samples in one batched pass, :func:`~occupancy_utils.models.lstm.mc_samples`).
+Final models. Each fold's choice is trained again for each seed and scored on
+the test parts with dropout off and with Monte Carlo dropout (T samples in one
+batched pass, :func:`~occupancy_utils.models.lstm.mc_samples`).
 """
 
 from __future__ import annotations
@@ -239,23 +242,51 @@ def fold_windows(frame: pd.DataFrame, fold: splits.Fold, protocol: str, seq_len:
             for name in ("fit", "monitor", "test")}
 
 
-def rows_scored_per_fold(frame: pd.DataFrame, folds: Sequence[splits.Fold],
-                         per_fold: Mapping[int, Config]) -> pd.DataFrame:
-    """:func:`rows_scored` with each fold's own window length (its chosen configuration)."""
-    return pd.concat([rows_scored(frame, [f], per_fold[f.number].seq_len).assign(
-        seq_len=per_fold[f.number].seq_len) for f in folds], ignore_index=True)
+def history_windows(frame: pd.DataFrame, fold: splits.Fold, positions: np.ndarray,
+                    seq_len: int) -> Windows:
+    """Windows ending at each of ``positions``, their history the readings just before it.
+
+    Why: a deployed model has the readings that came before the row it
+    predicts. Taking them as the window (features only, never labels) lets
+    the LSTM predict every test row, the rows every other model is scored
+    on, instead of leaving the first ``seq_len - 1`` rows of each test part
+    unscored. The history reaches back into the training part where the row
+    is near its start, scaled by the fold's scaler (fitted on the training
+    part). A window still never spans a break in collection: the readings
+    before the break are replaced by the first reading after it, as if the
+    room had stood still, so the window keeps the length the model was
+    trained on.
+    """
+    positions = np.asarray(positions, dtype=int)
+    segments = sequences.segment_ids(frame.index)
+    starts = np.flatnonzero(np.r_[True, np.diff(segments) != 0])  # first row of each segment
+    rows = positions[:, None] + np.arange(-seq_len + 1, 1)[None, :]
+    rows = np.maximum(rows, starts[segments[positions]][:, None])
+    needed = np.unique(rows)
+    x = splits.scaled_parts(frame, fold, FEATURES, {"train": fold.train, "rows": needed})["rows"]
+    y = frame[experiment.TARGET].to_numpy()[positions]
+    return Windows(x[np.searchsorted(needed, rows)].astype("float32"), y, rows)
 
 
-def rows_scored(frame: pd.DataFrame, folds: Sequence[splits.Fold], seq_len: int) -> pd.DataFrame:
-    """Per fold: test rows, rows with a window (the rows the LSTM is scored on), share."""
+def history_counts(frame: pd.DataFrame, folds: Sequence[splits.Fold],
+                   seq_len: int) -> pd.DataFrame:
+    """Per fold: test rows, how many take part of their window from before the test
+    part, and how many are padded after a break in collection (:func:`history_windows`)."""
     out = []
     for fold in folds:
-        idx = frame.index[fold.test]
-        _, ends = sequences.sliding_windows(np.zeros((len(idx), 1)), seq_len,
-                                            sequences.segment_ids(idx))
-        out.append({"fold": fold.number, "test rows": len(idx), "scored rows": len(ends),
-                    "share scored": len(ends) / len(idx)})
+        w = history_windows(frame, fold, fold.test, seq_len)
+        padded = (np.diff(w.rows, axis=1) == 0).any(axis=1)
+        out.append({"fold": fold.number, "test rows": len(w),
+                    "history before the test part": int((w.rows[:, 0] < fold.test[0]).sum()),
+                    "padded after a break": int(padded.sum())})
     return pd.DataFrame(out)
+
+
+def history_counts_per_fold(frame: pd.DataFrame, folds: Sequence[splits.Fold],
+                            per_fold: Mapping[int, Config]) -> pd.DataFrame:
+    """:func:`history_counts` with each fold's own window length (its chosen configuration)."""
+    return pd.concat([history_counts(frame, [f], per_fold[f.number].seq_len).assign(
+        seq_len=per_fold[f.number].seq_len) for f in folds], ignore_index=True)
 
 
 # --- training and prediction --------------------------------------------------------------
@@ -525,6 +556,27 @@ def _per_fold_tuning(variant: str, stage1: pd.DataFrame, *,
                   tuple(names))
 
 
+def ties(found: Search) -> dict[str, tuple[dict[int, int], int]]:
+    """A clean search's tie counts per stage: per fold, how many structures tie at the fold's
+    lowest validation MSE in stage 1, and how many (dropout, lr) points in its own stage 2."""
+    if found.protocol != "clean":
+        raise ValueError(f"tie counts are for the clean protocol's per-fold choices, "
+                         f"got {found.protocol!r}")
+    folds = sorted(found.per_fold)
+    tuning = {k: nested.tied_at_minimum(found.tuning[found.tuning["fold"] == k], [k])[k]
+              for k in folds}
+    n_tuning = int((found.tuning["fold"] == folds[0]).sum())
+    return {"structure": (nested.tied_at_minimum(found.structure, folds), len(found.structure)),
+            "tuning": (tuning, n_tuning)}
+
+
+def ties_text(found: Search) -> str:
+    """:func:`ties` as the chapter prints it, one clause per stage."""
+    stages = ties(found)
+    return "; ".join(f"{name}: {nested.ties_text(*stages[stage])}" for stage, name in
+                     (("structure", "structure"), ("tuning", "dropout and lr")))
+
+
 def long_folds(stage: pd.DataFrame, keys: Sequence[str], column: str = "fold_mse") -> pd.DataFrame:
     """One row per grid point and fold (for the figures: the spread over folds)."""
     rows = []
@@ -545,6 +597,8 @@ class Final:
     variant: str
     configs: dict[str, dict[int, Config]]
     predictions: dict[tuple[str, str, int], list[pd.DataFrame]] = field(default_factory=dict)
+    #: the same models' predictions on each fold's validation tail (clean protocol only)
+    validation: dict[tuple[str, str, int], list[pd.DataFrame]] = field(default_factory=dict)
     train_seconds: dict[str, float] = field(default_factory=dict)
     predict_seconds: dict[tuple[str, str], float] = field(default_factory=dict)
     epochs: dict[tuple[str, int], list[int]] = field(default_factory=dict)
@@ -556,7 +610,9 @@ def final_models(frame: pd.DataFrame, variant: str,
     """Train each protocol's choice for every seed and fold (``configs[protocol][fold]``,
     as ``Search.per_fold``); score with dropout off and MC.
 
-    ``predictions[(model_key, protocol, seed)]`` holds one frame per fold.
+    ``predictions[(model_key, protocol, seed)]`` holds one frame per fold;
+    ``validation`` the same for each fold's validation tail under ``clean``
+    (what chapter 7 chooses thresholds on), with no test row involved.
     """
     folds = splits.make_folds(frame.index)
     result = Final(variant, dict(configs))
@@ -568,14 +624,21 @@ def final_models(frame: pd.DataFrame, variant: str,
         model, history, secs = train_fold(windows, config, settings, seed)
         result.train_seconds[protocol] = result.train_seconds.get(protocol, 0.0) + secs
         result.epochs.setdefault((protocol, seed), []).append(history.epochs)
+        test = history_windows(frame, fold, fold.test, config.seq_len)
         for key, mc in ((key_det, False), (key_mc, True)):
             start = time.perf_counter()
-            pred = (mc_frame(model, windows["test"], variant, fold.number, mc_samples, seed)
-                    if mc else deterministic_frame(model, windows["test"], variant, fold.number))
+            pred = (mc_frame(model, test, variant, fold.number, mc_samples, seed)
+                    if mc else deterministic_frame(model, test, variant, fold.number))
             t = time.perf_counter() - start
             result.predict_seconds[(key, protocol)] = (
                 result.predict_seconds.get((key, protocol), 0.0) + t)
             result.predictions.setdefault((key, protocol, seed), []).append(pred)
+            if protocol == "clean":
+                tail = history_windows(frame, fold, fold.validation_split(
+                    settings.val_fraction)[1], config.seq_len)
+                val = (mc_frame(model, tail, variant, fold.number, mc_samples, seed) if mc
+                       else deterministic_frame(model, tail, variant, fold.number))
+                result.validation.setdefault((key, protocol, seed), []).append(val)
     return result
 
 
@@ -637,11 +700,13 @@ def results_models(finals: Sequence[Final]) -> dict[str, Any]:
     return models
 
 
-def predictions_frame(finals: Sequence[Final]) -> pd.DataFrame:
-    """All per-row predictions in the shape results.write_predictions expects."""
+def predictions_frame(finals: Sequence[Final], part: str = "test") -> pd.DataFrame:
+    """All per-row predictions of the test parts (or, ``part="validation"``, of the
+    validation tails) in the shape results.write_predictions expects."""
     parts = []
     for final in finals:
-        for (key, protocol, seed), frames in final.predictions.items():
+        by_key = final.predictions if part == "test" else final.validation
+        for (key, protocol, seed), frames in by_key.items():
             f = pd.concat(frames, ignore_index=True)
             f.insert(0, "seed", seed)
             f.insert(0, "protocol", protocol)
@@ -822,7 +887,7 @@ def results_payload(profile: str, finals: Sequence[Final], searches: Sequence[Se
         "chapter": "06_lstm", "profile": profile, "elapsed_seconds": elapsed_seconds,
         "models": results_models(finals),
         "mc_samples": mc_samples, "settings": asdict(settings),
-        "scored_on": "rows with a full window of seq_len samples in their test part",
+        "scored_on": "every test row; windows take their history from the readings before",
         "search": {f"{s.variant}/{s.protocol}": {
             "per_fold": {str(k): c.hyper() for k, c in s.per_fold.items()},
             "seconds": s.seconds, "studies": list(s.names)}

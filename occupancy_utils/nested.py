@@ -155,6 +155,36 @@ def choose(found: pd.DataFrame, grid: Mapping[str, Sequence[Any]], fold_numbers:
             for i, k in enumerate(fold_numbers)}
 
 
+def tied_at_minimum(found: pd.DataFrame, fold_numbers: Sequence[int]) -> dict[int, int]:
+    """Per fold: how many candidates share the lowest monitored MSE (1: a clear choice).
+
+    Why it is shown: a short validation tail scores labels, so many candidates
+    can reach exactly the same MSE; then the tie rule of :func:`choose`, not
+    the data, picks among them.
+    """
+    per_fold = np.array([list(v) for v in found["fold_mse"]], dtype=float)
+    if per_fold.ndim != 2 or per_fold.shape[1] != len(fold_numbers):
+        raise ValueError(f"records hold {per_fold.shape[-1] if per_fold.ndim == 2 else 0} "
+                         f"folds, expected {len(fold_numbers)}")
+    return {k: int(np.isclose(per_fold[:, i], per_fold[:, i].min(), rtol=0, atol=1e-12).sum())
+            for i, k in enumerate(fold_numbers)}
+
+
+def ties_text(ties: Mapping[int, int], candidates: int) -> str:
+    """The tie counts as the chapters print them, e.g. 'fold 1: 7 of 20 tie; folds 2-4:
+    one each'. Folds with a single best candidate are listed together."""
+    tied = [f"fold {k}: {n} of {candidates} tie" for k, n in ties.items() if n > 1]
+    clear = [str(k) for k, n in ties.items() if n == 1]
+    if candidates == 1:
+        return "one candidate, nothing to choose"
+    if not tied:
+        return (f"no ties: on every fold one of the {candidates} candidates alone has the "
+                f"lowest validation MSE")
+    if clear:
+        tied.append(f"fold{'s' if len(clear) > 1 else ''} {', '.join(clear)}: one")
+    return "; ".join(tied)
+
+
 def choice_table(runs: Mapping[str, Mapping[str, Mapping[int, FinalRun]]],
                  protocol: str = "clean") -> pd.DataFrame:
     """One row per family with something to choose and per fold: the configuration that
@@ -236,22 +266,30 @@ def _finals(frame: pd.DataFrame, folds: Sequence[splits.Fold], family: type[Fami
     x, y, _ = inputs(frame, family, settings.windows)
     out = {}
     for seed in seeds:
-        preds, models, train_s, predict_s = [], [], 0.0, 0.0
+        preds, tails, models, train_s, predict_s = [], [], [], 0.0, 0.0
         for fold in folds:
             parts = experiment.part_positions(fold, protocol, settings.val_fraction)
             start = time.perf_counter()
             model = family.make(chosen[fold.number], seed).fit(x[parts["fit"]], y[parts["fit"]])
             train_s += time.perf_counter() - start
             start = time.perf_counter()
-            proba = experiment.class_probabilities(model, x[fold.test])
+            preds.append(_predicted(model, fold.number, fold.test, x, y))
             predict_s += time.perf_counter() - start
-            preds.append(experiment.prediction_frame(
-                fold.number, fold.test, y[fold.test],
-                np.asarray(metrics.LABELS)[proba.argmax(axis=1)],
-                **{c: proba[:, i] for i, c in enumerate(experiment.PROBA_COLUMNS)}))
+            if protocol == "clean":  # the held-out tail, for chapter 7's thresholds
+                tails.append(_predicted(model, fold.number, parts["monitor"], x, y))
             models.append(model)
-        out[seed] = FinalRun(preds, models, train_s, predict_s, seed=seed, chosen=dict(chosen))
+        out[seed] = FinalRun(preds, models, train_s, predict_s, tails, seed=seed,
+                             chosen=dict(chosen))
     return out
+
+
+def _predicted(model: Any, fold: int, rows: np.ndarray, x: np.ndarray, y: np.ndarray
+               ) -> pd.DataFrame:
+    """One fitted model's per-row predictions on ``rows``: argmax and p0..p3."""
+    proba = experiment.class_probabilities(model, x[rows])
+    return experiment.prediction_frame(
+        fold, rows, y[rows], np.asarray(metrics.LABELS)[proba.argmax(axis=1)],
+        **{c: proba[:, i] for i, c in enumerate(experiment.PROBA_COLUMNS)})
 
 
 def run(family: type[Family], grid: Mapping[str, Sequence[Any]], protocol: str,
@@ -303,12 +341,15 @@ def results_entry(fam: type[Family], runs: Mapping[str, Mapping[int, FinalRun]])
             "protocols": protocols}
 
 
-def predictions_frame(runs: Mapping[str, Mapping[str, Mapping[int, FinalRun]]]) -> pd.DataFrame:
-    """Per-row predictions of every family, protocol and seed (results schema columns)."""
+def predictions_frame(runs: Mapping[str, Mapping[str, Mapping[int, FinalRun]]],
+                      part: str = "test") -> pd.DataFrame:
+    """Per-row predictions of every family, protocol and seed (results schema columns), on
+    the test parts or (``part="validation"``) on the clean protocol's validation tails."""
     parts = [p.assign(model=key, protocol=protocol, seed=seed)
              for key, by_protocol in runs.items()
              for protocol, by_seed in by_protocol.items()
-             for seed, run_ in by_seed.items() for p in run_.predictions]
+             for seed, run_ in by_seed.items()
+             for p in (run_.predictions if part == "test" else run_.validation)]
     out = pd.concat(parts, ignore_index=True)
     first = ["model", "protocol", "seed", *experiment.PREDICTION_COLUMNS]
     return out[first + [c for c in out.columns if c not in first]]

@@ -2,9 +2,10 @@
 
 Like with like:
 
-* **Same rows.** The sequence models score no test row without a full window
-  behind it, so each model scores a different subset. :func:`common_rows`
-  keeps the (fold, row) pairs that every ranked model scores.
+* **Same rows.** Every model is scored on every test row (the sequence
+  models take their history from the readings before a row);
+  :func:`same_rows` refuses a comparison where one model's (fold, row) pairs
+  differ from another's, so a model that skips rows cannot slip in.
 * **Same quantity.** The squared error of the predicted count (a label), per
   row, averaged over the model's seeds (:func:`row_losses`): seed noise is
   averaged, not resampled.
@@ -34,15 +35,22 @@ N_BOOT = 2000
 ROW = ["fold", "position"]
 
 
-def common_rows(predictions: Mapping[str, pd.DataFrame]) -> pd.MultiIndex:
-    """The (fold, position) pairs that every model's predictions hold, sorted."""
+def same_rows(predictions: Mapping[str, pd.DataFrame]) -> pd.MultiIndex:
+    """The (fold, position) pairs every model scores, sorted; a ValueError naming the model
+    and how many rows differ when one model's set is not the others'."""
     if not predictions:
         raise ValueError("no models to compare")
-    sets = [set(map(tuple, p[ROW].drop_duplicates().to_numpy())) for p in predictions.values()]
-    rows = sorted(set.intersection(*sets))
+    sets = {name: set(map(tuple, p[ROW].drop_duplicates().to_numpy()))
+            for name, p in predictions.items()}
+    first, rows = next(iter(sets.items()))
+    for name, other in sets.items():
+        if other != rows:
+            raise ValueError(f"{name} scores {len(other - rows)} rows {first} does not and "
+                             f"misses {len(rows - other)} of its rows: models must be "
+                             f"compared on the same rows")
     if not rows:
-        raise ValueError("the models share no scored row")
-    return pd.MultiIndex.from_tuples(rows, names=ROW)
+        raise ValueError("the models score no row")
+    return pd.MultiIndex.from_tuples(sorted(rows), names=ROW)
 
 
 def row_losses(predictions: Mapping[str, pd.DataFrame], rows: pd.MultiIndex) -> pd.DataFrame:
@@ -63,16 +71,6 @@ def row_losses(predictions: Mapping[str, pd.DataFrame], rows: pd.MultiIndex) -> 
         truth = by_row["y_true"].to_numpy()
         out[name] = by_row["loss"].to_numpy()
     return pd.DataFrame(out, index=rows)
-
-
-def left_out(predictions: Mapping[str, pd.DataFrame], rows: pd.MultiIndex) -> dict[str, float]:
-    """How many test rows some model scores but not every model, and how many of those
-    are occupied: what scoring on the common rows gives up."""
-    frames = pd.concat([p[[*ROW, "y_true"]] for p in predictions.values()])
-    every = frames.drop_duplicates(subset=ROW).set_index(ROW)
-    dropped = every.loc[every.index.difference(rows)]
-    return {"rows": len(every), "common": len(rows), "left_out": len(dropped),
-            "left_out_occupied": int((dropped["y_true"] > 0).sum())}
 
 
 def block_indices(folds: np.ndarray, block: int, rng: np.random.Generator) -> np.ndarray:

@@ -126,19 +126,32 @@ def report_numbers() -> dict[str, Any]:
     return yaml.load(text, Loader=_ReportLoader)  # noqa: S506 - a SafeLoader subclass
 
 
-def write_predictions(profile: str, notebook: str, frame: pd.DataFrame) -> Path:
+PARTS = ("test", "validation")
+
+
+def _predictions_path(profile: str, notebook: str, part: str) -> Path:
+    if part not in PARTS:
+        raise ValueError(f"part must be one of {PARTS}, got {part!r}")
+    suffix = "" if part == "test" else f"_{part}"
+    return results_dir(profile) / f"{notebook}{suffix}_predictions.csv"
+
+
+def write_predictions(profile: str, notebook: str, frame: pd.DataFrame,
+                      part: str = "test") -> Path:
     """Per-row predictions (results/<profile>/<notebook>_predictions.csv) for calibration.
 
     Expected columns: model, protocol, seed, fold, position, y_true, y_pred and,
-    where the model has them, value, std, p0..p3.
+    where the model has them, value, std, p0..p3. ``part="validation"`` stores
+    the same models' predictions on the clean protocol's validation tails
+    (<notebook>_validation_predictions.csv), where chapter 7 chooses thresholds.
     """
-    path = results_dir(profile) / f"{notebook}_predictions.csv"
+    path = _predictions_path(profile, notebook, part)
     return atomic_write(path, lambda tmp: frame.to_csv(tmp, index=False, float_format="%.6g"))
 
 
-def read_predictions(profile: str, notebook: str) -> pd.DataFrame:
+def read_predictions(profile: str, notebook: str, part: str = "test") -> pd.DataFrame:
     """The per-row predictions :func:`write_predictions` stored, as a data frame."""
-    path = results_dir(profile) / f"{notebook}_predictions.csv"
+    path = _predictions_path(profile, notebook, part)
     if not path.is_file():
         raise _missing(path, profile, notebook)
     return pd.read_csv(path)

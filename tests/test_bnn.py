@@ -295,6 +295,8 @@ def test_each_fold_chooses_on_its_own_validation_tail():
     # fold 1: lowest 0.1 (64); fold 2: 16 at lr 0.01 and 16 at lr 0.001 tie, the larger lr
     # wins; fold 3: 16 at lr 0.001
     assert chosen == {1: configs[0], 2: configs[1], 3: configs[2]}
+    # fold 2's tie is counted: two of the three candidates share its lowest MSE
+    assert bnn_study.ties(found, [1, 2, 3]) == ({1: 1, 2: 2, 3: 1}, 3)
     assert bnn_study.choice_text(chosen).startswith("fold 1: lr 0.01, 1 x 64; fold 2:")
     assert bnn_study.choice_text({1: configs[1], 2: configs[1]}) == "lr 0.01, 1 x 16"
     with pytest.raises(ValueError, match="clean protocol"):
@@ -302,3 +304,23 @@ def test_each_fold_chooses_on_its_own_validation_tail():
     scores = bnn_study.chosen_scores(found, chosen)
     assert scores["val_mse"] == pytest.approx((0.1 + 0.2 + 0.05) / 3)
     assert scores["test_mse"] == pytest.approx((0.9 + 0.8 + 0.95) / 3)
+
+
+def test_gap_scores_reuse_both_protocols_and_train_the_held_out_runs(synthetic):
+    frame, folds = synthetic
+    folds = folds[:2]
+    chosen = {f.number: PARAMS for f in folds}
+    final = bnn_study.train_final(frame, folds, "bnn", chosen, FAST, ["report", "clean"], [0])
+    scores = bnn_study.gap_scores(frame, folds, final, [0])
+    assert scores["report"][0] == final.evaluations["report"][0]["test_mse"]
+    assert scores["clean"][0] == final.evaluations["clean"][0]["test_mse"]
+    # the held-out run trains on the clean rows and stops on the test part
+    parts = [experiment.held_out_parts(frame, f, list(data.NON_LIGHT_FEATURES),
+                                       FAST.val_fraction) for f in folds]
+    runs = [bnn_study.train_fold(frame, f, "report", PARAMS, FAST, 0, parts=p)
+            for f, p in zip(folds, parts, strict=True)]
+    preds = [bnn_study.prediction_frame(r) for r in runs]
+    assert scores["held_out"][0] == pytest.approx(experiment.summarize(preds)["mean"]["mse"])
+    with pytest.raises(ValueError, match="one configuration on every fold"):
+        bnn_study.gap_scores(frame, folds, bnn_study.train_final(
+            frame, folds, "x", chosen, FAST, ["clean"], [0]), [0])

@@ -17,6 +17,7 @@ import sys
 import threading
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from occupancy_utils.paths import ROOT
@@ -50,6 +51,24 @@ def test_every_chapter_page_is_built(built_book):
     assert (built_book / "book" / "report_map.html").is_file()
     assert (built_book / "_static" / "plotly.min.js").is_file()
     assert (built_book / "_static" / "mathjax" / "tex-chtml.js").is_file()
+
+
+def test_every_model_is_scored_on_the_same_rows(built_book):
+    """Table 7 and the ranking compare like with like: under each protocol, every model of
+    every chapter (the sequence models included) predicts the same (fold, position) set,
+    every test row of every fold."""
+    from occupancy_utils import comparison, data, splits
+    from occupancy_utils.results import read_predictions
+
+    folds = splits.make_folds(data.load().index)
+    every = {(f.number, int(p)) for f in folds for p in f.test}
+    preds = pd.concat([read_predictions("quick", c) for c in (*comparison.MODEL_CHAPTERS,
+                                                               "07_comparison")])
+    for (model, protocol), rows in preds.groupby(["model", "protocol"]):
+        for seed, by_seed in rows.groupby("seed"):
+            got = set(zip(by_seed["fold"], by_seed["position"].astype(int), strict=True))
+            assert got == every, (f"{model} ({protocol}, seed {seed}): {len(every - got)} "
+                                  f"test rows unscored, {len(got - every)} extra")
 
 
 def test_launch_buttons_point_at_the_page_s_own_notebook(built_book):

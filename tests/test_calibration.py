@@ -187,6 +187,33 @@ def test_ranked_predictions_gather_every_chapter_and_the_extra_rows(tmp_path, mo
     assert out["gb"]["seed"].tolist() == [3, 3]
 
 
+def test_alarm_predictions_pair_test_and_validation_rows_of_one_protocol(tmp_path,
+                                                                        monkeypatch):
+    from occupancy_utils import results
+
+    monkeypatch.setattr(results, "results_dir", lambda profile: tmp_path)
+    p = {"p0": np.array([0.7, 0.2]), "p1": np.array([0.3, 0.8]), "p2": np.zeros(2),
+         "p3": np.zeros(2)}
+    rows = experiment.prediction_frame(1, np.arange(2), np.array([0, 1]), np.array([0, 1]), **p)
+    plain = experiment.prediction_frame(1, np.arange(2), np.array([0, 1]), np.array([0, 1]),
+                                        value=np.array([0.2, 0.9]))
+    results.write_predictions("quick", "04_crf", pd.concat(
+        [rows.assign(model="crf", protocol=pr, seed=0) for pr in ("clean", "report")]
+        + [plain.assign(model="reg", protocol="clean", seed=0)]))
+    results.write_predictions("quick", "04_crf", pd.concat(
+        [rows.assign(model="crf", protocol="clean", seed=0, position=[7, 8]),
+         plain.assign(model="reg", protocol="clean", seed=0)]), part="validation")
+    extra = rows.assign(model="gb", protocol="clean", seed=3)
+    out = comparison.alarm_predictions("quick", extra, extra.iloc[:1], chapters=["04_crf"])
+    # a model without class probabilities takes no part; each keeps its own rows
+    assert sorted(out) == ["crf", "gb"]
+    test, val = out["crf"]
+    assert test["protocol"].eq("clean").all() and len(test) == 2
+    assert val["position"].tolist() == [7, 8]
+    with pytest.raises(FileNotFoundError, match="run notebook 06_lstm first"):
+        comparison.alarm_predictions("quick", extra, extra, chapters=["06_lstm"])
+
+
 def test_a_categorical_is_not_scored_as_a_gaussian():
     y = np.array([0, 1, 2, 3])
     p = np.full((4, 4), 0.25)

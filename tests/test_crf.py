@@ -306,6 +306,8 @@ def test_each_fold_chooses_on_its_own_validation_tail_under_clean():
     table = fake_grid(configs, val)
     chosen = crf_study.choices(table, grid_spec, "clean", [1, 2, 3, 4])
     assert [chosen[k]["hidden"] for k in (1, 2, 3, 4)] == ["64", "32", "128", "32"]
+    # fold 2 ties two grid points at its minimum, the others have one each
+    assert crf_study.ties(table, grid_spec, [1, 2, 3, 4]) == ({1: 1, 2: 2, 3: 1, 4: 1}, 3)
     # test scores never decide: changing them leaves the clean choice as it is
     assert crf_study.choices(fake_grid([(*c[:3], 1 - c[3], c[4]) for c in configs], val),
                              grid_spec, "clean", [1, 2, 3, 4]) == chosen
@@ -453,3 +455,39 @@ def test_retrain_trains_each_fold_on_its_own_choice(synthetic):
     assert np.array_equal(runs[1].chunk_pred, alone.chunk_pred)
     with pytest.raises(ValueError, match=r"fold\(s\) \[2\]"):
         crf_study.retrain(frame, folds, {1: chosen[1]}, "clean", [3], max_epochs=2, patience=1)
+
+
+def test_chunk_finding_verdict_at_its_boundary():
+    assert crf_study.chunk_finding(5, 5).startswith("holds: 50% of")  # at the share: holds
+    assert crf_study.chunk_finding(6, 5).startswith("does not hold: 55% of")
+    assert crf_study.chunk_finding(0, 3) == ("holds: 0% of the chunk-wise path's 3 label "
+                                             "changes fall inside chunks")
+    assert crf_study.chunk_finding(0, 0).startswith("cannot be judged")
+    with pytest.raises(ValueError, match="non-negative"):
+        crf_study.chunk_finding(-1, 2)
+
+
+def test_gap_scores_reproduce_the_finals_they_pair_with(synthetic):
+    frame, folds = synthetic
+    folds = folds[:2]
+    config = {"hidden": "8", "lr": 0.01, "seq_len": 5}
+    chosen = {f.number: config for f in folds}
+    settings = dict(max_epochs=2, patience=1, val_fraction=0.2)
+    report = crf_study.retrain(frame, folds, chosen, "report", [0, 1], **settings)
+    clean = crf_study.retrain(frame, folds, chosen, "clean", [0, 1], **settings)
+    other = {f.number: {**config, "lr": 0.003} for f in folds}
+    scores = crf_study.gap_scores(frame, folds, {"clean": clean},
+                                  {"report": chosen, "clean": chosen}, [0, 1], **settings)
+    # the report regime trained here is the report protocol's final, seed by seed
+    assert scores["report"] == {s: crf_study._seed_score(report[s], "chunks", "mse")
+                                for s in (0, 1)}
+    assert scores["clean"] == {s: crf_study._seed_score(clean[s], "chunks", "mse")
+                               for s in (0, 1)}
+    assert set(scores["held_out"]) == {0, 1}
+    # finals of another configuration are not reused: the clean regime is trained again
+    again = crf_study.gap_scores(frame, folds, {"report": report, "clean": clean},
+                                 {"report": chosen, "clean": other}, [0, 1], **settings)
+    assert again == scores
+    with pytest.raises(ValueError, match="one configuration"):
+        crf_study.gap_scores(frame, folds, {}, {"report": {1: config, 2: other[2]}}, [0],
+                             **settings)

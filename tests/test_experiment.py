@@ -49,6 +49,13 @@ def test_results_round_trip(tmp_path, monkeypatch):
     frame = experiment.prediction_frame(1, np.arange(2), np.array([0, 1]), np.array([0, 1]))
     results.write_predictions("quick", "nb", frame)
     assert results.read_predictions("quick", "nb").equals(frame)
+    # the validation tails' predictions go to their own file, the test file is untouched
+    results.write_predictions("quick", "nb", frame.assign(fold=2), part="validation")
+    assert (tmp_path / "nb_validation_predictions.csv").is_file()
+    assert results.read_predictions("quick", "nb", "validation")["fold"].eq(2).all()
+    assert results.read_predictions("quick", "nb").equals(frame)
+    with pytest.raises(ValueError, match="part must be one of"):
+        results.read_predictions("quick", "nb", "train")
     with pytest.raises(FileNotFoundError, match="run notebook other"):
         results.read_results("quick", "other")
     assert results.report_numbers()["dataset"]["table_1_class_counts"][0] == 8228

@@ -65,11 +65,45 @@ def test_part_windows_break_at_gaps():
     assert len(empty) == 0 and empty.rows.shape == (0, 3)
 
 
-def test_rows_scored_counts_windows(frame):
-    folds = splits.make_folds(frame.index)
-    table = lstm_study.rows_scored(frame, folds, 15)
-    assert (table["scored rows"] < table["test rows"]).all()
-    assert table["test rows"].sum() == sum(len(f.test) for f in folds)
+@pytest.mark.parametrize("seq_len", [5, 15])
+def test_history_windows_cover_every_test_row_from_past_readings(frame, seq_len):
+    segments = sequences.segment_ids(frame.index)
+    for fold in splits.make_folds(frame.index):
+        w = lstm_study.history_windows(frame, fold, fold.test, seq_len)
+        assert np.array_equal(w.positions, fold.test)  # every test row, in order
+        assert w.x.shape == (len(fold.test), seq_len, len(lstm_study.FEATURES))
+        assert (np.diff(w.rows, axis=1) >= 0).all() and (w.rows <= w.positions[:, None]).all()
+        # the history never crosses a break: every row of a window is in its row's stretch
+        assert (segments[w.rows] == segments[w.positions][:, None]).all()
+        # where the test part holds a full window, it is the window the search used
+        inside = lstm_study.fold_windows(frame, fold, "report", seq_len)["test"]
+        at = np.searchsorted(fold.test, inside.positions)
+        assert np.array_equal(w.rows[at], inside.rows) and np.allclose(w.x[at], inside.x)
+    # the first test part starts mid-stretch: its first rows reach back into training
+    first = splits.make_folds(frame.index)[0]
+    w = lstm_study.history_windows(frame, first, first.test, seq_len)
+    if segments[first.test[0]] == segments[first.test[0] - seq_len]:
+        assert w.rows[0, 0] == first.test[0] - seq_len + 1
+
+
+def test_history_windows_pad_after_a_break_and_read_no_label_or_future():
+    t = pd.DatetimeIndex(["2020-01-01 00:00:00", "2020-01-01 00:00:30", "2020-01-01 00:01:00",
+                          "2020-01-01 05:00:00", "2020-01-01 05:00:30", "2020-01-01 05:01:00"])
+    frame = pd.DataFrame({f: np.arange(6.0) * (i + 1) for i, f in enumerate(lstm_study.FEATURES)},
+                         index=t).assign(**{TARGET: [0, 1, 2, 3, 0, 1]})
+    fold = splits.Fold(1, np.arange(3), np.arange(3, 6))
+    w = lstm_study.history_windows(frame, fold, fold.test, 3)
+    # row 3 opens a stretch: padded with itself; row 4 with row 3; row 5 has a full window
+    assert w.rows.tolist() == [[3, 3, 3], [3, 3, 4], [3, 4, 5]]
+    counts = lstm_study.history_counts(frame, [fold], 3)
+    assert counts.loc[0, "padded after a break"] == 2
+    assert counts.loc[0, "history before the test part"] == 0
+    changed = frame.copy()
+    changed[TARGET] = [3, 3, 3, 3, 3, 3]  # labels are never part of a window
+    changed.iloc[5, 0] = 99.0  # nor is a reading after the row
+    again = lstm_study.history_windows(changed, fold, fold.test[:2], 3)
+    assert np.array_equal(again.x, w.x[:2])
+    assert again.y.tolist() == [3, 3]  # the target is the row's own label, as before
 
 
 # --- Monte Carlo dropout ------------------------------------------------------------------
@@ -441,6 +475,19 @@ def test_majority_reading_boundary():
         lstm_study.majority_reading(1.5)
 
 
+def test_tie_counts_per_stage_and_fold():
+    c = lstm_study.Config("regression", 5, 1, 4, 0.3, 0.01)
+    structure = pd.DataFrame({"fold_mse": [[0.1, 0.2], [0.1, 0.3], [0.2, 0.2]]})
+    tuning = pd.DataFrame({"fold": [1, 1, 2, 2], "fold_mse": [[0.0], [0.0], [0.5], [0.4]]})
+    found = lstm_study.Search("regression", "clean", structure, tuning, {1: c, 2: c})
+    assert lstm_study.ties(found) == {"structure": ({1: 2, 2: 2}, 3),
+                                      "tuning": ({1: 2, 2: 1}, 2)}
+    assert lstm_study.ties_text(found) == ("structure: fold 1: 2 of 3 tie; fold 2: 2 of 3 tie; "
+                                           "dropout and lr: fold 1: 2 of 2 tie; fold 2: one")
+    with pytest.raises(ValueError, match="clean protocol"):
+        lstm_study.ties(lstm_study.Search("regression", "report", structure, tuning, {1: c}))
+
+
 def test_final_models_train_each_fold_on_its_own_configuration(frame):
     settings = lstm_study.Settings(batch_size=512, max_epochs=1, patience=1)
     c = lstm_study.Config
@@ -448,11 +495,15 @@ def test_final_models_train_each_fold_on_its_own_configuration(frame):
                 3: c("regression", 5, 1, 4, 0.3, 0.01), 4: c("regression", 10, 1, 4, 0.3, 0.01)}
     final = lstm_study.final_models(frame, "regression", {"clean": per_fold}, settings=settings,
                                     seeds=[0], mc_samples=2, progress=False)
-    scored = lstm_study.rows_scored_per_fold(frame, splits.make_folds(frame.index), per_fold)
+    folds = splits.make_folds(frame.index)
+    counts = lstm_study.history_counts_per_fold(frame, folds, per_fold)
     frames = final.predictions[("lstm_regression", "clean", 0)]
-    # each fold's rows are those its own window length leaves a full window for
-    assert [len(f) for f in frames] == scored["scored rows"].tolist()
-    assert scored["seq_len"].tolist() == [5, 20, 5, 10]
+    # every fold's every test row is scored, whatever its window length
+    assert [f["position"].tolist() for f in frames] == [f.test.tolist() for f in folds]
+    assert counts["seq_len"].tolist() == [5, 20, 5, 10]
+    # the longer window reaches further back before the test part
+    reach = counts["history before the test part"]
+    assert reach[1] >= 19 > 4 >= reach[0]
     models = lstm_study.results_models([final])
     assert models["lstm_regression"]["params"] == {}  # the folds differ: no one configuration
     assert models["lstm_regression"]["params_by_protocol"]["clean"]["2"]["seq_len"] == 20

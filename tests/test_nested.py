@@ -32,6 +32,20 @@ def test_choose_refuses_records_of_other_folds():
     assert nested.choose(pd.DataFrame(), {}, [1, 2]) == {1: {}, 2: {}}
 
 
+def test_tie_counts_at_each_fold_minimum_and_their_text():
+    found = _found([[0.2, 0.1, 0.5], [0.2, 0.1 + 1e-9, 0.5], [0.3, 0.4, 0.5]])
+    ties = nested.tied_at_minimum(found, [1, 2, 3])
+    # an exact tie counts, a difference of 1e-9 does not; a fold where all tie counts all
+    assert ties == {1: 2, 2: 1, 3: 3}
+    assert nested.ties_text(ties, 3) == "fold 1: 2 of 3 tie; fold 3: 3 of 3 tie; fold 2: one"
+    assert nested.ties_text({1: 1, 2: 1}, 9) == ("no ties: on every fold one of the 9 "
+                                                 "candidates alone has the lowest validation MSE")
+    assert nested.ties_text({1: 1, 2: 1}, 1) == "one candidate, nothing to choose"
+    assert nested.ties_text({1: 4, 2: 1, 3: 1}, 9) == "fold 1: 4 of 9 tie; folds 2, 3: one"
+    with pytest.raises(ValueError, match="3 folds, expected 2"):
+        nested.tied_at_minimum(found, [1, 2])
+
+
 def test_bad_settings_and_grids_are_named():
     with pytest.raises(ValueError, match="val_fraction"):
         nested.Settings(windows=(5,), val_fraction=1.0)

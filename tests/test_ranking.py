@@ -24,22 +24,24 @@ def _losses(columns: dict[str, np.ndarray], folds=(1, 2)) -> pd.DataFrame:
     return pd.DataFrame(columns, index=index)
 
 
-def test_common_rows_are_those_every_model_scores():
+def test_same_rows_refuses_models_scored_on_different_rows():
     y = np.array([0, 1, 2, 3, 0])
-    preds = {"all": _preds(y, y), "late": _preds(y[2:], y[2:], start=2)}
-    rows = ranking.common_rows(preds)
-    assert list(rows) == [(1, 2), (1, 3), (1, 4)]
-    assert ranking.left_out(preds, rows) == {"rows": 5, "common": 3, "left_out": 2,
-                                             "left_out_occupied": 1}
-    with pytest.raises(ValueError, match="share no"):
-        ranking.common_rows({"a": _preds(y, y), "b": _preds(y, y, fold=2)})
+    preds = {"a": _preds(y, y, seeds=(0, 1)), "b": _preds(y, np.zeros(5, dtype=int))}
+    rows = ranking.same_rows(preds)
+    assert list(rows) == [(1, 0), (1, 1), (1, 2), (1, 3), (1, 4)]
+    with pytest.raises(ValueError, match="late scores 0 rows a does not and misses 2"):
+        ranking.same_rows({**preds, "late": _preds(y[2:], y[2:], start=2)})
+    with pytest.raises(ValueError, match="other scores 5 rows a does not and misses 5"):
+        ranking.same_rows({"a": _preds(y, y), "other": _preds(y, y, fold=2)})
+    with pytest.raises(ValueError, match="no models"):
+        ranking.same_rows({})
 
 
 def test_row_losses_average_the_seeds_and_refuse_missing_rows():
     y = np.array([0, 2])
     p = pd.concat([_preds(y, np.array([0, 0]), seeds=(0,)),
                    _preds(y, np.array([1, 2]), seeds=(1,))], ignore_index=True)
-    rows = ranking.common_rows({"m": p})
+    rows = ranking.same_rows({"m": p})
     losses = ranking.row_losses({"m": p}, rows)
     assert losses["m"].tolist() == [0.5, 2.0]  # (0 + 1) / 2 and (4 + 0) / 2
     with pytest.raises(ValueError, match="short: 1 of the rows"):

@@ -1,0 +1,128 @@
+"""What the clean protocol's gap is made of: paired runs that split it in two.
+
+The clean protocol changes two things at once against the report's: it
+trains on fewer rows (the validation tail is held out) and it stops on that
+tail instead of on the test part. The gap between the two protocols' final
+models mixes both, and, where the protocols chose different configurations,
+the choice as well. One configuration, the same seeds and three runs per fold
+separate them (:data:`REGIMES`):
+
+* ``report``: the whole training part, stopping on the test part (the report's);
+* ``held_out``: the training part without its validation tail, stopping on the
+  test part (:func:`~occupancy_utils.experiment.held_out_parts`);
+* ``clean``: the same rows, stopping on the validation tail.
+
+``held_out - report`` is what the held-out rows cost; ``clean - held_out`` is
+what stopping on the test part was worth: above 0, it flattered the report's
+numbers. Each is a per-seed paired difference of the mean-over-folds test MSE.
+**The rule** (:func:`verdict`): a part counts only where its mean over seeds is
+further from 0 than twice its standard error over the seeds; with one seed
+nothing is judged.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+import pandas as pd
+
+from . import experiment, splits
+
+REGIMES = ("report", "held_out", "clean")
+#: each part of the gap as (minuend, subtrahend) regimes
+PARTS = {"rows held out": ("held_out", "report"),
+         "stopping on the tail": ("clean", "held_out"),
+         "clean minus report": ("clean", "report")}
+
+
+def regime_parts(frame: pd.DataFrame, fold: splits.Fold, features: list[str], regime: str,
+                 val_fraction: float = 0.2) -> experiment.FoldParts:
+    """One fold's parts under a regime of :data:`REGIMES`."""
+    if regime not in REGIMES:
+        raise ValueError(f"regime must be one of {REGIMES}, got {regime!r}")
+    if regime == "held_out":
+        return experiment.held_out_parts(frame, fold, features, val_fraction)
+    return experiment.fold_parts(frame, fold, features, regime, val_fraction)
+
+
+def verdict(mean: float, two_se: float) -> str:
+    """The stated rule: a difference beyond twice its standard error raises or lowers the
+    MSE; otherwise it is within the seed spread."""
+    if not np.isfinite(two_se):
+        return "one seed: not judged"
+    if mean > two_se:
+        return "raises the MSE"
+    return "lowers the MSE" if mean < -two_se else "within the seed spread"
+
+
+def decompose(scores: Mapping[str, Mapping[int, float]]) -> pd.DataFrame:
+    """One row per part of :data:`PARTS`: the mean over seeds of the paired difference,
+    twice its standard error over the seeds, and :func:`verdict`.
+
+    ``scores[regime][seed]`` is the mean-over-folds test MSE of one run.
+    """
+    missing = [r for r in REGIMES if r not in scores]
+    if missing:
+        raise ValueError(f"scores lack the regime(s) {missing}")
+    seeds = sorted(scores["report"])
+    if not seeds or any(sorted(scores[r]) != seeds for r in REGIMES):
+        raise ValueError("every regime needs the same seeds: the differences are paired")
+    rows = []
+    for part, (a, b) in PARTS.items():
+        d = np.array([scores[a][s] - scores[b][s] for s in seeds], dtype=float)
+        two_se = 2 * float(d.std(ddof=1) / np.sqrt(len(d))) if len(d) > 1 else float("nan")
+        rows.append({"part": part, "difference": float(d.mean()), "two_se": two_se,
+                     "seeds": len(d), "verdict": verdict(float(d.mean()), two_se)})
+    return pd.DataFrame(rows)
+
+
+def reading(table: pd.DataFrame, label: str) -> str:
+    """The sentence a chapter prints: whether stopping on the test part flattered the
+    model's numbers, conditional on sign and spread, and what the held-out rows did."""
+    by = table.set_index("part")
+    stop, rows = by.loc["stopping on the tail"], by.loc["rows held out"]
+    size = f"{stop['difference']:+.3f} (twice the standard error {stop['two_se']:.3f})"
+    if stop["verdict"] == "raises the MSE":
+        said = (f"stopping on the validation tail instead of the test part raises the "
+                f"{label}'s MSE by {size}: stopping on the test part flattered its numbers")
+    elif stop["verdict"] == "lowers the MSE":
+        said = (f"stopping on the validation tail instead of the test part lowers the "
+                f"{label}'s MSE by {size}: stopping on the test part did not flatter it")
+    elif stop["verdict"] == "within the seed spread":
+        said = (f"what stopping on the test part did to the {label}'s MSE, {size}, is within "
+                f"the seed spread: no flattering can be read from it")
+    else:
+        said = f"with one seed, what stopping on the test part did to the {label} is not judged"
+    held = {"raises the MSE": "raises it", "lowers the MSE": "lowers it",
+            "within the seed spread": "is within the seed spread",
+            "one seed: not judged": "is not judged"}[rows["verdict"]]
+    return (f"{said}; holding out the validation tail ({rows['difference']:+.3f}) {held}")
+
+
+def entry(label: str, config: str, scores: Mapping[str, Mapping[int, float]]) -> dict:
+    """A model's ``protocol_gap`` entry in a chapter's results file (CONTRIBUTING.md):
+    its label, the configuration the runs share, and each regime's score per seed."""
+    decompose(scores)  # refuses unpaired scores before they are stored
+    return {"label": label, "config": config,
+            "scores": {r: {str(s): float(v) for s, v in scores[r].items()} for r in REGIMES}}
+
+
+def table(entries: Mapping[str, Mapping]) -> pd.DataFrame:
+    """:func:`decompose` of every stored entry (model key -> entry), one row per model
+    and part, for the comparison chapter."""
+    frames = [decompose({r: {int(s): v for s, v in e["scores"][r].items()} for r in REGIMES})
+              .assign(model=key, label=e["label"], config=e["config"])
+              for key, e in entries.items()]
+    if not frames:
+        return pd.DataFrame(columns=["model", "label", "config", "part", "difference",
+                                     "two_se", "seeds", "verdict"])
+    out = pd.concat(frames, ignore_index=True)
+    return out[["model", "label", "config", "part", "difference", "two_se", "seeds", "verdict"]]
+
+
+def readings(tables: pd.DataFrame) -> str:
+    """:func:`reading` for every model of :func:`table`, one clause each."""
+    if tables.empty:
+        return "no model was run in the three regimes"
+    return "; ".join(reading(t, label) for label, t in tables.groupby("label", sort=False))

@@ -1,0 +1,89 @@
+"""The report's false-positive claim: threshold chosen on validation, both errors on test."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from occupancy_utils import alarms
+
+
+def _rows(y_true, p_occupied, seed=0, fold=1, start=0) -> pd.DataFrame:
+    """Rows whose argmax says 1 person where P(occupied) > 0.5, else 0."""
+    p_occ = np.asarray(p_occupied, dtype=float)
+    p0 = 1 - p_occ
+    return pd.DataFrame({"seed": seed, "fold": fold,
+                         "position": np.arange(start, start + len(p_occ)),
+                         "y_true": y_true, "y_pred": (p_occ > 0.5).astype(int), "p0": p0,
+                         "p1": p_occ, "p2": 0.0, "p3": 0.0})
+
+
+def test_at_one_half_the_alarm_is_the_argmax():
+    rng = np.random.default_rng(0)
+    p = rng.dirichlet(np.ones(4), size=500)
+    rows = pd.DataFrame(p, columns=[f"p{k}" for k in range(4)]).assign(y_pred=p.argmax(axis=1))
+    assert np.array_equal(alarms.alarms(rows, 0.5), rows["y_pred"].to_numpy() > 0)
+    # a higher threshold only withholds alarms
+    assert (alarms.alarms(rows, 0.8) <= alarms.alarms(rows, 0.5)).all()
+
+
+def test_threshold_is_the_smallest_that_halves_the_validation_false_alarms():
+    # four false alarms at 0.615..0.945 and one true alarm: halving needs t >= 0.725
+    val = _rows([0, 0, 0, 0, 2, 0], [0.615, 0.725, 0.835, 0.945, 0.99, 0.1])
+    assert alarms.choose_threshold(val) == 0.73
+    assert alarms.choose_threshold(val, target=0.75) == 0.62  # three of four may stay
+    assert alarms.choose_threshold(val, target=0.0) == 0.95
+    # no false alarm on the tail: nothing to lower, the argmax stays
+    assert alarms.choose_threshold(_rows([1, 0], [0.9, 0.2])) == 0.5
+    assert alarms.choose_threshold(_rows([1, 2], [0.9, 0.6])) == 0.5
+    with pytest.raises(ValueError, match="target share"):
+        alarms.choose_threshold(val, target=1.0)
+
+
+def test_thresholds_read_validation_rows_only():
+    val = _rows([0, 0, 1, 1], [0.6, 0.8, 0.9, 0.7])
+    test = _rows([0, 1, 0, 1], [0.55, 0.65, 0.75, 0.95], start=10)
+    per_row, chosen = alarms.row_alarms(test, val)
+    noisy = test.assign(p1=1 - test["p0"][::-1].to_numpy(), y_true=[1, 1, 1, 1])
+    assert alarms.row_alarms(noisy, val)[1].equals(chosen)  # the test rows choose nothing
+    assert chosen["threshold"].tolist() == [0.6]
+    # at 0.6: the alarm at 0.55 is withheld, the others stay
+    assert per_row["thresholded"].tolist() == [0.0, 1.0, 1.0, 1.0]
+    with pytest.raises(ValueError, match="no validation predictions for seed 0, fold 2"):
+        alarms.row_alarms(test.assign(fold=2), val)
+    with pytest.raises(ValueError, match=r"m: validation predictions lack columns \['p2'\]"):
+        alarms.row_alarms(test, val.drop(columns="p2"), "m")
+
+
+def _per_row(empty_withheld: int, occupied_withheld: int, n: int = 400) -> pd.DataFrame:
+    y = np.r_[np.zeros(n // 2), np.ones(n // 2)]
+    a0 = np.ones(n)
+    at = a0.copy()
+    at[:empty_withheld] = 0  # false alarms removed
+    at[n // 2:n // 2 + occupied_withheld] = 0  # occupied rows newly missed
+    index = pd.MultiIndex.from_arrays([np.repeat([1, 2], n // 2), np.arange(n)],
+                                      names=["fold", "position"])
+    return pd.DataFrame({"y_true": y, "argmax": a0, "thresholded": at}, index=index)
+
+
+def test_the_verdict_weighs_removed_false_alarms_against_new_misses():
+    pays = alarms.summary(_per_row(150, 10), n_boot=200)
+    assert pays["false alarms removed"] == 150 and pays["occupied newly missed"] == 10
+    assert pays["net"] == 140 and pays["low"] > 0 and pays["verdict"] == "pays"
+    assert pays["false alarms (argmax)"] == 1.0 and pays["false alarms (threshold)"] == 0.25
+    assert pays["missed (argmax)"] == 0.0 and pays["missed (threshold)"] == pytest.approx(0.05)
+    assert alarms.summary(_per_row(10, 150), n_boot=200)["verdict"] == "costs"
+    assert alarms.summary(_per_row(0, 0), n_boot=50)["verdict"] == "even"
+    assert alarms.verdict(0.0, 3.0) == "even" and alarms.verdict(1e-9, 3.0) == "pays"
+    assert alarms.verdict(-3.0, 0.0) == "even" and alarms.verdict(-3.0, -1e-9) == "costs"
+
+
+def test_claim_table_and_its_reading():
+    val = _rows([0, 0, 1, 1], [0.6, 0.8, 0.9, 0.7])
+    test = _rows([0, 1, 0, 1], [0.55, 0.65, 0.75, 0.95], start=10)
+    table = alarms.claim_table({"m": (test, val), "k": (test, val)}, n_boot=20)
+    assert table["model"].tolist() == ["m", "k"] and (table["median threshold"] == 0.6).all()
+    assert alarms.reading(table, {"m": "Model M"}).startswith("it ")
+    assert "Model M" in alarms.reading(table, {"m": "Model M"})
+    assert alarms.reading(table.iloc[0:0], {}) == "no model could be tested"

@@ -1,0 +1,79 @@
+"""The protocol gap split in two: held-out rows and where early stopping looks."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from occupancy_utils import experiment, protocol_gap, splits
+from occupancy_utils.data import NON_LIGHT_FEATURES
+
+
+def test_held_out_parts_are_the_clean_rows_stopping_on_the_test_part(frame):
+    fold = splits.make_folds(frame.index)[1]
+    clean = experiment.fold_parts(frame, fold, NON_LIGHT_FEATURES, "clean")
+    report = experiment.fold_parts(frame, fold, NON_LIGHT_FEATURES, "report")
+    held = protocol_gap.regime_parts(frame, fold, NON_LIGHT_FEATURES, "held_out")
+    # trains on the clean protocol's rows, with its scaler ...
+    assert np.array_equal(held.positions["fit"], clean.positions["fit"])
+    assert np.array_equal(held.x["fit"], clean.x["fit"])
+    # ... and stops on the test part, as the report protocol does
+    assert np.array_equal(held.positions["monitor"], report.positions["monitor"])
+    assert np.array_equal(held.x["monitor"], clean.x["test"])
+    assert np.array_equal(held.y["monitor"], held.y["test"])
+    assert len(held.positions["fit"]) < len(report.positions["fit"])
+    with pytest.raises(ValueError, match="regime must be one of"):
+        protocol_gap.regime_parts(frame, fold, NON_LIGHT_FEATURES, "nested")
+
+
+def test_decompose_pairs_the_seeds_and_the_parts_add_up():
+    scores = {"report": {0: 0.30, 1: 0.32, 2: 0.31},
+              "held_out": {0: 0.35, 1: 0.36, 2: 0.37},
+              "clean": {0: 0.36, 1: 0.34, 2: 0.40}}
+    table = protocol_gap.decompose(scores).set_index("part")
+    rows, stop = table.loc["rows held out"], table.loc["stopping on the tail"]
+    assert rows["difference"] == pytest.approx(0.05)
+    assert stop["difference"] == pytest.approx((0.01 - 0.02 + 0.03) / 3)
+    assert table.loc["clean minus report", "difference"] == pytest.approx(
+        rows["difference"] + stop["difference"])
+    d = np.array([0.01, -0.02, 0.03])
+    assert stop["two_se"] == pytest.approx(2 * d.std(ddof=1) / np.sqrt(3))
+    assert rows["verdict"] == "raises the MSE" and stop["verdict"] == "within the seed spread"
+    with pytest.raises(ValueError, match="same seeds"):
+        protocol_gap.decompose({**scores, "clean": {0: 0.3, 1: 0.3}})
+    with pytest.raises(ValueError, match=r"lack the regime\(s\) \['held_out'\]"):
+        protocol_gap.decompose({"report": scores["report"], "clean": scores["clean"]})
+    one = protocol_gap.decompose({r: {0: v[0]} for r, v in scores.items()})
+    assert (one["verdict"] == "one seed: not judged").all()
+
+
+def test_verdict_boundaries_and_the_reading():
+    assert protocol_gap.verdict(0.02, 0.02) == "within the seed spread"
+    assert protocol_gap.verdict(0.0201, 0.02) == "raises the MSE"
+    assert protocol_gap.verdict(-0.0201, 0.02) == "lowers the MSE"
+    assert protocol_gap.verdict(0.5, float("nan")) == "one seed: not judged"
+    flat = {"report": {0: 0.30, 1: 0.30}, "held_out": {0: 0.30, 1: 0.31},
+            "clean": {0: 0.40, 1: 0.42}}
+    text = protocol_gap.reading(protocol_gap.decompose(flat), "CRF")
+    assert "stopping on the test part flattered its numbers" in text
+    assert text.startswith("stopping on the validation tail instead of the test part raises "
+                           "the CRF's MSE by +0.105")
+    fair = {"report": {0: 0.30, 1: 0.30}, "held_out": {0: 0.40, 1: 0.42},
+            "clean": {0: 0.30, 1: 0.31}}
+    assert "did not flatter it" in protocol_gap.reading(protocol_gap.decompose(fair), "BNN")
+    assert "raises it" in protocol_gap.reading(protocol_gap.decompose(fair), "BNN")
+
+
+def test_entries_round_trip_into_the_comparison_table():
+    scores = {"report": {0: 0.3, 1: 0.3}, "held_out": {0: 0.35, 1: 0.36},
+              "clean": {0: 0.36, 1: 0.35}}
+    e = protocol_gap.entry("CRF", "hidden 8", scores)
+    assert e["scores"]["held_out"] == {"0": 0.35, "1": 0.36}  # JSON keys
+    table = protocol_gap.table({"crf": e, "bnn": {**e, "label": "BNN"}})
+    assert table["model"].tolist() == ["crf"] * 3 + ["bnn"] * 3
+    assert table.loc[0, "difference"] == pytest.approx(0.055)
+    text = protocol_gap.readings(table)
+    assert text.count("; holding out") == 2 and "the CRF's MSE" in text and "BNN" in text
+    assert protocol_gap.readings(protocol_gap.table({})) == "no model was run in the three regimes"
+    with pytest.raises(ValueError, match="same seeds"):
+        protocol_gap.entry("CRF", "x", {**scores, "clean": {0: 0.3}})
