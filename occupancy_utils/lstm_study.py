@@ -42,6 +42,7 @@ from . import (
     data,
     experiment,
     nested,
+    protocol_gap,
     results,
     search,
     sequences,
@@ -932,3 +933,56 @@ def majority_reading(share_fold1: float) -> str:
         raise ValueError(f"a share must lie in [0, 1], got {share_fold1}")
     verdict = "holds" if share_fold1 > 0.5 else "does not hold"
     return f"the report's clear majority within 2σ on the first fold {verdict} here"
+
+
+def gap_scores(frame: pd.DataFrame, final: Final, *, settings: Settings,
+               seeds: Sequence[int]) -> dict[str, dict[int, float]]:
+    """Dropout-off mean-over-folds test MSE per regime of :mod:`protocol_gap` and seed, for
+    the report protocol's configuration on every fold.
+
+    The report protocol's finals are reused, the clean protocol's where it chose the
+    same configuration on every fold; the other regimes are trained here as
+    :func:`final_models` trains (windows inside each part, every test row scored
+    with its history).
+    """
+    configs = final.configs.get("report", {})
+    if len(set(configs.values())) != 1:
+        raise ValueError("the protocol gap needs the report protocol's one configuration")
+    config = next(iter(configs.values()))
+    key = MODEL_KEYS[(final.variant, False)]
+    folds = splits.make_folds(frame.index)
+    out = {}
+    for regime in protocol_gap.REGIMES:
+        same = regime in final.configs and set(final.configs[regime].values()) == {config}
+        if same and all((key, regime, s) in final.predictions for s in seeds):
+            out[regime] = {s: float(experiment.summarize(final.predictions[(key, regime, s)])
+                                    ["mean"]["mse"]) for s in seeds}
+            continue
+        out[regime] = {}
+        for seed in tqdm(list(seeds), desc=f"protocol gap ({regime})", leave=False):
+            preds = []
+            for fold in folds:
+                parts = protocol_gap.regime_parts(frame, fold, FEATURES, regime,
+                                                  settings.val_fraction)
+                windows = {name: part_windows(parts.x[name], parts.y[name],
+                                              parts.positions[name], parts.index[name],
+                                              config.seq_len) for name in ("fit", "monitor")}
+                model, _, _ = train_fold(windows, config, settings, seed)
+                test = history_windows(frame, fold, fold.test, config.seq_len)
+                preds.append(deterministic_frame(model, test, final.variant, fold.number))
+            out[regime][seed] = float(experiment.summarize(preds)["mean"]["mse"])
+    return out
+
+
+def protocol_gaps(frame: pd.DataFrame, finals: Mapping[str, Final], *, settings: Settings,
+                  seeds: Sequence[int]) -> dict[str, dict]:
+    """The results file's ``protocol_gap`` entries of every variant that ran under both
+    protocols (:func:`gap_scores`, dropout off), keyed as its dropout-off model."""
+    out = {}
+    for variant, final in finals.items():
+        if {"report", "clean"} <= set(final.configs):
+            config = next(iter(final.configs["report"].values()))
+            out[MODEL_KEYS[(variant, False)]] = protocol_gap.entry(
+                LABELS[MODEL_KEYS[(variant, False)]], nested.config_text(config.hyper()),
+                gap_scores(frame, final, settings=settings, seeds=seeds))
+    return out

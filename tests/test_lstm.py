@@ -507,3 +507,29 @@ def test_final_models_train_each_fold_on_its_own_configuration(frame):
     models = lstm_study.results_models([final])
     assert models["lstm_regression"]["params"] == {}  # the folds differ: no one configuration
     assert models["lstm_regression"]["params_by_protocol"]["clean"]["2"]["seq_len"] == 20
+
+
+def test_gap_scores_reuse_the_finals_and_train_the_held_out_runs(frame):
+    settings = lstm_study.Settings(batch_size=512, max_epochs=1, patience=1)
+    config = lstm_study.Config("classification", 5, 1, 4, 0.3, 0.01)
+    folds = splits.make_folds(frame.index)
+    same = {f.number: config for f in folds}
+    final = lstm_study.final_models(frame, "classification", {"report": same, "clean": same},
+                                    settings=settings, seeds=[0], mc_samples=2, progress=False)
+    scores = lstm_study.gap_scores(frame, final, settings=settings, seeds=[0])
+    key = ("lstm_classification", "clean", 0)
+    assert scores["clean"][0] == pytest.approx(
+        np.mean([((f["y_pred"] - f["y_true"]) ** 2).mean() for f in final.predictions[key]]))
+    assert set(scores) == {"report", "held_out", "clean"}
+    # without the clean finals the clean regime is trained here, and gives the same numbers
+    alone = lstm_study.Final("classification", {"report": same},
+                             {k: v for k, v in final.predictions.items() if k[1] == "report"})
+    assert lstm_study.gap_scores(frame, alone, settings=settings, seeds=[0]) == scores
+    entries = lstm_study.protocol_gaps(frame, {"classification": final, "regression": alone},
+                                       settings=settings, seeds=[0])
+    assert list(entries) == ["lstm_classification"]  # only variants run under both protocols
+    assert entries["lstm_classification"]["scores"]["held_out"] == {"0": scores["held_out"][0]}
+    other = {**same, 2: lstm_study.Config("classification", 10, 1, 4, 0.3, 0.01)}
+    with pytest.raises(ValueError, match="one configuration"):
+        lstm_study.gap_scores(frame, lstm_study.Final("classification", {"report": other}),
+                              settings=settings, seeds=[0])
