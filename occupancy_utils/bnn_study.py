@@ -145,7 +145,8 @@ def train_fold(frame: pd.DataFrame, fold: splits.Fold, protocol: str, params: Ma
     points ran before it (the search may run them in any order). With
     ``curves`` every epoch also records MSE and F1 on the fit and test parts
     (for the learning-curve figure only; nothing is chosen from them).
-    ``parts`` replaces the protocol's parts (:mod:`protocol_gap` needs a third kind).
+    ``parts`` replaces the protocol's parts (the third kind that
+    :mod:`~occupancy_utils.protocol_gap` needs).
     """
     params = check_params(params)
     generator = training.seed_everything(seed)
@@ -802,10 +803,10 @@ def final_table(finals: Mapping[str, FinalModel]) -> pd.DataFrame:
 
 def gap_scores(frame: pd.DataFrame, folds: Sequence[splits.Fold], final: FinalModel,
                seeds: Sequence[int]) -> dict[str, dict[int, float]]:
-    """Mean-over-folds test MSE per regime of :mod:`protocol_gap` and seed, for a final
-    model with one configuration on every fold, run under both protocols: its report and
-    clean runs are reused; the ``held_out`` runs are trained here, as :func:`evaluate`
-    trains (one thread, seeded per fold)."""
+    """Mean-over-folds test MSE per regime of :mod:`~occupancy_utils.protocol_gap` and
+    seed, for a final model with one configuration on every fold, run under both
+    protocols: its report and clean runs are reused; the ``held_out`` runs are trained
+    here, as :func:`evaluate` trains (one thread, seeded per fold)."""
     if nested.distinct(final.chosen) != 1 or not {"report", "clean"} <= set(final.evaluations):
         raise ValueError(f"{final.label}: the protocol gap needs one configuration on every "
                          f"fold run under both protocols")

@@ -439,7 +439,8 @@ def alarm_predictions(profile: str, extra_test: pd.DataFrame, extra_validation: 
                       protocol: str = "clean", chapters: Iterable[str] = HELD_OUT_CHAPTERS
                       ) -> dict[str, tuple[pd.DataFrame, pd.DataFrame]]:
     """Per model with class probabilities on both: its test and validation-tail predictions
-    under one protocol (``extra_*``: this chapter's baselines), for :mod:`alarms`."""
+    under one protocol (``extra_*``: this chapter's baselines), for
+    :mod:`~occupancy_utils.alarms`."""
     from .results import read_predictions
 
     def by_model(frames: list[pd.DataFrame]) -> dict[str, pd.DataFrame]:
@@ -456,8 +457,8 @@ def alarm_predictions(profile: str, extra_test: pd.DataFrame, extra_validation: 
 
 def protocol_decompositions(profile: str, chapters: Iterable[str] = HELD_OUT_CHAPTERS
                             ) -> pd.DataFrame:
-    """Every chapter's stored protocol-gap runs (:mod:`protocol_gap`), decomposed; a
-    chapter that stored none adds nothing."""
+    """Every chapter's stored protocol-gap runs (:mod:`~occupancy_utils.protocol_gap`),
+    decomposed; a chapter that stored none adds nothing."""
     from . import protocol_gap
 
     entries: dict[str, dict] = {}

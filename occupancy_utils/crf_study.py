@@ -233,7 +233,8 @@ def run_fold(frame: pd.DataFrame, fold: splits.Fold, params: Mapping[str, Any], 
              proba: bool = False, progress: bool = False,
              parts: experiment.FoldParts | None = None) -> FoldRun:
     """Train on one fold under one protocol and predict its test and monitor parts
-    (``parts``: ready-made parts instead of the protocol's, as :mod:`protocol_gap` needs)."""
+    (``parts``: ready-made parts instead of the protocol's, as
+    :mod:`~occupancy_utils.protocol_gap` needs)."""
     parts = parts or experiment.fold_parts(frame, fold, features or FEATURES, protocol,
                                            val_fraction)
     seq_len = int(params["seq_len"])
@@ -904,8 +905,9 @@ def gap_scores(frame: pd.DataFrame, folds: Sequence[splits.Fold],
                chosen: Mapping[str, Mapping[int, Mapping[str, Any]]], seeds: Sequence[int], *,
                max_epochs: int, patience: int, val_fraction: float
                ) -> dict[str, dict[int, float]]:
-    """Chunk-wise mean-over-folds test MSE per regime of :mod:`protocol_gap` and seed, for
-    the report protocol's configuration on every fold.
+    """Chunk-wise mean-over-folds test MSE per regime of
+    :mod:`~occupancy_utils.protocol_gap` and seed, for the report protocol's configuration
+    on every fold.
 
     A protocol's finals (``final[protocol]``, from :func:`retrain`) are reused
     where that protocol ran this configuration on every fold; the other regimes

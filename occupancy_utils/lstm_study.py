@@ -16,7 +16,7 @@ Search. As in the report, the structure (``seq_len``, ``layers``,
 with dropout off (the report's choice) on the **monitor** part: under the
 report protocol the test part, one choice by the mean over folds (the
 report's selection, on test data); under the clean protocol each fold's own
-validation tail, one choice per fold (:func:`_per_fold_tuning`), so no test
+validation tail, one choice per fold (``_per_fold_tuning``), so no test
 row reaches any fold's choice. Test scores are stored with every trial as well.
 
 Final models. Each fold's choice is trained again for each seed and scored on
@@ -937,8 +937,9 @@ def majority_reading(share_fold1: float) -> str:
 
 def gap_scores(frame: pd.DataFrame, final: Final, *, settings: Settings,
                seeds: Sequence[int]) -> dict[str, dict[int, float]]:
-    """Dropout-off mean-over-folds test MSE per regime of :mod:`protocol_gap` and seed, for
-    the report protocol's configuration on every fold.
+    """Dropout-off mean-over-folds test MSE per regime of
+    :mod:`~occupancy_utils.protocol_gap` and seed, for the report protocol's configuration
+    on every fold.
 
     The report protocol's finals are reused, the clean protocol's where it chose the
     same configuration on every fold; the other regimes are trained here as

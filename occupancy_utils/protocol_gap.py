@@ -29,6 +29,7 @@ import pandas as pd
 
 from . import experiment, splits
 
+#: the three ways each fold is trained, with one configuration and the same seeds
 REGIMES = ("report", "held_out", "clean")
 #: each part of the gap as (minuend, subtrahend) regimes
 PARTS = {"rows held out": ("held_out", "report"),
