@@ -136,10 +136,14 @@ def claim_table(models: Mapping[str, tuple[pd.DataFrame, pd.DataFrame]], *, seed
 
 def reading(table: pd.DataFrame, labels: Mapping[str, str]) -> str:
     """The chapter's sentence: for how many models the threshold pays, costs or is even."""
+    if table.empty:
+        return "no model could be tested"
     parts = []
     for word, phrase in (("pays", "it pays for"), ("costs", "it costs for"),
                          ("even", "it is even for")):
         names = [labels.get(m, m) for m in table.loc[table["verdict"] == word, "model"]]
         if names:
             parts.append(f"{phrase} {len(names)} ({'; '.join(names)})")
-    return ", ".join(parts) if parts else "no model could be tested"
+        elif word == "pays":
+            parts.append("it pays for none")
+    return ", ".join(parts)

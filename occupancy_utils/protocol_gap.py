@@ -84,21 +84,22 @@ def reading(table: pd.DataFrame, label: str) -> str:
     by = table.set_index("part")
     stop, rows = by.loc["stopping on the tail"], by.loc["rows held out"]
     size = f"{stop['difference']:+.3f} (twice the standard error {stop['two_se']:.3f})"
-    if stop["verdict"] == "raises the MSE":
-        said = (f"stopping on the validation tail instead of the test part raises the "
-                f"{label}'s MSE by {size}: stopping on the test part flattered its numbers")
-    elif stop["verdict"] == "lowers the MSE":
-        said = (f"stopping on the validation tail instead of the test part lowers the "
-                f"{label}'s MSE by {size}: stopping on the test part did not flatter it")
-    elif stop["verdict"] == "within the seed spread":
-        said = (f"what stopping on the test part did to the {label}'s MSE, {size}, is within "
-                f"the seed spread: no flattering can be read from it")
-    else:
-        said = f"with one seed, what stopping on the test part did to the {label} is not judged"
+    said = {
+        "raises the MSE": (f"stopping on the validation tail instead of the test part raises "
+                           f"the MSE by {size}, so stopping on the test part flattered its "
+                           f"numbers"),
+        "lowers the MSE": (f"stopping on the validation tail instead of the test part lowers "
+                           f"the MSE by {size}, so stopping on the test part did not flatter "
+                           f"it"),
+        "within the seed spread": (f"what stopping on the test part did to the MSE, {size}, "
+                                   f"is within the seed spread, so no flattering can be read "
+                                   f"from it"),
+        "one seed: not judged": "with one seed, what stopping on the test part did is not judged",
+    }[stop["verdict"]]
     held = {"raises the MSE": "raises it", "lowers the MSE": "lowers it",
             "within the seed spread": "is within the seed spread",
             "one seed: not judged": "is not judged"}[rows["verdict"]]
-    return (f"{said}; holding out the validation tail ({rows['difference']:+.3f}) {held}")
+    return f"{label}: {said}; holding out the validation tail ({rows['difference']:+.3f}) {held}"
 
 
 def entry(label: str, config: str, scores: Mapping[str, Mapping[int, float]]) -> dict:

@@ -87,3 +87,5 @@ def test_claim_table_and_its_reading():
     assert alarms.reading(table, {"m": "Model M"}).startswith("it ")
     assert "Model M" in alarms.reading(table, {"m": "Model M"})
     assert alarms.reading(table.iloc[0:0], {}) == "no model could be tested"
+    costs = table.assign(verdict=["costs", "even"])
+    assert alarms.reading(costs, {}) == "it pays for none, it costs for 1 (m), it is even for 1 (k)"

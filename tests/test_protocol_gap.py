@@ -55,9 +55,9 @@ def test_verdict_boundaries_and_the_reading():
     flat = {"report": {0: 0.30, 1: 0.30}, "held_out": {0: 0.30, 1: 0.31},
             "clean": {0: 0.40, 1: 0.42}}
     text = protocol_gap.reading(protocol_gap.decompose(flat), "CRF")
-    assert "stopping on the test part flattered its numbers" in text
-    assert text.startswith("stopping on the validation tail instead of the test part raises "
-                           "the CRF's MSE by +0.105")
+    assert "so stopping on the test part flattered its numbers" in text
+    assert text.startswith("CRF: stopping on the validation tail instead of the test part "
+                           "raises the MSE by +0.105")
     fair = {"report": {0: 0.30, 1: 0.30}, "held_out": {0: 0.40, 1: 0.42},
             "clean": {0: 0.30, 1: 0.31}}
     assert "did not flatter it" in protocol_gap.reading(protocol_gap.decompose(fair), "BNN")
@@ -73,7 +73,7 @@ def test_entries_round_trip_into_the_comparison_table():
     assert table["model"].tolist() == ["crf"] * 3 + ["bnn"] * 3
     assert table.loc[0, "difference"] == pytest.approx(0.055)
     text = protocol_gap.readings(table)
-    assert text.count("; holding out") == 2 and "the CRF's MSE" in text and "BNN" in text
+    assert text.count("; holding out") == 2 and text.startswith("CRF: ") and "; BNN: " in text
     assert protocol_gap.readings(protocol_gap.table({})) == "no model was run in the three regimes"
     with pytest.raises(ValueError, match="same seeds"):
         protocol_gap.entry("CRF", "x", {**scores, "clean": {0: 0.3}})
