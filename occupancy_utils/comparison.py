@@ -120,12 +120,14 @@ def baseline_predictions(frame: pd.DataFrame, folds: list[Fold]) -> dict[str, li
 PROBABILITY_COLUMNS = ["p0", "p1", "p2", "p3"]
 
 
-def probabilistic_predictions(profile: str, protocol: str = "clean", seed: int | None = None,
+def probabilistic_predictions(profile: str, protocol: str = "clean",
+                              seed: int | str | None = None,
                               chapters: Iterable[str] = MODEL_CHAPTERS) -> dict[str, pd.DataFrame]:
     """Per-row predictive distributions of every model that has one, for one protocol and seed.
 
     A model qualifies with class probabilities (p0..p3) or a Gaussian (value, std).
-    ``seed=None`` takes each model's smallest seed.
+    ``seed=None`` takes each model's smallest seed; ``seed="all"`` pools every seed's
+    rows, so that one failed seed neither makes nor breaks a model's uncertainty scores.
     """
     from .results import read_predictions
 
@@ -138,8 +140,9 @@ def probabilistic_predictions(profile: str, protocol: str = "clean", seed: int |
             has_std = {"value", "std"} <= set(rows.columns) and rows["std"].notna().all()
             if not (has_p or has_std):
                 continue
-            chosen = rows["seed"].min() if seed is None else seed
-            out[str(model)] = rows[rows["seed"] == chosen].dropna(axis=1, how="all")
+            if seed != "all":
+                rows = rows[rows["seed"] == (rows["seed"].min() if seed is None else seed)]
+            out[str(model)] = rows.dropna(axis=1, how="all")
     return out
 
 
@@ -210,11 +213,19 @@ def risk_coverage_of(rows: pd.DataFrame,
                                    confidence(rows), coverages=list(coverages), value=value)
 
 
+def can_abstain(models: dict[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
+    """The models whose confidence varies across rows. A constant confidence (a model
+    that ignores the sensors, as the most common training count) ranks nothing: which
+    rows it keeps would follow row order, not the model."""
+    return {name: p for name, p in models.items() if np.ptp(confidence(p)) > 0}
+
+
 def selective_table(models: dict[str, pd.DataFrame],
                     coverages: Iterable[float] = (1.0, 0.9, 0.8, 0.5)) -> pd.DataFrame:
-    """MSE, F1 macro and false-occupied rate when each model keeps its most confident rows."""
+    """MSE, F1 macro and false-occupied rate when each model keeps its most confident rows
+    (models that :func:`can_abstain`)."""
     return pd.concat([risk_coverage_of(p, coverages).assign(model=name)
-                      for name, p in models.items()], ignore_index=True)
+                      for name, p in can_abstain(models).items()], ignore_index=True)
 
 
 def error_flags(models: dict[str, pd.DataFrame]) -> pd.DataFrame:
@@ -242,12 +253,13 @@ def aurc_table(models: dict[str, pd.DataFrame],
     the mean risk a user meets when choosing a coverage at random. If the
     confidence ranked nothing, that mean would equal the all-rows risk (random
     abstention keeps the error rate in expectation), so the ratio below 1 is
-    what the confidence buys. For F1 (higher is better) a ratio above 1 is.
+    what the confidence buys. For F1 (higher is better) a ratio above 1 is. Only
+    models that :func:`can_abstain` are scored.
     """
     coverages = sorted(coverages)
     span = coverages[-1] - coverages[0]
     rows = []
-    for name, p in models.items():
+    for name, p in can_abstain(models).items():
         curve = risk_coverage_of(p, coverages)
         full = curve.loc[curve["coverage"].idxmax()]
         row: dict[str, object] = {"model": name}

@@ -574,8 +574,9 @@ def ties(found: Search) -> dict[str, tuple[dict[int, int], int]]:
 def ties_text(found: Search) -> str:
     """:func:`ties` as the chapter prints it, one clause per stage."""
     stages = ties(found)
-    return "; ".join(f"{name}: {nested.ties_text(*stages[stage])}" for stage, name in
-                     (("structure", "structure"), ("tuning", "dropout and lr")))
+    return "; ".join(f"in the {name} stage, {nested.ties_text(*stages[stage])}"
+                     for stage, name in (("structure", "structure"),
+                                         ("tuning", "dropout and lr")))
 
 
 def long_folds(stage: pd.DataFrame, keys: Sequence[str], column: str = "fold_mse") -> pd.DataFrame:
@@ -926,13 +927,20 @@ def band_table(final: Final, protocols: Sequence[str], seeds: Sequence[int],
     return out
 
 
-def majority_reading(share_fold1: float) -> str:
+def majority_reading(share_fold1: float, share_all: float | None = None) -> str:
     """The report's "clear majority of samples within 2σ" (its Figure 13, the first fold),
-    judged by a stated rule: a majority means more than half of the fold's rows."""
-    if not 0 <= share_fold1 <= 1:
-        raise ValueError(f"a share must lie in [0, 1], got {share_fold1}")
+    judged by a stated rule: a majority means more than half of the fold's rows; with
+    ``share_all``, the same rule over all test rows as well."""
+    for share in (share_fold1, share_all):
+        if share is not None and not 0 <= share <= 1:
+            raise ValueError(f"a share must lie in [0, 1], got {share}")
     verdict = "holds" if share_fold1 > 0.5 else "does not hold"
-    return f"the report's clear majority within 2σ on the first fold {verdict} here"
+    text = f"the report's clear majority within 2σ on the first fold {verdict} here"
+    if share_all is None:
+        return text
+    word = "holds" if share_all > 0.5 else "does not hold"
+    joint = "and" if (share_all > 0.5) == (share_fold1 > 0.5) else "but"
+    return f"{text}, {joint} over all test rows ({share_all:.3f}) it {word}"
 
 
 def gap_scores(frame: pd.DataFrame, final: Final, *, settings: Settings,

@@ -171,18 +171,18 @@ def tied_at_minimum(found: pd.DataFrame, fold_numbers: Sequence[int]) -> dict[in
 
 
 def ties_text(ties: Mapping[int, int], candidates: int) -> str:
-    """The tie counts as the chapters print them, e.g. 'fold 1: 7 of 20 tie; folds 2-4:
-    one each'. Folds with a single best candidate are listed together."""
-    tied = [f"fold {k}: {n} of {candidates} tie" for k, n in ties.items() if n > 1]
-    clear = [str(k) for k, n in ties.items() if n == 1]
+    """The tie counts as the chapters print them, e.g. '7 of 20 tie on fold 1, a single
+    best on folds 2, 3 and 4'."""
     if candidates == 1:
         return "one candidate, nothing to choose"
+    tied = [f"{n} of {candidates} tie on fold {k}" for k, n in ties.items() if n > 1]
+    clear = [str(k) for k, n in ties.items() if n == 1]
     if not tied:
-        return (f"no ties: on every fold one of the {candidates} candidates alone has the "
-                f"lowest validation MSE")
+        return f"no ties (a single best of the {candidates} candidates on every fold)"
     if clear:
-        tied.append(f"fold{'s' if len(clear) > 1 else ''} {', '.join(clear)}: one")
-    return "; ".join(tied)
+        folds = clear[0] if len(clear) == 1 else ", ".join(clear[:-1]) + " and " + clear[-1]
+        tied.append(f"a single best on fold{'s' if len(clear) > 1 else ''} {folds}")
+    return ", ".join(tied)
 
 
 def choice_table(runs: Mapping[str, Mapping[str, Mapping[int, FinalRun]]],

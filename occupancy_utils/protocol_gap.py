@@ -82,7 +82,8 @@ def reading(table: pd.DataFrame, label: str) -> str:
     """The sentence a chapter prints: whether stopping on the test part flattered the
     model's numbers, conditional on sign and spread, and what the held-out rows did."""
     by = table.set_index("part")
-    stop, rows = by.loc["stopping on the tail"], by.loc["rows held out"]
+    stop, rows, whole = (by.loc["stopping on the tail"], by.loc["rows held out"],
+                         by.loc["clean minus report"])
     size = f"{stop['difference']:+.3f} (twice the standard error {stop['two_se']:.3f})"
     said = {
         "raises the MSE": (f"stopping on the validation tail instead of the test part raises "
@@ -96,10 +97,13 @@ def reading(table: pd.DataFrame, label: str) -> str:
                                    f"from it"),
         "one seed: not judged": "with one seed, what stopping on the test part did is not judged",
     }[stop["verdict"]]
-    held = {"raises the MSE": "raises it", "lowers the MSE": "lowers it",
-            "within the seed spread": "is within the seed spread",
-            "one seed: not judged": "is not judged"}[rows["verdict"]]
-    return f"{label}: {said}; holding out the validation tail ({rows['difference']:+.3f}) {held}"
+    words = {"raises the MSE": "raises it", "lowers the MSE": "lowers it",
+             "within the seed spread": "is within the seed spread",
+             "one seed: not judged": "is not judged"}
+    return (f"{label}: {said}; holding out the validation tail ({rows['difference']:+.3f}, "
+            f"twice the standard error {rows['two_se']:.3f}) {words[rows['verdict']]}; the "
+            f"whole gap, clean minus report ({whole['difference']:+.3f}, twice the standard "
+            f"error {whole['two_se']:.3f}), {words[whole['verdict']]}")
 
 
 def entry(label: str, config: str, scores: Mapping[str, Mapping[int, float]]) -> dict:

@@ -122,6 +122,11 @@ def test_aurc_table_credits_a_confidence_that_ranks_errors():
     assert table.loc["noise", "mse ratio"] == pytest.approx(1.0, abs=0.1)  # random abstention
     assert table.loc["ranks", "mse (all rows)"] == pytest.approx(
         table.loc["noise", "mse (all rows)"], rel=0.2)
+    # a model whose confidence never varies ranks nothing: it is left out
+    constant = models["noise"].assign(p0=0.4, p1=0.2, p2=0.2, p3=0.2)
+    assert list(comparison.can_abstain({**models, "constant": constant})) == ["ranks", "noise"]
+    assert "constant" not in set(comparison.selective_table({"constant": constant,
+                                                             **models})["model"])
 
 
 def test_entropy_against_mi_names_the_better_score():
@@ -212,6 +217,21 @@ def test_alarm_predictions_pair_test_and_validation_rows_of_one_protocol(tmp_pat
     assert val["position"].tolist() == [7, 8]
     with pytest.raises(FileNotFoundError, match="run notebook 06_lstm first"):
         comparison.alarm_predictions("quick", extra, extra, chapters=["06_lstm"])
+
+
+def test_probabilistic_predictions_pool_every_seed_on_request(tmp_path, monkeypatch):
+    from occupancy_utils import results
+
+    monkeypatch.setattr(results, "results_dir", lambda profile: tmp_path)
+    p = {"p0": np.array([0.7, 0.2]), "p1": np.array([0.3, 0.8]), "p2": np.zeros(2),
+         "p3": np.zeros(2)}
+    rows = experiment.prediction_frame(1, np.arange(2), np.array([0, 1]), np.array([0, 1]), **p)
+    results.write_predictions("quick", "04_crf", pd.concat(
+        [rows.assign(model="crf", protocol="clean", seed=s) for s in (2, 0, 1)]))
+    first = comparison.probabilistic_predictions("quick", chapters=["04_crf"])["crf"]
+    pooled = comparison.probabilistic_predictions("quick", seed="all", chapters=["04_crf"])["crf"]
+    assert first["seed"].tolist() == [0, 0] and len(pooled) == 6
+    assert sorted(set(pooled["seed"])) == [0, 1, 2]
 
 
 def test_a_categorical_is_not_scored_as_a_gaussian():

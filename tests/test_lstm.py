@@ -473,6 +473,14 @@ def test_majority_reading_boundary():
     assert lstm_study.majority_reading(0.51).endswith(" holds here")
     with pytest.raises(ValueError, match="share"):
         lstm_study.majority_reading(1.5)
+    assert lstm_study.majority_reading(0.07, 0.69).endswith(
+        "does not hold here, but over all test rows (0.690) it holds")
+    assert lstm_study.majority_reading(0.7, 0.5).endswith(
+        "holds here, but over all test rows (0.500) it does not hold")
+    assert lstm_study.majority_reading(0.7, 0.9).endswith(
+        ", and over all test rows (0.900) it holds")
+    with pytest.raises(ValueError, match="share"):
+        lstm_study.majority_reading(0.5, -0.1)
 
 
 def test_tie_counts_per_stage_and_fold():
@@ -482,8 +490,9 @@ def test_tie_counts_per_stage_and_fold():
     found = lstm_study.Search("regression", "clean", structure, tuning, {1: c, 2: c})
     assert lstm_study.ties(found) == {"structure": ({1: 2, 2: 2}, 3),
                                       "tuning": ({1: 2, 2: 1}, 2)}
-    assert lstm_study.ties_text(found) == ("structure: fold 1: 2 of 3 tie; fold 2: 2 of 3 tie; "
-                                           "dropout and lr: fold 1: 2 of 2 tie; fold 2: one")
+    assert lstm_study.ties_text(found) == (
+        "in the structure stage, 2 of 3 tie on fold 1, 2 of 3 tie on fold 2; in the dropout "
+        "and lr stage, 2 of 2 tie on fold 1, a single best on fold 2")
     with pytest.raises(ValueError, match="clean protocol"):
         lstm_study.ties(lstm_study.Search("regression", "report", structure, tuning, {1: c}))
 

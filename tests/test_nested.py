@@ -37,11 +37,13 @@ def test_tie_counts_at_each_fold_minimum_and_their_text():
     ties = nested.tied_at_minimum(found, [1, 2, 3])
     # an exact tie counts, a difference of 1e-9 does not; a fold where all tie counts all
     assert ties == {1: 2, 2: 1, 3: 3}
-    assert nested.ties_text(ties, 3) == "fold 1: 2 of 3 tie; fold 3: 3 of 3 tie; fold 2: one"
-    assert nested.ties_text({1: 1, 2: 1}, 9) == ("no ties: on every fold one of the 9 "
-                                                 "candidates alone has the lowest validation MSE")
+    assert nested.ties_text(ties, 3) == ("2 of 3 tie on fold 1, 3 of 3 tie on fold 3, "
+                                         "a single best on fold 2")
+    assert nested.ties_text({1: 1, 2: 1}, 9) == ("no ties (a single best of the 9 candidates "
+                                                 "on every fold)")
     assert nested.ties_text({1: 1, 2: 1}, 1) == "one candidate, nothing to choose"
-    assert nested.ties_text({1: 4, 2: 1, 3: 1}, 9) == "fold 1: 4 of 9 tie; folds 2, 3: one"
+    assert nested.ties_text({1: 4, 2: 1, 3: 1, 4: 1}, 9) == ("4 of 9 tie on fold 1, a single "
+                                                             "best on folds 2, 3 and 4")
     with pytest.raises(ValueError, match="3 folds, expected 2"):
         nested.tied_at_minimum(found, [1, 2])
 
