@@ -214,10 +214,15 @@ def risk_coverage_of(rows: pd.DataFrame,
 
 
 def can_abstain(models: dict[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
-    """The models whose confidence varies across rows. A constant confidence (a model
-    that ignores the sensors, as the most common training count) ranks nothing: which
-    rows it keeps would follow row order, not the model."""
-    return {name: p for name, p in models.items() if np.ptp(confidence(p)) > 0}
+    """The models whose confidence varies within some fold. A confidence that is constant
+    within each fold (a model that ignores the sensors, as the most common training
+    count) ranks rows by fold or by row order, not by what the model knows of them."""
+    def varies(p: pd.DataFrame) -> bool:
+        conf = confidence(p)
+        folds = p["fold"].to_numpy() if "fold" in p.columns else np.zeros(len(p))
+        return any(np.ptp(conf[folds == f]) > 0 for f in np.unique(folds))
+
+    return {name: p for name, p in models.items() if varies(p)}
 
 
 def selective_table(models: dict[str, pd.DataFrame],

@@ -125,6 +125,10 @@ def test_aurc_table_credits_a_confidence_that_ranks_errors():
     # a model whose confidence never varies ranks nothing: it is left out
     constant = models["noise"].assign(p0=0.4, p1=0.2, p2=0.2, p3=0.2)
     assert list(comparison.can_abstain({**models, "constant": constant})) == ["ranks", "noise"]
+    # constant within each fold (a prior per training part) ranks nothing either
+    by_fold = constant.assign(fold=np.repeat([1, 2], len(constant) // 2),
+                              p0=np.repeat([0.4, 0.7], len(constant) // 2))
+    assert comparison.can_abstain({"by_fold": by_fold}) == {}
     assert "constant" not in set(comparison.selective_table({"constant": constant,
                                                              **models})["model"])
 
