@@ -156,9 +156,14 @@ def ranked_predictions(profile: str, extra: pd.DataFrame, protocol: str = "clean
     from .results import read_predictions
 
     frames = [read_predictions(profile, c) for c in chapters] + [extra]
-    rows = pd.concat([f[f["protocol"] == protocol] for f in frames], ignore_index=True)
     cols = ["seed", *experiment.PREDICTION_COLUMNS]
-    return {str(m): g[cols].reset_index(drop=True) for m, g in rows.groupby("model", sort=False)}
+    return {m: g[cols] for m, g in _by_model(frames, protocol).items()}
+
+
+def _by_model(frames: Iterable[pd.DataFrame], protocol: str) -> dict[str, pd.DataFrame]:
+    """The rows of one protocol from several predictions frames, one frame per model key."""
+    rows = pd.concat([f[f["protocol"] == protocol] for f in frames], ignore_index=True)
+    return {str(m): g.reset_index(drop=True) for m, g in rows.groupby("model", sort=False)}
 
 
 def seconds(long: pd.DataFrame, protocol: str = "clean") -> dict[str, float]:
@@ -461,8 +466,7 @@ def alarm_predictions(profile: str, extra_test: pd.DataFrame, extra_validation: 
     from .results import read_predictions
 
     def by_model(frames: list[pd.DataFrame]) -> dict[str, pd.DataFrame]:
-        rows = pd.concat([f[f["protocol"] == protocol] for f in frames], ignore_index=True)
-        return {str(m): g.reset_index(drop=True) for m, g in rows.groupby("model", sort=False)
+        return {m: g for m, g in _by_model(frames, protocol).items()
                 if set(PROBABILITY_COLUMNS) <= set(g.columns) and g["p0"].notna().all()}
 
     chapters = list(chapters)

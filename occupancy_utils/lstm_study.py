@@ -259,14 +259,20 @@ def history_windows(frame: pd.DataFrame, fold: splits.Fold, positions: np.ndarra
     trained on.
     """
     positions = np.asarray(positions, dtype=int)
-    segments = sequences.segment_ids(frame.index)
-    starts = np.flatnonzero(np.r_[True, np.diff(segments) != 0])  # first row of each segment
-    rows = positions[:, None] + np.arange(-seq_len + 1, 1)[None, :]
-    rows = np.maximum(rows, starts[segments[positions]][:, None])
+    rows = history_rows(frame.index, positions, seq_len)
     needed = np.unique(rows)
     x = splits.scaled_parts(frame, fold, FEATURES, {"train": fold.train, "rows": needed})["rows"]
     y = frame[experiment.TARGET].to_numpy()[positions]
     return Windows(x[np.searchsorted(needed, rows)].astype("float32"), y, rows)
+
+
+def history_rows(index: pd.DatetimeIndex, positions: np.ndarray, seq_len: int) -> np.ndarray:
+    """The frame positions of :func:`history_windows`' windows, one row per position:
+    the ``seq_len`` rows ending at it, padded with the first row after a break."""
+    segments = sequences.segment_ids(index)
+    starts = np.flatnonzero(np.r_[True, np.diff(segments) != 0])  # first row of each segment
+    rows = np.asarray(positions, dtype=int)[:, None] + np.arange(-seq_len + 1, 1)[None, :]
+    return np.maximum(rows, starts[segments[positions]][:, None])
 
 
 def history_counts(frame: pd.DataFrame, folds: Sequence[splits.Fold],
@@ -275,10 +281,10 @@ def history_counts(frame: pd.DataFrame, folds: Sequence[splits.Fold],
     part, and how many are padded after a break in collection (:func:`history_windows`)."""
     out = []
     for fold in folds:
-        w = history_windows(frame, fold, fold.test, seq_len)
-        padded = (np.diff(w.rows, axis=1) == 0).any(axis=1)
-        out.append({"fold": fold.number, "test rows": len(w),
-                    "history before the test part": int((w.rows[:, 0] < fold.test[0]).sum()),
+        rows = history_rows(frame.index, fold.test, seq_len)
+        padded = (np.diff(rows, axis=1) == 0).any(axis=1)
+        out.append({"fold": fold.number, "test rows": len(rows),
+                    "history before the test part": int((rows[:, 0] < fold.test[0]).sum()),
                     "padded after a break": int(padded.sum())})
     return pd.DataFrame(out)
 
@@ -627,6 +633,8 @@ def final_models(frame: pd.DataFrame, variant: str,
         result.train_seconds[protocol] = result.train_seconds.get(protocol, 0.0) + secs
         result.epochs.setdefault((protocol, seed), []).append(history.epochs)
         test = history_windows(frame, fold, fold.test, config.seq_len)
+        tail = (history_windows(frame, fold, fold.validation_split(settings.val_fraction)[1],
+                                config.seq_len) if protocol == "clean" else None)
         for key, mc in ((key_det, False), (key_mc, True)):
             start = time.perf_counter()
             pred = (mc_frame(model, test, variant, fold.number, mc_samples, seed)
@@ -635,9 +643,7 @@ def final_models(frame: pd.DataFrame, variant: str,
             result.predict_seconds[(key, protocol)] = (
                 result.predict_seconds.get((key, protocol), 0.0) + t)
             result.predictions.setdefault((key, protocol, seed), []).append(pred)
-            if protocol == "clean":
-                tail = history_windows(frame, fold, fold.validation_split(
-                    settings.val_fraction)[1], config.seq_len)
+            if tail is not None:
                 val = (mc_frame(model, tail, variant, fold.number, mc_samples, seed) if mc
                        else deterministic_frame(model, tail, variant, fold.number))
                 result.validation.setdefault((key, protocol, seed), []).append(val)

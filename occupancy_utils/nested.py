@@ -136,6 +136,16 @@ def monitor_table(family: type[Family], grid: Mapping[str, Sequence[Any]], proto
     return search.in_grid_order(found, grid)
 
 
+def _fold_matrix(found: pd.DataFrame, fold_numbers: Sequence[int]) -> np.ndarray:
+    """``found["fold_mse"]`` as a (candidates, folds) array; a one-line error when the
+    records hold another number of folds."""
+    per_fold = np.array([list(v) for v in found["fold_mse"]], dtype=float)
+    if per_fold.ndim != 2 or per_fold.shape[1] != len(fold_numbers):
+        raise ValueError(f"records hold {per_fold.shape[-1] if per_fold.ndim == 2 else 0} "
+                         f"folds, expected {len(fold_numbers)}")
+    return per_fold
+
+
 def choose(found: pd.DataFrame, grid: Mapping[str, Sequence[Any]], fold_numbers: Sequence[int]
            ) -> dict[int, dict[str, Any]]:
     """Fold k's configuration: lowest MSE on fold k's own monitored part.
@@ -145,9 +155,7 @@ def choose(found: pd.DataFrame, grid: Mapping[str, Sequence[Any]], fold_numbers:
     """
     if not grid:
         return {k: {} for k in fold_numbers}
-    per_fold = np.array([list(v) for v in found["fold_mse"]], dtype=float)
-    if per_fold.shape[1] != len(fold_numbers):
-        raise ValueError(f"records hold {per_fold.shape[1]} folds, expected {len(fold_numbers)}")
+    per_fold = _fold_matrix(found, fold_numbers)
     if np.isnan(per_fold).any():
         raise ValueError("a monitored MSE is NaN: no configuration can be chosen on it")
     keys = list(grid)
@@ -162,10 +170,7 @@ def tied_at_minimum(found: pd.DataFrame, fold_numbers: Sequence[int]) -> dict[in
     can reach exactly the same MSE; then the tie rule of :func:`choose`, not
     the data, picks among them.
     """
-    per_fold = np.array([list(v) for v in found["fold_mse"]], dtype=float)
-    if per_fold.ndim != 2 or per_fold.shape[1] != len(fold_numbers):
-        raise ValueError(f"records hold {per_fold.shape[-1] if per_fold.ndim == 2 else 0} "
-                         f"folds, expected {len(fold_numbers)}")
+    per_fold = _fold_matrix(found, fold_numbers)
     return {k: int(np.isclose(per_fold[:, i], per_fold[:, i].min(), rtol=0, atol=1e-12).sum())
             for i, k in enumerate(fold_numbers)}
 
