@@ -500,7 +500,9 @@ def posterior_table(model: bnn.BayesMLP) -> pd.DataFrame:
         sigma = torch.exp(layer.weight_log_sigma.detach()).flatten().cpu().numpy()
         rows.append({"layer": i, "weights": mu.size, "median |mu|": float(np.median(mu)),
                      "median sigma": float(np.median(sigma)),
-                     "median sigma / |mu|": float(np.median(sigma / np.maximum(mu, 1e-12)))})
+                     "median sigma / |mu|": float(np.median(sigma / np.maximum(mu, 1e-12))),
+                     # torchbnn starts every sigma at the prior's
+                     "median sigma / initial": float(np.median(sigma) / layer.prior_sigma)})
     return pd.DataFrame(rows).set_index("layer")
 
 
@@ -744,27 +746,40 @@ def final_models(frame: pd.DataFrame, folds: Sequence[splits.Fold],
 
 #: Below this median ``sigma / |mu|`` the posterior's spread counts as small.
 SIGMA_RATIO_SMALL = 0.3
+#: Within this relative distance of their starting value in every layer, the posterior
+#: standard deviations have not moved: the ratio shows the initialisation, not the data.
+SIGMA_MOVED_SMALL = 0.2
 #: Below this share of the entropy, the weight samples' disagreement (MI) is small.
 MI_SHARE_SMALL = 0.2
 #: Below this std of the top-class confidence, the confidence barely varies.
 CONFIDENCE_STD_SMALL = 0.05
 
 
-def uncertainty_verdicts(sigma_ratio: float, mi_share: float, confidence_std: float
-                         ) -> dict[str, str]:
+def uncertainty_verdicts(sigma_ratio: float, mi_share: float, confidence_std: float,
+                         sigma_moved: float) -> dict[str, str]:
     """The chapter's three readings of the final BNN's uncertainty, by stated thresholds.
 
-    ``sigma``: the median posterior ``sigma / |mu|`` below :data:`SIGMA_RATIO_SMALL`;
-    ``mi``: mutual information's share of the predictive entropy below
-    :data:`MI_SHARE_SMALL`; ``confidence``: the std of the top-class confidence
-    below :data:`CONFIDENCE_STD_SMALL`. Returns the sentence for each.
+    ``sigma``: first whether the posterior standard deviations moved from where
+    training started them (``sigma_moved``, the largest relative distance over the
+    layers, at least :data:`SIGMA_MOVED_SMALL`); a posterior that has not moved
+    says nothing about the data, so only then is the median ``sigma / |mu|``
+    compared with :data:`SIGMA_RATIO_SMALL`. ``mi``: mutual information's share
+    of the predictive entropy below :data:`MI_SHARE_SMALL`; ``confidence``: the std
+    of the top-class confidence below :data:`CONFIDENCE_STD_SMALL`. Returns the
+    sentence for each.
     """
+    if sigma_moved < SIGMA_MOVED_SMALL:
+        sigma = (f"shows the initialisation, not the data: in every layer the standard "
+                 f"deviations are within {SIGMA_MOVED_SMALL:.0%} of the value training "
+                 f"started them at, so they say nothing about what the data taught")
+    elif sigma_ratio < SIGMA_RATIO_SMALL:
+        sigma = "is small: every weight sample is nearly the same network"
+    else:
+        sigma = ("is not small: single weights vary a lot from sample to sample, but each "
+                 "logit sums many independently perturbed weights, whose noise partly "
+                 "cancels")
     return {
-        "sigma": ("small: every weight sample is nearly the same network"
-                  if sigma_ratio < SIGMA_RATIO_SMALL else
-                  "not small: single weights vary a lot from sample to sample, but each "
-                  "logit sums many independently perturbed weights, whose noise partly "
-                  "cancels"),
+        "sigma": sigma,
         "mi": ("small: most of what the network is unsure about, it is unsure about with "
                "every weight sample" if mi_share < MI_SHARE_SMALL else
                "substantial: the weight samples disagree on many rows"),

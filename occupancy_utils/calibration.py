@@ -2,8 +2,8 @@
 
 Classifiers (class probabilities ``p`` of shape N x 4):
 negative log-likelihood (scikit-learn's ``log_loss``), the multi-class Brier
-score, top-label expected calibration error (torchmetrics) and class-wise
-ECE, which torchmetrics does not offer, and the points of a reliability
+score, top-label expected calibration error (torchmetrics' definition) and
+class-wise ECE, which torchmetrics does not offer, and the points of a reliability
 diagram (scikit-learn's ``calibration_curve`` on the top-label confidence).
 
 Regressors (a Gaussian ``mean``, ``std`` per row): Gaussian NLL (torch) and
@@ -14,10 +14,10 @@ is honest about its spread covers about 68 % and 95 %.
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import torch
 from sklearn.calibration import calibration_curve
 from sklearn.metrics import log_loss
-from torchmetrics.functional.classification import multiclass_calibration_error
 
 CLASSES = np.arange(4)
 _EPS = 1e-12
@@ -53,11 +53,13 @@ def nll(y: np.ndarray, p: np.ndarray) -> float:
 
 
 def ece_top_label(y: np.ndarray, p: np.ndarray, n_bins: int = 10) -> float:
-    """Expected calibration error of the top label (equal-width bins), via torchmetrics."""
-    y, p = _check(y, p)
-    return float(multiclass_calibration_error(torch.as_tensor(p, dtype=torch.float64),
-                                              torch.as_tensor(y), num_classes=len(CLASSES),
-                                              n_bins=n_bins, norm="l1"))
+    """Expected calibration error of the top label (equal-width bins).
+
+    torchmetrics' definition and binning (``multiclass_calibration_error``, norm
+    "l1"), computed here in float64 from per-row terms (:func:`score_terms`), so that
+    a bootstrap can resample it; the tests check it against torchmetrics.
+    """
+    return resampled_score(*score_terms(y, p, "ece_top", n_bins))
 
 
 def ece_classwise(y: np.ndarray, p: np.ndarray, n_bins: int = 10) -> float:
@@ -67,17 +69,7 @@ def ece_classwise(y: np.ndarray, p: np.ndarray, n_bins: int = 10) -> float:
     it is dominated by confident zeros. The class-wise one asks whether
     "20 % chance of 2 people" means 20 % for every class.
     """
-    y, p = _check(y, p)
-    edges = np.linspace(0, 1, n_bins + 1)
-    total = 0.0
-    for c in CLASSES:
-        conf, hit = p[:, c], (y == c).astype(float)
-        bins = np.clip(np.digitize(conf, edges[1:-1]), 0, n_bins - 1)
-        for b in range(n_bins):
-            mask = bins == b
-            if mask.any():
-                total += mask.mean() * abs(hit[mask].mean() - conf[mask].mean())
-    return float(total / len(CLASSES))
+    return resampled_score(*score_terms(y, p, "ece_classwise", n_bins))
 
 
 def reliability(y: np.ndarray, p: np.ndarray, n_bins: int = 10) -> tuple[np.ndarray, np.ndarray]:
@@ -117,3 +109,109 @@ def regression_report(y: np.ndarray, mean: np.ndarray, std: np.ndarray) -> dict[
     return {"gaussian_nll": gaussian_nll(y, mean, std),
             "coverage_1sigma": coverage(y, mean, std, 1),
             "coverage_2sigma": coverage(y, mean, std, 2)}
+
+
+# --------------------------------------------------------------------------- paired comparison
+
+#: The classifier scores a paired comparison can resample; each is lower-is-better.
+PAIRED_SCORES = ("nll", "brier", "ece_top", "ece_classwise")
+
+
+def score_terms(y: np.ndarray, p: np.ndarray, score: str, n_bins: int = 10
+                ) -> tuple[np.ndarray, np.ndarray]:
+    """Per-row ``(group, term)`` arrays of shape (N, k) from which ``score`` of any sample
+    of rows is :func:`resampled_score`: the sum over groups of the absolute summed term,
+    divided by the number of terms.
+
+    NLL and Brier have one group and a row's loss as term. An ECE groups rows by
+    their confidence bin, with ``hit - confidence`` as term; the class-wise ECE has
+    one column per class and bins offset by class. Written this way a bootstrap
+    sample costs two array operations instead of a call of the scoring library.
+    """
+    if score not in PAIRED_SCORES:
+        raise ValueError(f"score must be one of {PAIRED_SCORES}, got {score!r}")
+    y, p = _check(y, p)
+    rows = np.arange(len(y))
+    if score == "nll":
+        q = np.clip(p, _EPS, 1)
+        q = q / q.sum(axis=1, keepdims=True)
+        return np.zeros((len(y), 1), dtype=int), -np.log(q[rows, y])[:, None]
+    if score == "brier":
+        onehot = np.eye(len(CLASSES))[y]
+        return np.zeros((len(y), 1), dtype=int), np.sum((p - onehot) ** 2, axis=1)[:, None]
+    # rounded so that an edge is the float a decimal reading parses to (0.7, not 0.70...01)
+    edges = np.round(np.linspace(0, 1, n_bins + 1), 12)
+    if score == "ece_top":
+        conf, hit = p.max(axis=1)[:, None], (p.argmax(axis=1) == y).astype(float)[:, None]
+    else:
+        conf, hit = p, (y[:, None] == CLASSES[None, :]).astype(float)
+    # bins [lower, upper), the last one closed, as torchmetrics' bucketize bins them
+    bins = np.clip(np.searchsorted(edges, conf, side="right") - 1, 0, n_bins - 1)
+    return bins + n_bins * np.arange(conf.shape[1])[None, :], hit - conf
+
+
+def resampled_score(group: np.ndarray, term: np.ndarray, idx: np.ndarray | None = None) -> float:
+    """The score of the rows ``idx`` (all rows when None) from :func:`score_terms`'s arrays."""
+    if idx is not None:
+        group, term = group[idx], term[idx]
+    sums = np.bincount(group.ravel(), weights=term.ravel())
+    return float(np.abs(sums).sum() / term.size)
+
+
+def _by_row(rows: pd.DataFrame, index: pd.MultiIndex) -> tuple[np.ndarray, np.ndarray]:
+    """True classes (n, s) and probabilities (n, s, 4): each (fold, position) of ``index``
+    with its ``s`` seeds side by side, so that resampling rows keeps every seed's."""
+    from .comparison import PROBABILITY_COLUMNS
+
+    key = ["fold", "position"]
+    counts = rows.groupby(key).size()
+    if counts.nunique() != 1:
+        raise ValueError("every row must be predicted by the same number of seeds")
+    ordered = rows.set_index(key).sort_index(kind="stable").loc[index]
+    s = int(counts.iloc[0])
+    return (ordered["y_true"].to_numpy().reshape(len(index), s),
+            ordered[PROBABILITY_COLUMNS].to_numpy(dtype=float).reshape(len(index), s, 4))
+
+
+def paired_difference(a: pd.DataFrame, b: pd.DataFrame, score: str, *, block: int = 60,
+                      n_boot: int = 2000, level: float = 0.95, seed: int = 0
+                      ) -> dict[str, float]:
+    """``score`` of model ``a`` minus that of model ``b`` on the same rows, with the
+    percentile interval of the difference over block-bootstrap samples of the rows.
+
+    ``a`` and ``b`` are predictions with ``fold``, ``position``, ``y_true`` and
+    ``p0``..``p3``, every seed's rows pooled; both must predict the same
+    (fold, position) rows. Rows are drawn in blocks of consecutive readings within
+    each fold (:func:`~occupancy_utils.ranking.block_indices`), each with all of its
+    seeds, the same rows for both models in every sample.
+    """
+    from .ranking import block_indices, same_rows
+
+    if not 0 < level < 1:
+        raise ValueError(f"level must be in (0, 1), got {level}")
+    index = same_rows({"a": a, "b": b})
+    terms = []
+    for rows in (a, b):
+        y, p = _by_row(rows, index)
+        group, term = score_terms(y.ravel(), p.reshape(-1, 4), score)
+        terms.append((group.reshape(len(index), -1), term.reshape(len(index), -1)))
+    (ga, ta), (gb, tb) = terms
+    diff = resampled_score(ga, ta) - resampled_score(gb, tb)
+    folds = index.get_level_values("fold").to_numpy()
+    rng = np.random.default_rng(seed)
+    boot = np.empty(n_boot)
+    for i in range(n_boot):
+        idx = block_indices(folds, block, rng)
+        boot[i] = resampled_score(ga, ta, idx) - resampled_score(gb, tb, idx)
+    alpha = (1 - level) / 2
+    low, high = np.quantile(boot, [alpha, 1 - alpha])
+    return {"difference": float(diff), "low": float(low), "high": float(high)}
+
+
+def paired_verdict(low: float, high: float) -> str:
+    """The rule for a paired difference a - b of a lower-is-better score: ``a`` is *better*
+    when the whole interval is below 0, *worse* when it is above, *indistinguishable*
+    otherwise."""
+    if low > high:
+        raise ValueError(f"the interval's low end {low} is above its high end {high}")
+    return "better" if high < 0 else "worse" if low > 0 else "indistinguishable"

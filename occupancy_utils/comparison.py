@@ -8,7 +8,7 @@ report lacks.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import replace
 
 import numpy as np
@@ -360,26 +360,94 @@ def protocol_gap_reading(gaps: pd.DataFrame) -> str:
 
 # --------------------------------------------------------------------------- deep against baselines
 
-def uncertainty_edge(calib: pd.DataFrame, aurc: pd.DataFrame, baselines: Iterable[str]
-                     ) -> dict[str, object]:
-    """The best top-label ECE and the best selective MSE ratio among the deep models and
-    among the baselines (whose class probabilities come with the ensemble for free).
-
-    What the deep models' uncertainty adds is the gap between the two, measured on
-    each model's own test rows.
-    """
+def uncertainty_edge(aurc: pd.DataFrame, baselines: Iterable[str]) -> dict[str, object]:
+    """The best selective MSE ratio (mean MSE over coverages against all rows') among the
+    deep models and among the baselines; calibration is compared, paired, by
+    :func:`calibration_edge`."""
     base = set(baselines)
     out: dict[str, object] = {}
     for group, is_base in (("deep", False), ("baseline", True)):
-        c = calib[calib["model"].isin(base) == is_base].dropna(subset=["ece_top"])
         a = aurc[aurc["model"].isin(base) == is_base]
-        if c.empty or a.empty:
-            raise ValueError(f"no {group} model has class probabilities to compare")
-        best_c, best_a = c.loc[c["ece_top"].idxmin()], a.loc[a["mse ratio"].idxmin()]
-        out |= {f"ece_{group}": float(best_c["ece_top"]), f"ece_{group}_model": best_c["model"],
-                f"ratio_{group}": float(best_a["mse ratio"]),
-                f"ratio_{group}_model": best_a["model"]}
+        if a.empty:
+            raise ValueError(f"no {group} model can abstain")
+        best = a.loc[a["mse ratio"].idxmin()]
+        out |= {f"ratio_{group}": float(best["mse ratio"]), f"ratio_{group}_model": best["model"]}
     return out
+
+
+#: The scores of :func:`calibration_edge`, by their names in the calibration table.
+CALIBRATION_SCORES = {"nll": "NLL", "brier": "Brier score", "ece_top": "top-label ECE",
+                      "ece_classwise": "class-wise ECE"}
+
+
+def calibration_edge(models: dict[str, pd.DataFrame], calib: pd.DataFrame,
+                     baselines: Iterable[str], *, seed: int = 0,
+                     n_boot: int = 2000) -> pd.DataFrame:
+    """Per calibration score: the best deep model against the best baseline, paired.
+
+    Each score picks its own best of each group (lowest value in ``calib``); the
+    difference deep minus baseline is computed on the same rows with its 95 %
+    block-bootstrap interval (:func:`~occupancy_utils.calibration.paired_difference`)
+    and read by :func:`~occupancy_utils.calibration.paired_verdict`: the deep
+    model is better, worse, or indistinguishable. ``models`` holds each model's
+    predictions, every seed's rows pooled.
+    """
+    from . import calibration
+
+    base = set(baselines)
+    classifiers = calib.dropna(subset=["ece_top"])
+    rows = []
+    for score, name in CALIBRATION_SCORES.items():
+        best = {}
+        for group, is_base in (("deep", False), ("baseline", True)):
+            c = classifiers[classifiers["model"].isin(base) == is_base]
+            if c.empty:
+                raise ValueError(f"no {group} model has class probabilities to compare")
+            best[group] = c.loc[c[score].astype(float).idxmin()]
+        d = calibration.paired_difference(models[best["deep"]["model"]],
+                                          models[best["baseline"]["model"]], score,
+                                          seed=seed, n_boot=n_boot)
+        rows.append({"score": name, "deep model": best["deep"]["model"],
+                     "deep": float(best["deep"][score]),
+                     "baseline model": best["baseline"]["model"],
+                     "baseline": float(best["baseline"][score]), **d,
+                     "deep model is": calibration.paired_verdict(d["low"], d["high"])})
+    return pd.DataFrame(rows)
+
+
+def calibration_edge_reading(edge: pd.DataFrame, labels: Mapping[str, str]) -> str:
+    """:func:`calibration_edge` in one sentence: per score, who is better, or that the two
+    cannot be told apart."""
+    parts = []
+    for _, r in edge.iterrows():
+        deep, base = (labels.get(m, m) for m in (r["deep model"], r["baseline model"]))
+        what = {"better": f"the deep model is better ({deep})",
+                "worse": f"the baseline is better ({base})",
+                "indistinguishable": f"the best deep model ({deep}) and the best baseline "
+                                     f"({base}) cannot be told apart"}[r["deep model is"]]
+        parts.append(f"by {r['score']}, {what}: {r['deep']:.3f} against {r['baseline']:.3f}, "
+                     f"a difference of {r['difference']:+.3f} (95 % interval "
+                     f"{r['low']:+.3f} to {r['high']:+.3f})")
+    return "; ".join(parts)
+
+
+def calibration_leaders(calib: pd.DataFrame, labels: Mapping[str, str]) -> str:
+    """Which classifier has the lowest value of each calibration score, in one sentence,
+    saying whether one model leads on every score."""
+    classifiers = calib.dropna(subset=["ece_top"])
+    if classifiers.empty:
+        raise ValueError("no model has class probabilities")
+    leaders = {name: classifiers.loc[classifiers[score].astype(float).idxmin()]
+               for score, name in CALIBRATION_SCORES.items()}
+    keys = {str(r["model"]) for r in leaders.values()}
+    values = {name: float(leaders[name][score]) for score, name in CALIBRATION_SCORES.items()}
+    if len(keys) == 1:
+        key = keys.pop()
+        return (f"{labels.get(key, key)} is the best calibrated classifier by every score ("
+                + ", ".join(f"{n} {v:.3f}" for n, v in values.items()) + ")")
+    return ("No classifier is the best calibrated by every score: "
+            + "; ".join(f"by {n}, {labels.get(leaders[n]['model'], leaders[n]['model'])} "
+                        f"({v:.3f})" for n, v in values.items()))
 
 
 # --------------------------------------------------------------------------- second fold design

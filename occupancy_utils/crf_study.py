@@ -869,6 +869,7 @@ def findings(grids: Mapping[str, pd.DataFrame],
         out[f"crf_{prefix}_inside"] = int(changes.loc[labels, "changes inside chunks"])
         out[f"crf_{prefix}_starts"] = int(changes.loc[labels, "changes at chunk starts"])
     out["crf_chunk_finding"] = chunk_finding(out["crf_chunk_inside"], out["crf_chunk_starts"])
+    out["crf_collapse_finding"] = collapse_finding(grid)
     for protocol, by_seed in final.items():
         for kind in ("chunks", "whole"):
             out[f"crf_final_{protocol}_{kind}_mse"] = _seed_mean(by_seed, kind, "mean", "mse")
@@ -898,6 +899,41 @@ def chunk_finding(inside: int, starts: int) -> str:
     verdict = "holds" if share <= FINDING_INSIDE_SHARE else "does not hold"
     return (f"{verdict}: {share:.0%} of the chunk-wise path's {total} label changes fall "
             f"inside chunks")
+
+
+#: The report's collapse finding holds when more than this share of the configurations
+#: that collapse somewhere match its pattern: a collapse on the last fold, in a layout
+#: of two or more hidden layers, at a learning rate above the grid's median.
+COLLAPSE_PATTERN_SHARE = 0.5
+
+
+def collapse_finding(grid: pd.DataFrame) -> str:
+    """The verdict on the report's collapse finding, by :data:`COLLAPSE_PATTERN_SHARE`.
+
+    The report saw "deeper networks with large learning rates" predict only
+    class 0 on the last split. A configuration matches that pattern when it
+    collapses on the grid's last fold, has two or more hidden layers and a
+    learning rate above the median of the grid's learning rates; collapses
+    spread over shallow layouts, small rates or earlier folds do not show it.
+    """
+    folds = sorted(int(c.removeprefix("mse_fold")) for c in grid.columns
+                   if c.startswith("mse_fold"))
+    if not folds:
+        raise ValueError("the grid has no per-fold columns (mse_fold<k>)")
+    collapsed = grid.loc[grid["collapsed"].astype(bool)]
+    if collapsed.empty:
+        return f"does not appear: none of the {len(grid)} configurations collapses on any fold"
+    median_lr = float(np.median(grid["lr"].astype(float).unique()))
+    on_last = collapsed["collapsed_folds"].astype(str).str.split(",").apply(
+        lambda f: str(folds[-1]) in f)
+    deep = collapsed["hidden"].astype(str).str.count("-") >= 1
+    large = collapsed["lr"].astype(float) > median_lr
+    match = int((on_last & deep & large).sum())
+    verdict = ("holds" if match / len(collapsed) > COLLAPSE_PATTERN_SHARE
+               else "does not hold")
+    return (f"{verdict}: {match} of the {len(collapsed)} configuration(s) that collapse "
+            f"match the pattern (fold {folds[-1]}, two or more hidden layers, learning rate "
+            f"above the grid's median {median_lr:g})")
 
 
 def gap_scores(frame: pd.DataFrame, folds: Sequence[splits.Fold],

@@ -241,13 +241,27 @@ def test_collapse_overview_and_zero_baseline(synthetic):
 
 
 def test_uncertainty_verdicts_at_their_thresholds():
+    moved = bnn_study.SIGMA_MOVED_SMALL  # at the threshold: the sigmas count as moved
     at = bnn_study.uncertainty_verdicts(bnn_study.SIGMA_RATIO_SMALL, bnn_study.MI_SHARE_SMALL,
-                                        bnn_study.CONFIDENCE_STD_SMALL)
-    assert at["sigma"].startswith("not small") and at["mi"].startswith("substantial")
+                                        bnn_study.CONFIDENCE_STD_SMALL, moved)
+    assert at["sigma"].startswith("is not small") and at["mi"].startswith("substantial")
     assert at["confidence"] == "does vary"  # at the threshold: not below it
-    below = bnn_study.uncertainty_verdicts(0.299, 0.199, 0.049)
-    assert below["sigma"].startswith("small") and below["mi"].startswith("small")
+    below = bnn_study.uncertainty_verdicts(0.299, 0.199, 0.049, moved)
+    assert below["sigma"].startswith("is small") and below["mi"].startswith("small")
     assert below["confidence"] == "barely varies"
+    # sigmas still near their start: the ratio is not read at all, small or not
+    for ratio in (0.1, 0.9):
+        still = bnn_study.uncertainty_verdicts(ratio, 0.5, 0.1, 0.199)["sigma"]
+        assert still.startswith("shows the initialisation")
+
+
+def test_posterior_table_measures_sigma_against_its_start():
+    model = bnn.BayesMLP(3, [4], prior_sigma=0.1)
+    table = bnn_study.posterior_table(model)
+    assert table["median sigma / initial"].to_numpy() == pytest.approx(1.0)  # untrained
+    with torch.no_grad():
+        model.layers[0].weight_log_sigma.fill_(np.log(0.05))
+    assert bnn_study.posterior_table(model).loc[1, "median sigma / initial"] == pytest.approx(0.5)
 
 
 def test_other_kl_swaps_the_scaling_and_its_weight():

@@ -165,16 +165,51 @@ def test_risk_coverage_scores_labels_for_every_model_and_values_apart():
 
 
 def test_uncertainty_edge_compares_the_best_of_each_group():
-    calib = pd.DataFrame({"model": ["crf", "lstm", "gb", "lr"],
-                          "ece_top": [0.20, 0.05, 0.08, np.nan]})
     aurc = pd.DataFrame({"model": ["crf", "lstm", "gb", "lr"],
                          "mse ratio": [0.9, 0.6, 0.5, 0.7]})
-    edge = comparison.uncertainty_edge(calib, aurc, {"gb", "lr"})
-    assert (edge["ece_deep_model"], edge["ece_deep"]) == ("lstm", 0.05)
-    assert (edge["ece_baseline_model"], edge["ece_baseline"]) == ("gb", 0.08)
-    assert (edge["ratio_baseline_model"], edge["ratio_deep"]) == ("gb", 0.6)
+    edge = comparison.uncertainty_edge(aurc, {"gb", "lr"})
+    assert (edge["ratio_baseline_model"], edge["ratio_baseline"]) == ("gb", 0.5)
+    assert (edge["ratio_deep_model"], edge["ratio_deep"]) == ("lstm", 0.6)
     with pytest.raises(ValueError, match="no baseline model"):
-        comparison.uncertainty_edge(calib, aurc, {"nothing"})
+        comparison.uncertainty_edge(aurc, {"nothing"})
+
+
+def test_calibration_edge_pairs_the_best_of_each_group_per_score():
+    rng = np.random.default_rng(6)
+    y = rng.integers(0, 4, 400)
+    right, wrong = np.full((400, 4), 0.02), np.full((400, 4), 0.02)
+    right[np.arange(400), y] = 0.94
+    wrong[np.arange(400), (y + 1) % 4] = 0.94
+    prob = {"deep": _rows(y, right), "worse_deep": _rows(y, wrong), "base": _rows(y, wrong),
+            "uniform": _rows(y, np.full((400, 4), 0.25))}
+    calib = comparison.calibration_table(prob)
+    edge = comparison.calibration_edge(prob, calib, ["base", "uniform"], n_boot=100)
+    assert list(edge["deep model"]) == ["deep"] * 4
+    # the uniform baseline has the lower NLL and Brier of the two baselines...
+    nll = edge.set_index("score").loc["NLL"]
+    assert nll["baseline model"] == "uniform" and nll["deep model is"] == "better"
+    # ...but its top label (class 0, at 0.25) is right about as often as it claims, while
+    # the deep model, always right at 0.94, is underconfident: calibration, not accuracy
+    top = edge.set_index("score").loc["top-label ECE"]
+    assert top["deep"] == pytest.approx(0.06) and top["baseline"] < 0.02
+    assert top["deep model is"] == "worse"
+    text = comparison.calibration_edge_reading(edge, {"deep": "Deep"})
+    assert text.startswith("by NLL, the deep model is better (Deep): ")
+    with pytest.raises(ValueError, match="no baseline model"):
+        comparison.calibration_edge(prob, calib, [], n_boot=5)
+
+
+def test_calibration_leaders_say_when_one_model_leads_on_every_score():
+    calib = pd.DataFrame({"model": ["a", "b", "r"], "nll": [0.4, 0.5, np.nan],
+                          "brier": [0.2, 0.3, np.nan], "ece_top": [0.1, 0.2, np.nan],
+                          "ece_classwise": [0.1, 0.2, np.nan]})
+    assert comparison.calibration_leaders(calib, {"a": "A"}).startswith(
+        "A is the best calibrated classifier by every score (NLL 0.400")
+    calib.loc[1, "ece_top"] = 0.05
+    assert comparison.calibration_leaders(calib, {}) == (
+        "No classifier is the best calibrated by every score: by NLL, a (0.400); "
+        "by Brier score, a (0.200); "
+        "by top-label ECE, b (0.050); by class-wise ECE, a (0.100)")
 
 
 def test_seconds_are_train_plus_predict_of_one_protocol():
@@ -266,3 +301,74 @@ def test_model_costs_add_the_stored_searches_that_chose_each_model(tmp_path):
     assert costs.loc["random_forest", "total_s"] == 1.5  # nothing was searched
     assert np.isnan(costs.loc["crf", "total_s"])  # its search is not in this storage
     assert set(comparison.total_seconds(costs.reset_index())) == {"logistic", "random_forest"}
+
+
+def test_ece_top_label_is_torchmetrics_definition():
+    import torch
+    from torchmetrics.functional.classification import multiclass_calibration_error
+
+    y, p = calibrated_sample(n=3000, seed=3)
+    sharp = p ** 3 / (p ** 3).sum(axis=1, keepdims=True)
+    for probs in (p, sharp):
+        ours = calibration.ece_top_label(y, probs)
+        theirs = float(multiclass_calibration_error(torch.as_tensor(probs), torch.as_tensor(y),
+                                                    num_classes=4, n_bins=10, norm="l1"))
+        assert ours == pytest.approx(theirs, abs=1e-5)
+
+
+def test_a_confidence_on_a_bin_edge_falls_in_the_upper_bin():
+    # top confidence 0.7 exactly: bin [0.7, 0.8); one hit, one miss -> |0.5 - 0.7| in one bin
+    y = np.array([0, 1])
+    p = np.array([[0.7, 0.3, 0, 0], [0.7, 0.3, 0, 0]])
+    assert calibration.ece_top_label(y, p) == pytest.approx(0.2)
+    # were the two rows in different bins the ECE would differ: 0.7 and 0.69 share none
+    q = np.array([[0.7, 0.3, 0, 0], [0.69, 0.31, 0, 0]])
+    assert calibration.ece_top_label(y, q) == pytest.approx((0.3 + 0.69) / 2)
+
+
+def test_resampled_score_of_some_rows_is_the_score_of_those_rows():
+    y, p = calibrated_sample(n=2000, seed=4)
+    idx = np.random.default_rng(0).integers(0, 2000, 2000)
+    for score, func in [("nll", calibration.nll), ("brier", calibration.brier),
+                        ("ece_top", calibration.ece_top_label),
+                        ("ece_classwise", calibration.ece_classwise)]:
+        group, term = calibration.score_terms(y, p, score)
+        assert calibration.resampled_score(group, term, idx) == pytest.approx(
+            func(y[idx], p[idx]), rel=1e-9)
+    with pytest.raises(ValueError, match="score must be one of"):
+        calibration.score_terms(y, p, "accuracy")
+
+
+def _rows(y: np.ndarray, p: np.ndarray, seeds: int = 2) -> pd.DataFrame:
+    n = len(y)
+    one = pd.DataFrame(p, columns=comparison.PROBABILITY_COLUMNS).assign(
+        fold=np.repeat([1, 2], n // 2), position=np.arange(n), y_true=y)
+    return pd.concat([one.assign(seed=s) for s in range(seeds)], ignore_index=True)
+
+
+def test_paired_difference_tells_a_sharp_model_from_a_vague_one():
+    rng = np.random.default_rng(5)
+    y = rng.integers(0, 4, 600)
+    right, wrong = np.full((600, 4), 0.02), np.full((600, 4), 0.02)
+    right[np.arange(600), y] = 0.94
+    wrong[np.arange(600), (y + 1) % 4] = 0.94  # as sure, and always wrong
+    sharp, misled = _rows(y, right), _rows(y, wrong)
+    for score in calibration.PAIRED_SCORES:
+        d = calibration.paired_difference(sharp, misled, score, block=20, n_boot=200)
+        assert d["difference"] < 0 and d["high"] < 0
+        assert calibration.paired_verdict(d["low"], d["high"]) == "better"
+    same = calibration.paired_difference(sharp, sharp, "nll", block=20, n_boot=50)
+    assert same == {"difference": 0.0, "low": 0.0, "high": 0.0}
+    with pytest.raises(ValueError, match="same rows"):
+        calibration.paired_difference(sharp, sharp[sharp["position"] > 0], "nll", n_boot=5)
+    with pytest.raises(ValueError, match="same number of seeds"):
+        calibration.paired_difference(sharp.iloc[1:], sharp, "nll", n_boot=5)
+
+
+def test_paired_verdict_at_its_boundaries():
+    assert calibration.paired_verdict(-0.2, -1e-12) == "better"
+    assert calibration.paired_verdict(-0.2, 0.0) == "indistinguishable"  # touches 0
+    assert calibration.paired_verdict(0.0, 0.3) == "indistinguishable"
+    assert calibration.paired_verdict(1e-12, 0.3) == "worse"
+    with pytest.raises(ValueError, match="above its high end"):
+        calibration.paired_verdict(0.3, 0.2)

@@ -491,3 +491,32 @@ def test_gap_scores_reproduce_the_finals_they_pair_with(synthetic):
     with pytest.raises(ValueError, match="one configuration"):
         crf_study.gap_scores(frame, folds, {}, {"report": {1: config, 2: other[2]}}, [0],
                              **settings)
+
+
+def _collapse_grid(rows: list[tuple[str, float, str]]) -> pd.DataFrame:
+    """A grid of (hidden, lr, collapsed folds) over four folds and the report's rates."""
+    lrs = [0.001, 0.0007, 0.0003, 0.0001]
+    base = [("32", lr, "") for lr in lrs]
+    grid = pd.DataFrame(base + rows, columns=["hidden", "lr", "collapsed_folds"])
+    grid["collapsed"] = grid["collapsed_folds"] != ""
+    for k in range(1, 5):
+        grid[f"mse_fold{k}"] = 0.1
+    return grid
+
+
+def test_collapse_finding_needs_most_collapses_to_match_the_pattern():
+    # two of three collapses are deep, fast and on the last fold: holds
+    grid = _collapse_grid([("64-32", 0.001, "4"), ("128-64", 0.0007, "2,4"),
+                           ("32", 0.001, "4")])
+    assert crf_study.collapse_finding(grid).startswith("holds: 2 of the 3 configuration(s)")
+    # one of two at exactly the share: does not hold
+    half = _collapse_grid([("64-32", 0.001, "4"), ("32", 0.001, "4")])
+    assert crf_study.collapse_finding(half).startswith("does not hold: 1 of the 2")
+    # each part of the pattern matters: an earlier fold, one layer, the median rate or below
+    for hidden, lr, folds in [("64-32", 0.001, "3"), ("128", 0.001, "4"),
+                              ("64-32", 0.0003, "4")]:
+        assert crf_study.collapse_finding(_collapse_grid([(hidden, lr, folds)])).startswith(
+            "does not hold: 0 of the 1")
+    assert crf_study.collapse_finding(_collapse_grid([])).startswith("does not appear")
+    with pytest.raises(ValueError, match="per-fold columns"):
+        crf_study.collapse_finding(_collapse_grid([]).drop(columns="mse_fold1").iloc[:, :4])
