@@ -43,6 +43,7 @@ from . import (
     uncertainty,
 )
 from .models import bnn
+from .results import check_part
 
 #: The version of what this family's search records hold (part of every search's key,
 #: see cache_key): bump it when the records change shape or meaning.
@@ -638,6 +639,7 @@ def predictions_table(by_model: Mapping[str, Mapping[str, Mapping[int, Mapping[s
                       part: str = "test") -> pd.DataFrame:
     """All kept per-row predictions with ``model``, ``protocol`` and ``seed`` columns, of
     the test parts or (``part="validation"``) of the clean protocol's validation tails."""
+    check_part(part)
     frames = []
     key = "predictions" if part == "test" else "validation"
     for model, by_protocol in by_model.items():
@@ -826,17 +828,18 @@ def gap_scores(frame: pd.DataFrame, folds: Sequence[splits.Fold], final: FinalMo
         raise ValueError(f"{final.label}: the protocol gap needs one configuration on every "
                          f"fold run under both protocols")
     params = next(iter(final.chosen.values()))
-    out = {p: {s: float(final.evaluations[p][s]["test_mse"]) for s in seeds}
-           for p in ("report", "clean")}
-    out["held_out"] = {}
-    for seed in tqdm(list(seeds), desc="protocol gap (held_out)", leave=False):
+    reused = {p: {s: float(e["test_mse"]) for s, e in final.evaluations[p].items()}
+              for p in ("report", "clean")}
+
+    def train(regime: str, seed: int) -> float:
         preds = []
         for fold in folds:
             parts = protocol_gap.regime_parts(frame, fold, list(data.NON_LIGHT_FEATURES),
-                                              "held_out", final.settings.val_fraction)
+                                              regime, final.settings.val_fraction)
             with training.torch_threads(1):
-                run = train_fold(frame, fold, "report", params, final.settings, seed,
-                                 parts=parts)
+                run = train_fold(frame, fold, "clean" if regime == "clean" else "report",
+                                 params, final.settings, seed, parts=parts)
             preds.append(prediction_frame(run))
-        out["held_out"][seed] = float(experiment.summarize(preds)["mean"]["mse"])
-    return out
+        return float(experiment.summarize(preds)["mean"]["mse"])
+
+    return protocol_gap.paired_scores(reused, seeds, train)

@@ -50,7 +50,7 @@ from tqdm import tqdm  # text bars, as the shared modules (tqdm.auto needs ipywi
 from . import data, experiment, metrics, nested, protocol_gap, search, sequences, splits, training
 from .models.crf import LAYOUTS, MLPCRF, MLPCRFStack, parse_layout
 from .paths import results_dir
-from .results import atomic_write
+from .results import atomic_write, check_part
 
 FEATURES: list[str] = data.NON_LIGHT_FEATURES
 BATCH_SIZE = 16  # the report's
@@ -651,6 +651,7 @@ def predictions(final: Mapping[str, Mapping[int, Sequence[FoldRun]]], part: str 
                 ) -> pd.DataFrame:
     """Per-row predictions of both decodings (results.write_predictions' columns), on the
     test parts or (``part="validation"``) on the clean protocol's validation tails."""
+    check_part(part)
     frames = []
     for protocol, by_seed in final.items():
         for seed, runs in by_seed.items():
@@ -953,19 +954,16 @@ def gap_scores(frame: pd.DataFrame, folds: Sequence[splits.Fold],
         raise ValueError("the protocol gap needs the report protocol's one configuration")
     config = next(iter(chosen["report"].values()))
     check_config(config["hidden"], config["lr"], config["seq_len"])
-    out = {}
-    for regime in protocol_gap.REGIMES:
-        same = regime in final and all(c == config for c in chosen.get(regime, {}).values())
-        if same and set(final[regime]) == set(seeds):
-            out[regime] = {s: _seed_score(final[regime][s], "chunks", "mse") for s in seeds}
-            continue
+    reused = {regime: {s: _seed_score(runs, "chunks", "mse") for s, runs in final[regime].items()}
+              for regime in protocol_gap.REGIMES
+              if regime in final and all(c == config for c in chosen.get(regime, {}).values())}
+
+    def train(regime: str, seed: int) -> float:
         protocol = "clean" if regime == "clean" else "report"
-        out[regime] = {}
-        for seed in tqdm(list(seeds), desc=f"protocol gap ({regime})", leave=False):
-            runs = [run_fold(frame, fold, config, protocol, max_epochs=max_epochs,
-                             patience=patience, seed=seed, val_fraction=val_fraction,
-                             parts=protocol_gap.regime_parts(frame, fold, FEATURES, regime,
-                                                             val_fraction))
-                    for fold in folds]
-            out[regime][seed] = _seed_score(runs, "chunks", "mse")
-    return out
+        return _seed_score([run_fold(frame, fold, config, protocol, max_epochs=max_epochs,
+                                     patience=patience, seed=seed, val_fraction=val_fraction,
+                                     parts=protocol_gap.regime_parts(frame, fold, FEATURES,
+                                                                     regime, val_fraction))
+                            for fold in folds], "chunks", "mse")
+
+    return protocol_gap.paired_scores(reused, seeds, train)

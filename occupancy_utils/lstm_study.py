@@ -711,6 +711,7 @@ def results_models(finals: Sequence[Final]) -> dict[str, Any]:
 def predictions_frame(finals: Sequence[Final], part: str = "test") -> pd.DataFrame:
     """All per-row predictions of the test parts (or, ``part="validation"``, of the
     validation tails) in the shape results.write_predictions expects."""
+    results.check_part(part)
     parts = []
     for final in finals:
         by_key = final.predictions if part == "test" else final.validation
@@ -966,27 +967,26 @@ def gap_scores(frame: pd.DataFrame, final: Final, *, settings: Settings,
     config = next(iter(configs.values()))
     key = MODEL_KEYS[(final.variant, False)]
     folds = splits.make_folds(frame.index)
-    out = {}
-    for regime in protocol_gap.REGIMES:
-        same = regime in final.configs and set(final.configs[regime].values()) == {config}
-        if same and all((key, regime, s) in final.predictions for s in seeds):
-            out[regime] = {s: float(experiment.summarize(final.predictions[(key, regime, s)])
-                                    ["mean"]["mse"]) for s in seeds}
-            continue
-        out[regime] = {}
-        for seed in tqdm(list(seeds), desc=f"protocol gap ({regime})", leave=False):
-            preds = []
-            for fold in folds:
-                parts = protocol_gap.regime_parts(frame, fold, FEATURES, regime,
-                                                  settings.val_fraction)
-                windows = {name: part_windows(parts.x[name], parts.y[name],
-                                              parts.positions[name], parts.index[name],
-                                              config.seq_len) for name in ("fit", "monitor")}
-                model, _, _ = train_fold(windows, config, settings, seed)
-                test = history_windows(frame, fold, fold.test, config.seq_len)
-                preds.append(deterministic_frame(model, test, final.variant, fold.number))
-            out[regime][seed] = float(experiment.summarize(preds)["mean"]["mse"])
-    return out
+    reused = {regime: {s: float(experiment.summarize(final.predictions[(key, regime, s)])
+                                ["mean"]["mse"])
+                       for s in seeds if (key, regime, s) in final.predictions}
+              for regime in protocol_gap.REGIMES
+              if set(final.configs.get(regime, {}).values()) == {config}}
+
+    def train(regime: str, seed: int) -> float:
+        preds = []
+        for fold in folds:
+            parts = protocol_gap.regime_parts(frame, fold, FEATURES, regime,
+                                              settings.val_fraction)
+            windows = {name: part_windows(parts.x[name], parts.y[name], parts.positions[name],
+                                          parts.index[name], config.seq_len)
+                       for name in ("fit", "monitor")}
+            model, _, _ = train_fold(windows, config, settings, seed)
+            test = history_windows(frame, fold, fold.test, config.seq_len)
+            preds.append(deterministic_frame(model, test, final.variant, fold.number))
+        return float(experiment.summarize(preds)["mean"]["mse"])
+
+    return protocol_gap.paired_scores(reused, seeds, train)
 
 
 def protocol_gaps(frame: pd.DataFrame, finals: Mapping[str, Final], *, settings: Settings,

@@ -37,7 +37,7 @@ from threadpoolctl import threadpool_limits
 from . import experiment, features, metrics, search, splits
 from .data import NON_LIGHT_FEATURES, TARGET
 from .families import Family, family
-from .results import plain
+from .results import check_part, plain
 from .training import PROTOCOLS, check_protocol
 
 #: Version of what the search records hold (see cache_key).
@@ -350,6 +350,7 @@ def predictions_frame(runs: Mapping[str, Mapping[str, Mapping[int, FinalRun]]],
                       part: str = "test") -> pd.DataFrame:
     """Per-row predictions of every family, protocol and seed (results schema columns), on
     the test parts or (``part="validation"``) on the clean protocol's validation tails."""
+    check_part(part)
     parts = [p.assign(model=key, protocol=protocol, seed=seed)
              for key, by_protocol in runs.items()
              for protocol, by_seed in by_protocol.items()

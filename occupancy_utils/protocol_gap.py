@@ -22,10 +22,11 @@ nothing is judged.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
+from tqdm.auto import tqdm
 
 from . import experiment, splits
 
@@ -45,6 +46,26 @@ def regime_parts(frame: pd.DataFrame, fold: splits.Fold, features: list[str], re
     if regime == "held_out":
         return experiment.held_out_parts(frame, fold, features, val_fraction)
     return experiment.fold_parts(frame, fold, features, regime, val_fraction)
+
+
+def paired_scores(reused: Mapping[str, Mapping[int, float]], seeds: Sequence[int],
+                  train: Callable[[str, int], float]) -> dict[str, dict[int, float]]:
+    """Every regime's score per seed: taken from ``reused`` where a regime there holds every
+    seed, otherwise ``train(regime, seed)``.
+
+    The one skeleton every family's gap shares: a family passes the scores its
+    final models already hold for this configuration and how it trains one regime
+    and seed on every fold (returning the mean-over-folds test MSE).
+    """
+    out: dict[str, dict[int, float]] = {}
+    for regime in REGIMES:
+        have = reused.get(regime, {})
+        if all(s in have for s in seeds):
+            out[regime] = {s: float(have[s]) for s in seeds}
+            continue
+        out[regime] = {s: float(train(regime, s))
+                       for s in tqdm(list(seeds), desc=f"protocol gap ({regime})", leave=False)}
+    return out
 
 
 def verdict(mean: float, two_se: float) -> str:

@@ -126,12 +126,20 @@ def report_numbers() -> dict[str, Any]:
     return yaml.load(text, Loader=_ReportLoader)  # noqa: S506 - a SafeLoader subclass
 
 
+#: the parts a fold's per-row predictions are stored for
 PARTS = ("test", "validation")
 
 
-def _predictions_path(profile: str, notebook: str, part: str) -> Path:
+def check_part(part: str) -> str:
+    """``part`` if it is one of :data:`PARTS`; a one-line ValueError otherwise, so that a
+    misspelt part is refused instead of read as the validation tail."""
     if part not in PARTS:
         raise ValueError(f"part must be one of {PARTS}, got {part!r}")
+    return part
+
+
+def _predictions_path(profile: str, notebook: str, part: str) -> Path:
+    check_part(part)
     suffix = "" if part == "test" else f"_{part}"
     return results_dir(profile) / f"{notebook}{suffix}_predictions.csv"
 

@@ -74,3 +74,16 @@ def test_atomic_write_keeps_the_old_file_on_error(tmp_path):
     assert path.read_text() == "old" and [p.name for p in tmp_path.iterdir()] == ["table.csv"]
     results.atomic_write(path, lambda tmp: tmp.write_text("new"))
     assert path.read_text() == "new" and oct(path.stat().st_mode)[-3:] == "644"
+
+
+def test_every_predictions_writer_refuses_an_unknown_part():
+    from occupancy_utils import bnn_study, crf_study, lstm_study, nested, results
+
+    for call in (lambda: crf_study.predictions({}, part="valdation"),
+                 lambda: bnn_study.predictions_table({}, part="valdation"),
+                 lambda: lstm_study.predictions_frame([], part="valdation"),
+                 lambda: nested.predictions_frame({}, part="valdation"),
+                 lambda: results.check_part("train")):
+        with pytest.raises(ValueError, match="part must be one of"):
+            call()
+    assert results.check_part("validation") == "validation"

@@ -77,3 +77,19 @@ def test_entries_round_trip_into_the_comparison_table():
     assert protocol_gap.readings(protocol_gap.table({})) == "no model was run in the three regimes"
     with pytest.raises(ValueError, match="same seeds"):
         protocol_gap.entry("CRF", "x", {**scores, "clean": {0: 0.3}})
+
+
+def test_paired_scores_reuse_only_regimes_that_hold_every_seed():
+    calls = []
+
+    def train(regime, seed):
+        calls.append((regime, seed))
+        return 10 * seed + len(regime)
+
+    reused = {"report": {0: 0.5, 1: 0.6, 7: 9.9}, "clean": {0: 0.1}}
+    scores = protocol_gap.paired_scores(reused, [0, 1], train)
+    assert scores["report"] == {0: 0.5, 1: 0.6}  # reused; an extra seed is ignored
+    # clean lacks seed 1, so both of its seeds are trained: one regime, one kind of run
+    assert scores["clean"] == {0: 5.0, 1: 15.0}
+    assert scores["held_out"] == {0: 8.0, 1: 18.0}
+    assert sorted(calls) == [("clean", 0), ("clean", 1), ("held_out", 0), ("held_out", 1)]
