@@ -16,7 +16,12 @@ Prints, in one run:
    full profile (every fit needs at least ``patience + 1`` epochs);
 5. T = 100 Monte Carlo samples drawn in a Python loop against one batched pass,
    for the BNN (weight samples) and the LSTM (dropout masks);
-6. peak memory (resident set) of this process and of its children.
+6. where a training epoch goes: seconds training against seconds evaluating the
+   monitored part (early stopping evaluates it after every epoch), per family and,
+   for the LSTM, per structure, on the last fold's clean parts;
+7. start-up overheads: a worker process importing the package, loading the data
+   and its folds, and opening the stored searches;
+8. peak memory (resident set) of this process and of its children.
 
 Epoch counts are fixed here (no early stopping) so runs compare like for like.
 """
@@ -29,6 +34,7 @@ import functools
 import json
 import platform
 import resource
+import subprocess
 import sys
 import tempfile
 import time
@@ -37,6 +43,7 @@ from pathlib import Path
 import torch
 
 from occupancy_utils import (
+    bnn_study,
     crf_study,
     data,
     experiment,
@@ -255,6 +262,86 @@ def mc_sampling(samples: int) -> None:
     line()
 
 
+@contextlib.contextmanager
+def _monitor_clock():
+    """Time every call of the monitor that ``training.fit`` / ``fit_many`` make, without
+    touching the training code: the two are wrapped for the duration."""
+    spent = {"seconds": 0.0, "calls": 0}
+    fit, fit_many = training.fit, training.fit_many
+
+    def clocked(monitor):
+        def timed(*args):
+            start = time.perf_counter()
+            value = monitor(*args)
+            spent["seconds"] += time.perf_counter() - start
+            spent["calls"] += 1
+            return value
+        return timed
+
+    training.fit = lambda model, loss, n, monitor, **kw: fit(model, loss, n, clocked(monitor), **kw)
+    training.fit_many = lambda models, losses, n, monitor, **kw: fit_many(
+        models, losses, n, clocked(monitor), **kw)
+    try:
+        yield spent
+    finally:
+        training.fit, training.fit_many = fit, fit_many
+
+
+def _share_line(name: str, run) -> None:
+    with training.torch_threads(1), _monitor_clock() as spent:
+        start = time.perf_counter()
+        run()
+        total = time.perf_counter() - start
+    epochs = max(spent["calls"], 1)
+    line(f"{name:<44} {total / epochs:7.3f} s/epoch, monitor {spent['seconds'] / epochs:6.3f} "
+         f"s/epoch = {spent['seconds'] / total:5.1%} of the fit")
+
+
+def epoch_shares(epochs: int) -> None:
+    line(f"## Where an epoch goes: training against evaluating the monitored part "
+         f"({epochs} epochs, no early stop, 1 thread, last fold, clean parts)")
+    frame = data.load()
+    fold = splits.make_folds(frame.index)[-1]
+    parts = experiment.fold_parts(frame, fold, crf_study.FEATURES, "clean", 0.2)
+    _share_line("CRF 32, seq_len 25", lambda: crf_study.train_fold(
+        parts, "32", 0.0007, 25, max_epochs=epochs, patience=epochs + 1, seed=0))
+    settings = bnn_study.Settings(max_epochs=epochs, patience=epochs + 1, monitor_samples=20)
+    _share_line("BNN 1 x 64, 20 monitor samples", lambda: bnn_study.train_fold(
+        frame, fold, "clean", {"lr": 0.01, "hidden": 64, "hidden_layers": 1}, settings, 0))
+    for seq_len, layers, hidden in ((5, 1, 16), (10, 2, 32), (15, 3, 64), (20, 4, 64)):
+        windows = lstm_study.fold_windows(frame, fold, "clean", seq_len)
+        config = lstm_study.Config("regression", seq_len, layers, hidden, 0.2, 0.001)
+        lstm_settings = lstm_study.Settings(max_epochs=epochs, patience=epochs + 1)
+        _share_line(f"LSTM {layers} x {hidden}, seq_len {seq_len}",
+                    functools.partial(lstm_study.train_fold, windows, config, lstm_settings, 0))
+    line()
+
+
+def _seconds_in_fresh_process(code: str) -> float:
+    start = time.perf_counter()
+    subprocess.run([sys.executable, "-c", code], check=True, capture_output=True)
+    return time.perf_counter() - start
+
+
+def startup_overheads() -> None:
+    line("## Start-up overheads (fresh processes; the median of three)")
+    steps = {
+        "python alone": "pass",
+        "import the package and torch (a search worker)":
+            "import torch, occupancy_utils.search, occupancy_utils.lstm_study",
+        "... and load the data and its folds": "import torch, occupancy_utils.search; "
+            "from occupancy_utils import experiment; experiment.search_data()",
+    }
+    for db in sorted(RESULTS_DIR.glob("*/optuna.db")):
+        steps[f"... and list the stored searches of {db.parent.name}"] = (
+            "import optuna, occupancy_utils.search; optuna.get_all_study_summaries("
+            f"storage='sqlite:///{db}', include_best_trial=False)")
+    for name, code in steps.items():
+        seconds = sorted(_seconds_in_fresh_process(code) for _ in range(3))[1]
+        line(f"{name:<60} {seconds:6.2f} s")
+    line()
+
+
 def peak_memory() -> None:
     self_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     child_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
@@ -267,6 +354,8 @@ def main(argv: list[str] | None = None) -> int:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--epochs", type=int, default=10, help="CRF epochs per fold")
     parser.add_argument("--samples", type=int, default=100, help="Monte Carlo samples T")
+    parser.add_argument("--share-epochs", type=int, default=5,
+                        help="epochs per fit when splitting an epoch's time")
     args = parser.parse_args(argv)
     line(f"# occupancy-book benchmark, {time.strftime('%Y-%m-%d %H:%M')}")
     line(f"machine: {platform.machine()}, {torch.get_num_threads()} torch threads by default, "
@@ -278,6 +367,8 @@ def main(argv: list[str] | None = None) -> int:
     crf_throughput(args.epochs)
     lstm_epoch()
     mc_sampling(args.samples)
+    epoch_shares(args.share_epochs)
+    startup_overheads()
     peak_memory()
     return 0
 
