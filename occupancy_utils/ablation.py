@@ -301,3 +301,31 @@ def confusion(run: ForestRun, fold_number: int) -> pd.DataFrame:
                         dropna=False)
     table.index.name, table.columns.name = "true class", "predicted class"
     return table
+
+
+#: A change of F1 macro smaller than this reads as no change.
+NEGLIGIBLE_F1 = 0.005
+#: The report's light contrast reproduces when the book's drop of F1 macro without light
+#: is at least this share of the report's drop.
+CONTRAST_SHARE = 0.5
+
+
+def change_reading(before: float, after: float) -> str:
+    """What going from ``before`` to ``after`` (an F1 macro) does, in words: raises or
+    lowers it, or leaves it practically unchanged (:data:`NEGLIGIBLE_F1`)."""
+    change = after - before
+    if abs(change) < NEGLIGIBLE_F1:
+        return f"leaves it practically unchanged ({change:+.4f})"
+    return f"{'raises' if change > 0 else 'lowers'} it by {abs(change):.3f}"
+
+
+def contrast_verdict(book_all: float, book_without: float, report_all: float,
+                     report_without: float) -> str:
+    """Whether the report's fall of F1 macro without light reproduces: the book's fall
+    must be at least :data:`CONTRAST_SHARE` of the report's."""
+    report_drop = report_all - report_without
+    if not report_drop > 0:
+        raise ValueError(f"the report's F1 must fall without light, got {report_all} -> "
+                         f"{report_without}")
+    holds = book_all - book_without >= CONTRAST_SHARE * report_drop
+    return f"The report's contrast {'reproduces' if holds else 'does not reproduce'} on these folds"

@@ -258,3 +258,30 @@ def within_group_min(corr: pd.DataFrame, groups: Mapping[str, Sequence[str]]) ->
         block = corr.loc[cols, cols].to_numpy()
         out[name] = float(block[~np.eye(len(cols), dtype=bool)].min())
     return pd.Series(out, name="weakest pairwise correlation")
+
+
+#: Sensors of one kind "agree closely" when their weakest pairwise correlation is at
+#: least this.
+CLOSE_AGREEMENT = 0.8
+
+
+def agreement_reading(weakest: pd.Series) -> str:
+    """Which sensor kinds agree closely (:data:`CLOSE_AGREEMENT`) and which do not, in one
+    sentence, from :func:`within_group_min`."""
+    if weakest.empty:
+        raise ValueError("no sensor group of two or more columns")
+    close = weakest[weakest >= CLOSE_AGREEMENT]
+    loose = weakest[weakest < CLOSE_AGREEMENT]
+
+    def joined(items: list[str]) -> str:
+        return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
+
+    parts = []
+    if len(close):
+        parts.append(f"the {joined([str(n) for n in close.index])} sensors agree closely with "
+                     f"each other (weakest pairwise correlation "
+                     f"{joined([f'{v:.2f}' for v in close])})")
+    if len(loose):
+        parts.append(f"the {joined([str(n) for n in loose.index])} sensors do not "
+                     f"({joined([f'{v:.2f}' for v in loose])})")
+    return "; ".join(parts)

@@ -177,3 +177,18 @@ def test_confusion_matrix_of_one_fold(room):
     table = ablation.confusion(run, 2)
     assert table.shape == (4, 4)
     assert table.to_numpy().sum() == len(folds[1].test)
+
+
+def test_change_reading_and_contrast_verdict_at_their_thresholds():
+    eps = ablation.NEGLIGIBLE_F1
+    assert ablation.change_reading(0.0, -eps / 2) == "leaves it practically unchanged (-0.0025)"
+    assert ablation.change_reading(0.0, eps) == "raises it by 0.005"  # at the threshold
+    assert ablation.change_reading(0.5, 0.4) == "lowers it by 0.100"
+    # a report that falls 0.5: the book must fall at least CONTRAST_SHARE of that
+    share = ablation.CONTRAST_SHARE * 0.5
+    assert ablation.contrast_verdict(0.75, 0.75 - share, 1.0, 0.5).endswith(
+        "contrast reproduces on these folds")
+    assert "does not reproduce" in ablation.contrast_verdict(0.75, 0.76 - share, 1.0, 0.5)
+    assert "does not reproduce" in ablation.contrast_verdict(0.44, 0.46, 0.98, 0.36)
+    with pytest.raises(ValueError, match="must fall without light"):
+        ablation.contrast_verdict(0.9, 0.5, 0.36, 0.98)

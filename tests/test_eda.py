@@ -148,3 +148,14 @@ def test_f1_views_mean_and_pooled():
     assert views.loc["mean", "F1 macro (4 classes)"] == pytest.approx(0.875)
     assert views.loc["pooled", "F1 macro (4 classes)"] == pytest.approx(1.0)
     assert views.loc[1, "classes in test"] == "0, 2, 3"
+
+
+def test_agreement_reading_splits_the_groups_at_its_threshold():
+    weakest = pd.Series({"temperature": eda.CLOSE_AGREEMENT, "light": 0.93,
+                         "sound": eda.CLOSE_AGREEMENT - 0.01})
+    assert eda.agreement_reading(weakest) == (
+        "the temperature and light sensors agree closely with each other (weakest pairwise "
+        "correlation 0.80 and 0.93); the sound sensors do not (0.79)")
+    assert eda.agreement_reading(weakest[["sound"]]).startswith("the sound")
+    with pytest.raises(ValueError, match="no sensor group"):
+        eda.agreement_reading(weakest.iloc[:0])
