@@ -99,13 +99,32 @@ def decompose(scores: Mapping[str, Mapping[int, float]]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def _spread(part: pd.Series) -> str:
+    return (f"twice the standard error {part['two_se']:.3f}" if np.isfinite(part["two_se"])
+            else "one seed")
+
+
+def _size(part: pd.Series) -> str:
+    """A part's difference with its spread, or with "one seed" where there is none."""
+    return f"{part['difference']:+.3f} ({_spread(part)})"
+
+
+def _bracketed(part: pd.Series) -> str:
+    return f"({part['difference']:+.3f}, {_spread(part)})"
+
+
 def reading(table: pd.DataFrame, label: str) -> str:
     """The sentence a chapter prints: whether stopping on the test part flattered the
-    model's numbers, conditional on sign and spread, and what the held-out rows did."""
+    model's numbers, conditional on sign and spread, and what the held-out rows did.
+
+    The last clause is both parts together for this one configuration; it is not the
+    gap between the protocols' final models where the clean protocol chose other
+    configurations (:func:`remainder_reading` says how much of that gap it covers).
+    """
     by = table.set_index("part")
-    stop, rows, whole = (by.loc["stopping on the tail"], by.loc["rows held out"],
-                         by.loc["clean minus report"])
-    size = f"{stop['difference']:+.3f} (twice the standard error {stop['two_se']:.3f})"
+    stop, rows, both = (by.loc["stopping on the tail"], by.loc["rows held out"],
+                        by.loc["clean minus report"])
+    size = _size(stop)
     said = {
         "raises the MSE": (f"stopping on the validation tail instead of the test part raises "
                            f"the MSE by {size}, so stopping on the test part flattered its "
@@ -116,15 +135,26 @@ def reading(table: pd.DataFrame, label: str) -> str:
         "within the seed spread": (f"what stopping on the test part did to the MSE, {size}, "
                                    f"is within the seed spread, so no flattering can be read "
                                    f"from it"),
-        "one seed: not judged": "with one seed, what stopping on the test part did is not judged",
+        "one seed: not judged": (f"with one seed, what stopping on the test part did to the "
+                                 f"MSE, {size}, is not judged"),
     }[stop["verdict"]]
     words = {"raises the MSE": "raises it", "lowers the MSE": "lowers it",
              "within the seed spread": "is within the seed spread",
              "one seed: not judged": "is not judged"}
-    return (f"{label}: {said}; holding out the validation tail ({rows['difference']:+.3f}, "
-            f"twice the standard error {rows['two_se']:.3f}) {words[rows['verdict']]}; the "
-            f"whole gap, clean minus report ({whole['difference']:+.3f}, twice the standard "
-            f"error {whole['two_se']:.3f}), {words[whole['verdict']]}")
+    return (f"{label}: {said}; holding out the validation tail {_bracketed(rows)} "
+            f"{words[rows['verdict']]}; both together, this configuration trained the clean "
+            f"way minus the report's way {_bracketed(both)}, {words[both['verdict']]}")
+
+
+def remainder_reading(finals_gap: float, table: pd.DataFrame) -> str:
+    """How much of the gap between the protocols' final models (clean minus report,
+    ``finals_gap``) the paired runs of the report's configuration explain; the rest
+    comes from the configurations the clean protocol chose, and from seed noise."""
+    both = float(table.set_index("part").loc["clean minus report", "difference"])
+    return (f"between the two protocols' final models the MSE differs by {finals_gap:+.3f}; "
+            f"the report's configuration trained both ways accounts for {both:+.3f}, so "
+            f"{finals_gap - both:+.3f} comes from the configurations the clean protocol chose "
+            f"(and from seed noise)")
 
 
 def entry(label: str, config: str, scores: Mapping[str, Mapping[int, float]]) -> dict:

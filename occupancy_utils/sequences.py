@@ -54,3 +54,20 @@ def sliding_windows(x: np.ndarray, seq_len: int,
     view = np.lib.stride_tricks.sliding_window_view(x, seq_len, axis=0)  # (n-L+1, F, L)
     windows = np.ascontiguousarray(view[ends - seq_len + 1].transpose(0, 2, 1))
     return windows, ends
+
+
+def describe_breaks(index: pd.DatetimeIndex, max_gap_seconds: float = MAX_GAP_SECONDS) -> str:
+    """The breaks in collection longer than ``max_gap_seconds``, each in its natural unit
+    ("25.5 minutes", "24.0 hours", "15.3 days"), in time order; "none" without one."""
+    gaps = np.diff(index.asi8) / 1e9
+    words = []
+    for seconds in gaps[gaps > max_gap_seconds]:
+        if seconds < 3600:
+            words.append(f"{seconds / 60:.1f} minutes")
+        elif seconds < 2 * 86400:
+            words.append(f"{seconds / 3600:.1f} hours")
+        else:
+            words.append(f"{seconds / 86400:.1f} days")
+    if not words:
+        return "none"
+    return words[0] if len(words) == 1 else ", ".join(words[:-1]) + " and " + words[-1]

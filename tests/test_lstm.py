@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -409,9 +411,12 @@ def test_figures_are_light_and_complete():
 
 
 def test_table5_keeps_integer_hyper_parameters_and_differences_only_scores():
+    # Table 6's dropout-off row, not Table 5's, is what the difference subtracts
     report = {"table_5_best": {"regression": {
         "hidden": 64, "layers": 3, "seq_len": 15, "dropout": 0.5, "lr": 0.003, "mse": 0.133,
-        "mse_std": 0.058, "f1_macro": 0.659, "f1_std": 0.196}}}
+        "mse_std": 0.058, "f1_macro": 0.627, "f1_std": 0.196}},
+        "table_6_mc_dropout": [["regression without MCD", 0.133, 0.058, 0.659, 0.196],
+                               ["regression with MCD", 0.5, 0.1, 0.2, 0.1]]}
     final = _synthetic_final()
     searches = {p: lstm_study.Search("regression", p, pd.DataFrame(), pd.DataFrame(),
                                      final.configs[p]) for p in ("report", "clean")}
@@ -419,10 +424,13 @@ def test_table5_keeps_integer_hyper_parameters_and_differences_only_scores():
     assert t5.loc["hidden", "book (report protocol)"] == 8
     assert isinstance(t5.loc["seq_len", "book (clean protocol)"], int)
     assert str(t5.loc["layers", "report"]) == "3"  # shown as 3, not 3.0000
-    assert pd.isna(t5.loc["lr", "book (report protocol) - report"])
+    diff = "book (report protocol) - report, dropout off"
+    assert pd.isna(t5.loc["lr", diff])
     book_mse = t5.loc["mse", "book (report protocol)"]
-    assert t5.loc["mse", "book (report protocol) - report"] == pytest.approx(book_mse - 0.133,
-                                                                             abs=1e-4)
+    assert t5.loc["mse", diff] == pytest.approx(book_mse - 0.133, abs=1e-4)
+    book_f1 = t5.loc["f1_macro", "book (report protocol)"]
+    assert t5.loc["f1_macro", "report"] == 0.627  # shown as the report printed it
+    assert t5.loc["f1_macro", diff] == pytest.approx(book_f1 - 0.659, abs=1e-4)
     # folds that chose differently are listed in fold order, not averaged
     c = lstm_study.Config
     searches["clean"].per_fold = {1: c("regression", 10, 1, 8, 0.5, 0.01),
@@ -469,16 +477,19 @@ def test_swap_reading_at_the_collapse_threshold():
 def test_majority_reading_boundary():
     from occupancy_utils import lstm_study
 
-    assert lstm_study.majority_reading(0.5).endswith("does not hold here")
-    assert lstm_study.majority_reading(0.51).endswith(" holds here")
+    clear = lstm_study.CLEAR_MAJORITY
+    assert lstm_study.majority_reading(clear - 0.001).endswith("does not hold here (0.749)")
+    assert lstm_study.majority_reading(clear).endswith(" holds here (0.750)")  # at the cutoff
+    assert "does not hold" in lstm_study.majority_reading(0.6)  # a bare majority is not clear
     with pytest.raises(ValueError, match="share"):
         lstm_study.majority_reading(1.5)
-    assert lstm_study.majority_reading(0.07, 0.69).endswith(
-        "does not hold here, but over all test rows (0.690) it holds")
-    assert lstm_study.majority_reading(0.7, 0.5).endswith(
-        "holds here, but over all test rows (0.500) it does not hold")
-    assert lstm_study.majority_reading(0.7, 0.9).endswith(
-        ", and over all test rows (0.900) it holds")
+    assert lstm_study.majority_reading(0.07, 0.80).endswith(
+        "does not hold here (0.070), but over all test rows, beyond the report's claim, it "
+        "holds (0.800)")
+    assert lstm_study.majority_reading(0.8, 0.5).endswith(
+        "but over all test rows, beyond the report's claim, it does not hold (0.500)")
+    assert lstm_study.majority_reading(0.8, 0.9).endswith(
+        ", and over all test rows, beyond the report's claim, it holds (0.900)")
     with pytest.raises(ValueError, match="share"):
         lstm_study.majority_reading(0.5, -0.1)
 
@@ -538,7 +549,83 @@ def test_gap_scores_reuse_the_finals_and_train_the_held_out_runs(frame):
                                        settings=settings, seeds=[0])
     assert list(entries) == ["lstm_classification"]  # only variants run under both protocols
     assert entries["lstm_classification"]["scores"]["held_out"] == {"0": scores["held_out"][0]}
+    # one configuration under both protocols: the paired runs explain the whole finals gap
+    from occupancy_utils import protocol_gap
+    text = lstm_study.gap_remainders({"classification": final, "regression": alone},
+                                     protocol_gap.table(entries))
+    assert text.startswith("for classification, between the two protocols' final models")
+    assert re.search(r"so [+-]0\.000 comes from the configurations", text)
+    assert "regression" not in text
     other = {**same, 2: lstm_study.Config("classification", 10, 1, 4, 0.3, 0.01)}
     with pytest.raises(ValueError, match="one configuration"):
         lstm_study.gap_scores(frame, lstm_study.Final("classification", {"report": other}),
                               settings=settings, seeds=[0])
+
+
+def test_drop_on_errors_tells_a_real_drop_from_none():
+    rng = np.random.default_rng(0)
+    n = 600
+    y = rng.integers(0, 4, n)
+    wrong = rng.random(n) < 0.3
+    pred = (y + wrong) % 4
+    # softmax: 0.9 on correct rows, 0.5 on wrong ones; frequency: 0.8 on both
+    p = np.full((n, 4), 0.1 / 3)
+    p[np.arange(n), pred] = np.where(wrong, 0.5, 0.9)
+    p[np.arange(n), (pred + 1) % 4] += np.where(wrong, 0.4, 0.0)
+    f = np.full((n, 4), 0.2 / 3)
+    f[np.arange(n), pred] = 0.8
+    frame = pd.DataFrame({"fold": np.repeat([1, 2], n // 2), "y_true": y, "y_pred": pred,
+                          "y_pred_freq": pred,
+                          **{f"p{c}": p[:, c] for c in range(4)},
+                          **{f"freq{c}": f[:, c] for c in range(4)}})
+    drops = lstm_study.drop_on_errors(frame, n_boot=200)
+    assert drops.loc["mean softmax", "drop"] == pytest.approx(0.4)
+    assert drops.loc["mean softmax", "shown"] == "yes"
+    assert drops.loc["MC class frequency (report)", "drop"] == pytest.approx(0.0)
+    assert drops.loc["MC class frequency (report)", "shown"] == "no"
+    text = lstm_study.drop_reading(drops)
+    assert text.startswith("with mean softmax it drops (+0.400 from correct to wrong")
+    assert "with MC class frequency (report) no drop can be read (+0.000" in text
+    right = frame.assign(y_pred=frame["y_true"], y_pred_freq=frame["y_true"])
+    assert lstm_study.drop_on_errors(right, n_boot=5)["shown"].str.startswith(
+        "cannot be judged").all()
+
+
+def test_structure_reading_applies_the_fold_spread():
+    grid = {"seq_len": [5, 15], "layers": [1, 3], "hidden": [64]}
+    rows = [(5, 1, [0.1, 0.1, 0.1, 0.1]), (5, 3, [0.9, 0.2, 0.2, 0.2]),
+            (15, 1, [0.3, 0.3, 0.3, 0.3]), (15, 3, [0.2, 0.2, 0.2, 0.2])]
+    structure = pd.DataFrame([{"seq_len": s, "layers": la, "hidden": 64, "fold_mse": f,
+                               "mse": float(np.mean(f))} for s, la, f in rows])
+    c = lstm_study.Config("regression", 5, 1, 64, 0.2, 0.01)
+    found = lstm_study.Search("regression", "report", structure, pd.DataFrame(), {1: c})
+    steady = lstm_study.structure_reading(found, {"seq_len": 15, "layers": 1, "hidden": 64},
+                                          grid)
+    assert steady.startswith("the report's structure (seq_len 15, layers 1, hidden 64) ranks 3 "
+                             "of 4")
+    assert steady.endswith("loses by more than that spread")  # +0.2 on every fold
+    # one fold carries the whole difference: within the spread
+    lumpy = lstm_study.structure_reading(found, {"seq_len": 5, "layers": 3, "hidden": 64}, grid)
+    assert "differs by +0.800, +0.100, +0.100, +0.100" in lumpy
+    assert lumpy.endswith("is within the spread over folds, so the different winner is not a "
+                          "finding")
+    assert lstm_study.structure_reading(found, {"seq_len": 5, "layers": 1, "hidden": 64},
+                                        grid).endswith("is the winner here too")
+    assert lstm_study.structure_reading(found, {"seq_len": 20, "layers": 1, "hidden": 64},
+                                        grid).endswith("is not in this profile's grid")
+    with pytest.raises(ValueError, match="report protocol"):
+        lstm_study.structure_reading(lstm_study.Search("regression", "clean", structure,
+                                                       pd.DataFrame(), {1: c}), {}, grid)
+
+
+def test_fold_spread_reading_compares_fold_ranges_with_mean_ranges():
+    unequal = pd.DataFrame({"fold_mse": [[0.1, 0.9], [0.2, 0.8]], "mse": [0.5, 0.5]})
+    assert lstm_study.fold_spread_reading(unequal) == (
+        "a configuration's MSE differs between its best and its worst fold by 0.700 (the median "
+        "over the configurations), more than the configurations' mean MSEs differ from each "
+        "other (0.000 from the best to the worst)")
+    steady = pd.DataFrame({"fold_mse": [[0.1, 0.1], [0.9, 0.9]], "mse": [0.1, 0.9]})
+    assert "0.000 (the median over the configurations), no more than" in \
+        lstm_study.fold_spread_reading(steady)
+    with pytest.raises(ValueError, match="no configuration"):
+        lstm_study.fold_spread_reading(unequal.iloc[:0])

@@ -93,3 +93,23 @@ def test_paired_scores_reuse_only_regimes_that_hold_every_seed():
     assert scores["clean"] == {0: 5.0, 1: 15.0}
     assert scores["held_out"] == {0: 8.0, 1: 18.0}
     assert sorted(calls) == [("clean", 0), ("clean", 1), ("held_out", 0), ("held_out", 1)]
+
+
+def test_one_seed_reading_gives_every_difference_and_no_nan():
+    one = {"report": {0: 0.30}, "held_out": {0: 0.33}, "clean": {0: 0.40}}
+    text = protocol_gap.reading(protocol_gap.decompose(one), "LSTM")
+    assert "nan" not in text
+    assert "what stopping on the test part did to the MSE, +0.070 (one seed), is not judged" in text
+    assert "holding out the validation tail (+0.030, one seed) is not judged" in text
+    assert text.endswith("this configuration trained the clean way minus the report's way "
+                         "(+0.100, one seed), is not judged")
+
+
+def test_remainder_reading_splits_the_finals_gap():
+    scores = {"report": {0: 0.30, 1: 0.30}, "held_out": {0: 0.31, 1: 0.31},
+              "clean": {0: 0.35, 1: 0.35}}
+    text = protocol_gap.remainder_reading(0.25, protocol_gap.decompose(scores))
+    assert text == ("between the two protocols' final models the MSE differs by +0.250; the "
+                    "report's configuration trained both ways accounts for +0.050, so +0.200 "
+                    "comes from the configurations the clean protocol chose (and from seed "
+                    "noise)")

@@ -61,3 +61,12 @@ def test_real_data_windows_skip_the_breaks(frame):
     # the 25-minute break on 22 December cuts windows: none ends in the 14 rows after it
     brk = int(np.argmax(step > 1000)) + 1
     assert not set(range(brk, brk + 14)) & set(ends.tolist())
+
+
+def test_describe_breaks_names_each_break_in_its_unit():
+    t = pd.to_datetime(["2017-12-22 10:00:00", "2017-12-22 10:00:30", "2017-12-22 10:26:00",
+                        "2017-12-23 10:26:00", "2018-01-07 10:26:00", "2018-01-07 10:26:30"])
+    assert sequences.describe_breaks(pd.DatetimeIndex(t)) == (
+        "25.5 minutes, 24.0 hours and 15.0 days")
+    assert sequences.describe_breaks(pd.DatetimeIndex(t[:2])) == "none"
+    assert sequences.describe_breaks(pd.DatetimeIndex(t[:3])) == "25.5 minutes"
