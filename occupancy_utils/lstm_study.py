@@ -613,6 +613,58 @@ def fold_spread_reading(stage: pd.DataFrame) -> str:
             f"best to the worst)")
 
 
+def effect_reading(stage: pd.DataFrame, key: str, claimed: Sequence[Any]) -> str:
+    """One of the report's findings from its Figures 11-12 ("``key`` = ``claimed`` did
+    best"), judged on a search stage: the mean MSE per value of ``key`` over every
+    configuration and fold (:func:`long_folds`). **The rule:** the finding holds when a
+    claimed value has the lowest mean; it holds *clearly* when that mean is below every
+    other value's by more than twice their combined standard error (over the
+    configuration-fold scores), and it does not hold otherwise."""
+    long = long_folds(stage, [key])
+    if long.empty:
+        raise ValueError("the stage has no scores")
+    by = long.groupby(key)["mse"].agg(["mean", "std", "count"])
+    se = (by["std"].fillna(0) / np.sqrt(by["count"])).to_dict()
+    claim = [v for v in by.index if v in set(claimed)]
+    named = " or ".join(str(v) for v in claimed)
+    if not claim:
+        return f"{key} {named}: not in this profile's grid"
+    best = by["mean"].idxmin()
+    if best not in claim:
+        top = by.loc[claim, "mean"].idxmin()
+        return (f"{key} {named}: does not hold, the lowest mean MSE is at {best} "
+                f"({by.loc[best, 'mean']:.3f}, against {by.loc[top, 'mean']:.3f} at {top})")
+    others = by.drop(index=claim)
+    if others.empty:
+        return f"{key} {named}: nothing else was tried"
+    margin = min(float(others.loc[v, "mean"] - by.loc[best, "mean"]
+                       - 2 * np.hypot(se[v], se[best])) for v in others.index)
+    clearly = "holds clearly" if margin > 0 else "holds, within the spread"
+    rival = others["mean"].idxmin()
+    return (f"{key} {named}: {clearly}, the lowest mean MSE is at {best} "
+            f"({by.loc[best, 'mean']:.3f}, next {rival} at {others.loc[rival, 'mean']:.3f})")
+
+
+#: The report's readings of its Figures 11-12 (regression, its search on the test folds)
+#: as (stage, hyper-parameter, the values it found best): "long sequences and larger
+#: networks (hidden 64, 3-4 layers)", and learning rates "usually 0.0001". "Long" is
+#: taken as the report's own 15 readings and longer.
+FIGURE_FINDINGS = (("structure", "seq_len", (15, 20, 25)), ("structure", "hidden", (64,)),
+                   ("structure", "layers", (3, 4)), ("tuning", "lr", (0.0001,)))
+
+
+def figure_findings(found: Search) -> str:
+    """:func:`effect_reading` of each of :data:`FIGURE_FINDINGS` on a search, in one
+    sentence."""
+    parts = []
+    for stage, key, claimed in FIGURE_FINDINGS:
+        frame = found.structure if stage == "structure" else found.tuning
+        present = [v for v in claimed if v in set(frame[key])] if key in frame else []
+        parts.append(effect_reading(frame, key, present or claimed) if key in frame
+                     else f"{key}: not searched in this profile")
+    return "; ".join(parts)
+
+
 def ties(found: Search) -> dict[str, tuple[dict[int, int], int]]:
     """A clean search's tie counts per stage: per fold, how many structures tie at the fold's
     lowest validation MSE in stage 1, and how many (dropout, lr) points in its own stage 2."""

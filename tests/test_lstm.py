@@ -629,3 +629,33 @@ def test_fold_spread_reading_compares_fold_ranges_with_mean_ranges():
         lstm_study.fold_spread_reading(steady)
     with pytest.raises(ValueError, match="no configuration"):
         lstm_study.fold_spread_reading(unequal.iloc[:0])
+
+
+def test_effect_reading_checks_the_claimed_value_against_the_spread():
+    stage = pd.DataFrame({"layers": [1, 3, 4],
+                          "fold_mse": [[0.5, 0.5, 0.5, 0.5], [0.1, 0.1, 0.1, 0.1],
+                                       [0.3, 0.3, 0.3, 0.3]]})
+    assert lstm_study.effect_reading(stage, "layers", [3, 4]) == (
+        "layers 3 or 4: holds clearly, the lowest mean MSE is at 3 (0.100, next 1 at 0.500)")
+    assert lstm_study.effect_reading(stage, "layers", [4]).startswith(
+        "layers 4: does not hold, the lowest mean MSE is at 3 (0.100, against 0.300 at 4)")
+    noisy = stage.assign(fold_mse=[[0.1, 0.9, 0.1, 0.9], [0.0, 0.4, 0.0, 0.4],
+                                   [0.3, 0.3, 0.3, 0.3]])
+    assert "holds, within the spread" in lstm_study.effect_reading(noisy, "layers", [3])
+    assert lstm_study.effect_reading(stage, "layers", [8]).endswith("not in this profile's grid")
+
+
+def test_figure_findings_read_every_claim_of_the_report():
+    structure = pd.DataFrame({"seq_len": [5, 15], "layers": [1, 3], "hidden": [64, 64],
+                              "fold_mse": [[0.5] * 4, [0.1] * 4]})
+    tuning = pd.DataFrame({"dropout": [0.2, 0.2], "lr": [0.0001, 0.01],
+                           "fold_mse": [[0.3] * 4, [0.2] * 4]})
+    c = lstm_study.Config("regression", 15, 3, 64, 0.2, 0.01)
+    text = lstm_study.figure_findings(lstm_study.Search("regression", "report", structure,
+                                                        tuning, {1: c}))
+    assert text.split("; ") == [
+        "seq_len 15: holds clearly, the lowest mean MSE is at 15 (0.100, next 5 at 0.500)",
+        "hidden 64: nothing else was tried",
+        "layers 3: holds clearly, the lowest mean MSE is at 3 (0.100, next 1 at 0.500)",
+        "lr 0.0001: does not hold, the lowest mean MSE is at 0.01 (0.200, against 0.300 at "
+        "0.0001)"]
