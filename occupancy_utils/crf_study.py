@@ -871,6 +871,19 @@ def findings(grids: Mapping[str, pd.DataFrame],
         out[f"crf_{prefix}_starts"] = int(changes.loc[labels, "changes at chunk starts"])
     out["crf_chunk_finding"] = chunk_finding(out["crf_chunk_inside"], out["crf_chunk_starts"])
     out["crf_collapse_finding"] = collapse_finding(grid)
+    out["crf_single_class"] = single_class_folds(final)
+    out["crf_val_test_reading"] = val_test_agreement(clean)
+    out["crf_table2_reading"] = table_2_reading(table_2(grid, report))
+    seeds = {p: {s: _seed_score(runs, "chunks", "mse") for s, runs in by_seed.items()}
+             for p, by_seed in final.items()}
+    out["crf_finals_difference"] = (
+        protocol_gap.seed_difference(seeds["clean"], seeds["report"])
+        if {"clean", "report"} <= set(seeds) and set(seeds["clean"]) == set(seeds["report"])
+        else "not judged: the two protocols were not run with the same seeds")
+    for protocol, by_seed in final.items():
+        out[f"crf_decoding_{protocol}"] = protocol_gap.seed_difference(
+            {s: _seed_score(runs, "whole", "mse") for s, runs in by_seed.items()},
+            {s: _seed_score(runs, "chunks", "mse") for s, runs in by_seed.items()})
     for protocol, by_seed in final.items():
         for kind in ("chunks", "whole"):
             out[f"crf_final_{protocol}_{kind}_mse"] = _seed_mean(by_seed, kind, "mean", "mse")
@@ -900,6 +913,65 @@ def chunk_finding(inside: int, starts: int) -> str:
     verdict = "holds" if share <= FINDING_INSIDE_SHARE else "does not hold"
     return (f"{verdict}: {share:.0%} of the chunk-wise path's {total} label changes fall "
             f"inside chunks")
+
+
+def single_class_folds(final: Mapping[str, Mapping[int, Sequence[FoldRun]]]) -> str:
+    """The retrained runs that give every test row of a fold one class (chunk-wise) although
+    the fold holds several: a failure the collapse count (class 0 only) misses, and one
+    that dominates a seed mean. "none" when no run does."""
+    found = []
+    for protocol, by_seed in final.items():
+        for seed, runs in by_seed.items():
+            for run in runs:
+                classes = np.unique(run.chunk_pred)
+                if len(classes) == 1 and len(np.unique(run.y_true)) > 1:
+                    found.append(f"{protocol} protocol, seed {seed}: class {int(classes[0])} "
+                                 f"on every test row of fold {run.fold}")
+    return "; ".join(found) or "none"
+
+
+#: Over a fold's configurations, a Spearman correlation between validation and test MSE
+#: below this says the validation tail tells little about the test part.
+RANKS_AGREE = 0.3
+
+
+def val_test_agreement(clean: pd.DataFrame) -> str:
+    """Per fold, the Spearman correlation between the configurations' validation MSE (the
+    fold's own tail, on which it chooses) and their test MSE, read by
+    :data:`RANKS_AGREE`: the nested choice is made per fold, so the agreement that
+    matters is per fold."""
+    folds = sorted(int(c.removeprefix("mse_fold")) for c in clean.columns
+                   if c.startswith("mse_fold"))
+    if len(clean) < 3 or not folds:
+        return "cannot be judged: fewer than three configurations"
+    rhos = []
+    for k in folds:
+        val = clean["val_mse_folds"].map(lambda v, k=k: float(v[k - 1]))
+        rhos.append(float(val.rank().corr(clean[f"mse_fold{k}"].rank())))
+    agree = sum(r >= RANKS_AGREE for r in rhos)
+    values = ", ".join(f"fold {k} {r:+.2f}" for k, r in zip(folds, rhos, strict=True))
+    return (f"{values}: on {agree} of {len(folds)} folds the tail ranks the configurations "
+            f"like the test part (a correlation of at least {RANKS_AGREE:g})")
+
+
+#: The book's Table 2 ranks the report's rows like the report when the Spearman
+#: correlation of the two MSEs over those rows is at least this.
+TABLE2_AGREES = 0.5
+
+
+def table_2_reading(t2: pd.DataFrame) -> str:
+    """Whether the book ranks the report's Table 2 rows as the report does (:func:`table_2`),
+    by :data:`TABLE2_AGREES`."""
+    both = t2.dropna(subset=["mse (book)", "mse (report)"])
+    if len(both) < 3:
+        return ("Whether the book ranks the report's Table 2 rows as the report does cannot be "
+                "judged here: fewer than three of them are in this grid")
+    rho = float(both["mse (book)"].rank().corr(both["mse (report)"].rank()))
+    verdict = "ranks them as the report does" if rho >= TABLE2_AGREES else "does not rank " \
+        "them as the report does"
+    return (f"over the {len(both)} rows of the report's Table 2 in this grid, the Spearman "
+            f"correlation between the book's and the report's MSE is {rho:+.2f}: the book "
+            f"{verdict} (the rule: at least {TABLE2_AGREES:g})")
 
 
 #: The report's collapse finding holds when more than this share of the configurations

@@ -157,6 +157,22 @@ def remainder_reading(finals_gap: float, table: pd.DataFrame) -> str:
             f"(and from seed noise)")
 
 
+def seed_difference(minuend: Mapping[int, float], subtrahend: Mapping[int, float]) -> str:
+    """Any two runs paired by seed (the same seeds on both sides), read by the rule of
+    :func:`verdict`: the mean over seeds of ``minuend - subtrahend`` with twice its
+    standard error, and what it does to the MSE, in a few words."""
+    seeds = sorted(minuend)
+    if not seeds or sorted(subtrahend) != seeds:
+        raise ValueError("a paired difference needs the same seeds on both sides")
+    d = np.array([minuend[s] - subtrahend[s] for s in seeds], dtype=float)
+    two_se = 2 * float(d.std(ddof=1) / np.sqrt(len(d))) if len(d) > 1 else float("nan")
+    part = pd.Series({"difference": float(d.mean()), "two_se": two_se})
+    said = {"raises the MSE": "raises the MSE", "lowers the MSE": "lowers the MSE",
+            "within the seed spread": "is within the seed spread",
+            "one seed: not judged": "is not judged"}[verdict(float(d.mean()), two_se)]
+    return f"{_size(part)}, {said}"
+
+
 def entry(label: str, config: str, scores: Mapping[str, Mapping[int, float]]) -> dict:
     """A model's ``protocol_gap`` entry in a chapter's results file (CONTRIBUTING.md):
     its label, the configuration the runs share, and each regime's score per seed."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+from dataclasses import replace
 
 import numpy as np
 import pandas as pd
@@ -380,6 +381,15 @@ def test_findings_quote_the_tables(two_runs):
     assert found["crf_collapsed_folds"] == "none"
     assert found["crf_grid_share_expected"] == pytest.approx((2 / 10 + 1 / 25) / 3)
     assert found["crf_clean_val_test_spearman"] == pytest.approx(-1.0)  # ranks reversed
+    # per fold too: every fold's tail ranks the three configurations against the test part
+    assert found["crf_val_test_reading"].startswith("fold 1 -1.00, fold 2 -1.00")
+    assert found["crf_val_test_reading"].endswith("on 0 of 4 folds the tail ranks the "
+                                                  "configurations like the test part (a "
+                                                  "correlation of at least 0.3)")
+    assert "cannot be judged here" in found["crf_table2_reading"]
+    # one seed a side: the paired differences are given but not judged
+    assert found["crf_finals_difference"] == "+0.000 (one seed), is not judged"
+    assert found["crf_decoding_report"].endswith("(one seed), is not judged")
     table = crf_study.final_table(final, chosen, ["CRF", 0.288, 0.53])
     assert table["mse (report, Table 7)"].notna().sum() == 1
 
@@ -520,3 +530,19 @@ def test_collapse_finding_needs_most_collapses_to_match_the_pattern():
     assert crf_study.collapse_finding(_collapse_grid([])).startswith("does not appear")
     with pytest.raises(ValueError, match="per-fold columns"):
         crf_study.collapse_finding(_collapse_grid([]).drop(columns="mse_fold1").iloc[:, :4])
+
+
+def test_single_class_folds_and_table_2_reading(two_runs):
+    runs = [replace(r, chunk_pred=r.y_true.copy()) for r in two_runs[0]]  # several classes
+    assert crf_study.single_class_folds({"report": {0: runs}}) == "none"
+    stuck = [replace(runs[0], chunk_pred=np.full_like(runs[0].chunk_pred, 3)), *runs[1:]]
+    assert crf_study.single_class_folds({"report": {0: runs}, "clean": {2: stuck}}) == (
+        f"clean protocol, seed 2: class 3 on every test row of fold {runs[0].fold}")
+    report = results.report_numbers()["crf"]
+    rows = [(str(r[0]), r[1], r[2], m, 0.1) for r, m in
+            zip(report["table_2_top_results"], np.linspace(0.1, 0.9, 19), strict=True)]
+    same = crf_study.table_2(fake_grid(rows), report)
+    assert "+1.00: the book ranks them as the report does" in crf_study.table_2_reading(same)
+    flipped = crf_study.table_2(fake_grid([(h, lr, sl, 1 - m, v) for h, lr, sl, m, v in rows]),
+                                report)
+    assert "does not rank them as the report does" in crf_study.table_2_reading(flipped)

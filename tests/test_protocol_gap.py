@@ -113,3 +113,14 @@ def test_remainder_reading_splits_the_finals_gap():
                     "report's configuration trained both ways accounts for +0.050, so +0.200 "
                     "comes from the configurations the clean protocol chose (and from seed "
                     "noise)")
+
+
+def test_seed_difference_reads_any_paired_runs():
+    assert protocol_gap.seed_difference({0: 0.5, 1: 0.7}, {0: 0.2, 1: 0.4}) == (
+        "+0.300 (twice the standard error 0.000), raises the MSE")
+    assert protocol_gap.seed_difference({0: 0.1, 1: 0.5}, {0: 0.2, 1: 0.2}).endswith(
+        "is within the seed spread")
+    assert protocol_gap.seed_difference({0: 0.1}, {0: 0.2}) == (
+        "-0.100 (one seed), is not judged")
+    with pytest.raises(ValueError, match="same seeds"):
+        protocol_gap.seed_difference({0: 0.1}, {1: 0.2})
