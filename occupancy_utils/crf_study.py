@@ -969,7 +969,7 @@ def table_2_reading(t2: pd.DataFrame) -> str:
     rho = float(both["mse (book)"].rank().corr(both["mse (report)"].rank()))
     verdict = "ranks them as the report does" if rho >= TABLE2_AGREES else "does not rank " \
         "them as the report does"
-    return (f"over the {len(both)} rows of the report's Table 2 in this grid, the Spearman "
+    return (f"Over the {len(both)} rows of the report's Table 2 in this grid, the Spearman "
             f"correlation between the book's and the report's MSE is {rho:+.2f}: the book "
             f"{verdict} (the rule: at least {TABLE2_AGREES:g})")
 
