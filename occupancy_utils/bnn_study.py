@@ -780,14 +780,34 @@ def uncertainty_verdicts(sigma_ratio: float, mi_share: float, confidence_std: fl
         sigma = ("is not small: single weights vary a lot from sample to sample, but each "
                  "logit sums many independently perturbed weights, whose noise partly "
                  "cancels")
-    return {
-        "sigma": sigma,
-        "mi": ("small: most of what the network is unsure about, it is unsure about with "
-               "every weight sample" if mi_share < MI_SHARE_SMALL else
-               "substantial: the weight samples disagree on many rows"),
-        "confidence": ("barely varies" if confidence_std < CONFIDENCE_STD_SMALL
-                       else "does vary"),
-    }
+    mi = ("small: most of what the network is unsure about, it is unsure about with "
+          "every weight sample" if mi_share < MI_SHARE_SMALL else
+          "substantial: the weight samples disagree on many rows")
+    if sigma_moved < SIGMA_MOVED_SMALL:
+        # the weight samples disagree as much as the starting sigmas let them, no more
+        mi += (", but it measures the posterior spread training started from (the prior's "
+               "sigma), not one the network learned")
+    return {"sigma": sigma, "mi": mi, "confidence": confidence_verdict(confidence_std)}
+
+
+def confidence_verdict(confidence_std: float) -> str:
+    """Whether the top-class confidence varies across rows: "barely varies" below
+    :data:`CONFIDENCE_STD_SMALL`, "does vary" otherwise."""
+    return "barely varies" if confidence_std < CONFIDENCE_STD_SMALL else "does vary"
+
+
+def seed_difference(table: pd.DataFrame, minuend: str, subtrahend: str,
+                    protocol: str = "clean", column: str = "MSE (argmax)") -> str:
+    """Two final models of :func:`final_table` paired by seed under one protocol
+    (:func:`~occupancy_utils.protocol_gap.seed_difference`): does one score a
+    different MSE from the other beyond the seed spread?"""
+    per = {}
+    for model in (minuend, subtrahend):
+        rows = table[(table["model"] == model) & (table["protocol"] == protocol)]
+        if rows.empty:
+            raise ValueError(f"no {protocol}-protocol rows for {model!r}")
+        per[model] = rows.set_index("seed")[column].to_dict()
+    return protocol_gap.seed_difference(per[minuend], per[subtrahend])
 
 
 def write_chapter_results(profile: str, notebook: str, finals: Mapping[str, FinalModel],

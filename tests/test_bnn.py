@@ -253,6 +253,20 @@ def test_uncertainty_verdicts_at_their_thresholds():
     for ratio in (0.1, 0.9):
         still = bnn_study.uncertainty_verdicts(ratio, 0.5, 0.1, 0.199)["sigma"]
         assert still.startswith("shows the initialisation")
+    # and the mutual information then measures the starting spread, which the text says
+    unmoved = bnn_study.uncertainty_verdicts(0.5, 0.01, 0.1, 0.1)["mi"]
+    assert unmoved.startswith("small: ") and "not one the network learned" in unmoved
+    assert "learned" not in below["mi"]
+
+
+def test_seed_difference_pairs_two_final_models():
+    table = pd.DataFrame({"model": ["a", "a", "b", "b", "b"],
+                          "protocol": ["clean", "clean", "clean", "clean", "report"],
+                          "seed": [0, 1, 0, 1, 0], "MSE (argmax)": [0.5, 0.7, 0.2, 0.4, 9.0]})
+    assert bnn_study.seed_difference(table, "a", "b") == (
+        "+0.300 (twice the standard error 0.000), raises the MSE")
+    with pytest.raises(ValueError, match="no clean-protocol rows for 'c'"):
+        bnn_study.seed_difference(table, "a", "c")
 
 
 def test_posterior_table_measures_sigma_against_its_start():
