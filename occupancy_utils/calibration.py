@@ -173,9 +173,9 @@ def _by_row(rows: pd.DataFrame, index: pd.MultiIndex) -> tuple[np.ndarray, np.nd
             ordered[PROBABILITY_COLUMNS].to_numpy(dtype=float).reshape(len(index), s, 4))
 
 
-def paired_difference(a: pd.DataFrame, b: pd.DataFrame, score: str, *, block: int = 60,
-                      n_boot: int = 2000, level: float = 0.95, seed: int = 0
-                      ) -> dict[str, float]:
+def paired_difference(a: pd.DataFrame, b: pd.DataFrame, score: str, *,
+                      block: int | None = None, n_boot: int | None = None,
+                      level: float | None = None, seed: int = 0) -> dict[str, float]:
     """``score`` of model ``a`` minus that of model ``b`` on the same rows, with the
     percentile interval of the difference over block-bootstrap samples of the rows.
 
@@ -185,8 +185,13 @@ def paired_difference(a: pd.DataFrame, b: pd.DataFrame, score: str, *, block: in
     each fold (:func:`~occupancy_utils.ranking.block_indices`), each with all of its
     seeds, the same rows for both models in every sample.
     """
+    from . import ranking
     from .ranking import block_indices, same_rows
 
+    # the ranking's block, sample count and level unless given: one bootstrap for the chapter
+    block = ranking.BLOCK if block is None else block
+    n_boot = ranking.N_BOOT if n_boot is None else n_boot
+    level = ranking.LEVEL if level is None else level
     if not 0 < level < 1:
         raise ValueError(f"level must be in (0, 1), got {level}")
     index = same_rows({"a": a, "b": b})

@@ -14,7 +14,7 @@ from dataclasses import replace
 import numpy as np
 import pandas as pd
 
-from . import ablation, experiment, families, nested, search, selective, splits
+from . import ablation, experiment, families, nested, ranking, search, selective, splits
 from .data import NON_LIGHT_FEATURES, TARGET
 from .paths import results_dir
 from .results import MissingResults, read_results
@@ -324,12 +324,15 @@ def protocol_gaps(models: dict[str, dict]) -> pd.DataFrame:
             continue
         clean, report = ([s["mean"]["mse"] for s in protocols[p]["seeds"].values()]
                          for p in ("clean", "report"))
+        # a model that scores the same on every seed has no seed spread to judge it by
+        steady = np.ptp(clean) == 0 and np.ptp(report) == 0
         two_se = (2 * float(np.sqrt(np.var(clean, ddof=1) / len(clean)
                                     + np.var(report, ddof=1) / len(report)))
-                  if min(len(clean), len(report)) >= 2 else float("nan"))
+                  if min(len(clean), len(report)) >= 2 and not steady else float("nan"))
         rows.append({"model": key, "label": entry.get("label", key),
-                     "gap": float(np.mean(clean) - np.mean(report)), "two_se": two_se})
-    return pd.DataFrame(rows, columns=["model", "label", "gap", "two_se"])
+                     "gap": float(np.mean(clean) - np.mean(report)), "two_se": two_se,
+                     "same on every seed": bool(steady and len(clean) > 1)})
+    return pd.DataFrame(rows, columns=["model", "label", "gap", "two_se", "same on every seed"])
 
 
 def protocol_gap_reading(gaps: pd.DataFrame) -> str:
@@ -351,8 +354,12 @@ def protocol_gap_reading(gaps: pd.DataFrame) -> str:
     worse = int((judged["gap"] > judged["two_se"]).sum())
     better = int((judged["gap"] < -judged["two_se"]).sum())
     within = len(judged) - worse - better
-    unjudged = len(gaps) - len(judged)
-    also = f" ({unjudged} more ran one seed and cannot be judged)" if unjudged else ""
+    steady = int(gaps["same on every seed"].sum()) if "same on every seed" in gaps else 0
+    one_seed = len(gaps) - len(judged) - steady
+    notes = [f"{one_seed} more ran one seed"] if one_seed else []
+    notes += [f"{steady} more score the same on every seed, so no seed spread judges them"
+              ] if steady else []
+    also = f" ({'; '.join(notes)})" if notes else ""
     return (f"{worse} of {len(judged)} trained models{also} score a higher MSE under the clean "
             f"protocol by more than twice the standard error over seeds, {better} a lower "
             f"one, and {within} are within it; {confound}")
@@ -361,17 +368,20 @@ def protocol_gap_reading(gaps: pd.DataFrame) -> str:
 # --------------------------------------------------------------------------- deep against baselines
 
 def uncertainty_edge(aurc: pd.DataFrame, baselines: Iterable[str]) -> dict[str, object]:
-    """The best selective MSE ratio (mean MSE over coverages against all rows') among the
-    deep models and among the baselines; calibration is compared, paired, by
-    :func:`calibration_edge`."""
+    """Among the deep models and among the baselines: the lowest mean MSE over the
+    coverages on the rows kept (what a user who abstains meets) and that model's ratio to
+    its own all-rows MSE. The ratio alone would favour a model with many errors to
+    remove, so the best is chosen on the absolute mean; calibration is compared, paired,
+    by :func:`calibration_edge`."""
     base = set(baselines)
     out: dict[str, object] = {}
     for group, is_base in (("deep", False), ("baseline", True)):
         a = aurc[aurc["model"].isin(base) == is_base]
         if a.empty:
             raise ValueError(f"no {group} model can abstain")
-        best = a.loc[a["mse ratio"].idxmin()]
-        out |= {f"ratio_{group}": float(best["mse ratio"]), f"ratio_{group}_model": best["model"]}
+        best = a.loc[a["mse (mean over coverage)"].idxmin()]
+        out |= {f"kept_{group}": float(best["mse (mean over coverage)"]),
+                f"ratio_{group}": float(best["mse ratio"]), f"kept_{group}_model": best["model"]}
     return out
 
 
@@ -382,7 +392,7 @@ CALIBRATION_SCORES = {"nll": "NLL", "brier": "Brier score", "ece_top": "top-labe
 
 def calibration_edge(models: dict[str, pd.DataFrame], calib: pd.DataFrame,
                      baselines: Iterable[str], *, seed: int = 0,
-                     n_boot: int = 2000) -> pd.DataFrame:
+                     n_boot: int | None = None) -> pd.DataFrame:
     """Per calibration score: the best deep model against the best baseline, paired.
 
     Each score picks its own best of each group (lowest value in ``calib``); the
@@ -426,7 +436,7 @@ def calibration_edge_reading(edge: pd.DataFrame, labels: Mapping[str, str]) -> s
                 "indistinguishable": f"the best deep model ({deep}) and the best baseline "
                                      f"({base}) cannot be told apart"}[r["deep model is"]]
         parts.append(f"by {r['score']}, {what}: {r['deep']:.3f} against {r['baseline']:.3f}, "
-                     f"a difference of {r['difference']:+.3f} (95 % interval "
+                     f"a difference of {r['difference']:+.3f} ({ranking.LEVEL:.0%} interval "
                      f"{r['low']:+.3f} to {r['high']:+.3f})")
     return "; ".join(parts)
 

@@ -280,3 +280,18 @@ def summary_counts(table: pd.DataFrame) -> dict[str, int]:
     for kind in ("figure", "inconsistency", "slip"):
         out[kind] = int((table["kind"] == kind).sum())
     return out
+
+
+def table_7_reading(table: pd.DataFrame) -> str:
+    """How the report's Table 7 rows fare in the map (:func:`report_map`), in one sentence:
+    whether the report's MSE and F1 lie within the book's spread over seeds."""
+    rows = table[table["report"].str.startswith("Table 7 ")]
+    if rows.empty:
+        raise ValueError("the map has no Table 7 row")
+    count = {v: int((rows["verdict"] == v).sum()) for v in NUMERIC}
+    if count[NOT_JUDGED] == len(rows):
+        return (f"with one seed none of the {len(rows)} Table 7 rows can be judged against "
+                f"the book's spread")
+    return (f"{count[REPRODUCED]} of the {len(rows)} Table 7 rows lie within the book's "
+            f"spread over seeds (MSE and F1 both), {count[DIFFERS]} differ"
+            + (f" and {count[NOT_JUDGED]} are not judged" if count[NOT_JUDGED] else ""))

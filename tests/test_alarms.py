@@ -88,4 +88,16 @@ def test_claim_table_and_its_reading():
     assert "Model M" in alarms.reading(table, {"m": "Model M"})
     assert alarms.reading(table.iloc[0:0], {}) == "no model could be tested"
     costs = table.assign(verdict=["costs", "even"])
-    assert alarms.reading(costs, {}) == "it pays for none, it costs for 1 (m), it is even for 1 (k)"
+    assert alarms.reading(costs, {}).startswith(
+        "it pays for none, it costs for 1 (m), it is even for 1 (k). In 0 of 2 (model, seed, "
+        "fold) cases the tail had no false alarm")
+    # the threshold withholds the test row at 0.55 (empty): one of two false alarms removed
+    assert (table["share of false alarms removed"] == 0.5).all()
+    assert "removed at most 50.0% of the argmax's false alarms (m)" in alarms.reading(costs, {})
+    # a tail without a false alarm leaves the threshold at the argmax: nothing is tested
+    quiet = _rows([0, 0, 1, 1], [0.1, 0.2, 0.9, 0.7])
+    untested = alarms.claim_table({"q": (test, quiet)}, n_boot=20)
+    assert untested.loc[0, "verdict"] == "not tested"
+    assert (untested.loc[0, "pairs at the argmax"], untested.loc[0, "pairs"]) == (1, 1)
+    assert "it is not tested for 1 (q), whose validation tails never held a false alarm" in \
+        alarms.reading(untested, {})

@@ -166,10 +166,12 @@ def test_risk_coverage_scores_labels_for_every_model_and_values_apart():
 
 def test_uncertainty_edge_compares_the_best_of_each_group():
     aurc = pd.DataFrame({"model": ["crf", "lstm", "gb", "lr"],
-                         "mse ratio": [0.9, 0.6, 0.5, 0.7]})
+                         "mse (mean over coverage)": [0.09, 0.30, 0.20, 0.10],
+                         "mse ratio": [0.9, 0.2, 0.5, 0.7]})
     edge = comparison.uncertainty_edge(aurc, {"gb", "lr"})
-    assert (edge["ratio_baseline_model"], edge["ratio_baseline"]) == ("gb", 0.5)
-    assert (edge["ratio_deep_model"], edge["ratio_deep"]) == ("lstm", 0.6)
+    # chosen on the rows kept, not on the ratio that favours a model with many errors
+    assert (edge["kept_deep_model"], edge["kept_deep"], edge["ratio_deep"]) == ("crf", 0.09, 0.9)
+    assert (edge["kept_baseline_model"], edge["kept_baseline"]) == ("lr", 0.10)
     with pytest.raises(ValueError, match="no baseline model"):
         comparison.uncertainty_edge(aurc, {"nothing"})
 

@@ -214,3 +214,26 @@ def test_per_fold_lstm_values_agree_or_are_listed():
     assert rm.hyper_verdict(one, {"report": mixed})[0] == rm.DIFFERS
     with pytest.raises(ValueError, match="run 06_lstm again"):
         rm.agreed_hyper(one)  # a results file from before per-fold choices
+
+
+def test_table_7_reading_counts_its_rows_by_verdict():
+    table = pd.DataFrame({"report": ["Table 7 CRF (MSE / F1)", "Table 7 BNN (MSE / F1)",
+                                     "Table 2 best row"],
+                          "verdict": [rm.DIFFERS, rm.REPRODUCED, rm.REPRODUCED]})
+    assert rm.table_7_reading(table) == (
+        "1 of the 2 Table 7 rows lie within the book's spread over seeds (MSE and F1 both), "
+        "1 differ")
+    one_seed = table.assign(verdict=rm.NOT_JUDGED)
+    assert rm.table_7_reading(one_seed).startswith("with one seed none of the 2")
+    with pytest.raises(ValueError, match="no Table 7 row"):
+        rm.table_7_reading(table.iloc[2:])
+
+
+def test_a_model_with_the_same_score_on_every_seed_is_not_judged_by_seed_spread():
+    gaps = comparison.protocol_gaps({"a": _gap_models([0.5, 0.6], [0.3, 0.4]),
+                                     "gb": _gap_models([0.36, 0.36], [0.35, 0.35])})
+    steady = gaps.set_index("model").loc["gb"]
+    assert steady["same on every seed"] and np.isnan(steady["two_se"])
+    text = comparison.protocol_gap_reading(gaps)
+    assert text.startswith("1 of 1 trained models (1 more score the same on every seed, so no "
+                           "seed spread judges them) score a higher MSE")
