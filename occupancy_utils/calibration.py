@@ -13,6 +13,8 @@ is honest about its spread covers about 68 % and 95 %.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pandas as pd
 import torch
@@ -220,3 +222,24 @@ def paired_verdict(low: float, high: float) -> str:
     if low > high:
         raise ValueError(f"the interval's low end {low} is above its high end {high}")
     return "better" if high < 0 else "worse" if low > 0 else "indistinguishable"
+
+
+#: A Gaussian band is read as about right when its ±2σ coverage lies within this of the
+#: nominal 95.4 %.
+BAND_TOLERANCE = 0.05
+
+
+def band_reading(coverage_2sigma: float) -> str:
+    """Whether a regression's ±2σ band is too narrow, too wide or about right against the
+    nominal coverage of a Gaussian, by :data:`BAND_TOLERANCE`."""
+    if not 0 <= coverage_2sigma <= 1:
+        raise ValueError(f"a coverage must lie in [0, 1], got {coverage_2sigma}")
+    nominal = nominal_coverage(2)
+    if coverage_2sigma < nominal - BAND_TOLERANCE:
+        return "too narrow: fewer rows fall inside than it claims"
+    return "about right (within the tolerance of the nominal coverage)"
+
+
+def nominal_coverage(k: float) -> float:
+    """The share of a Gaussian within ±k standard deviations of its mean."""
+    return math.erf(k / math.sqrt(2))

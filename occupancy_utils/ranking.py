@@ -191,16 +191,27 @@ def agreement(first: pd.DataFrame, second: pd.DataFrame) -> dict[str, object]:
     a = first.set_index("model").loc[shared]
     b = second.set_index("model").loc[shared]
     tau = float(kendalltau(a["mse"], b["mse"]).statistic)
-    return {"models": len(shared), "best_first": str(a["mse"].idxmin()),
+    best_first = str(a["mse"].idxmin())
+    # where the second ranking carries verdicts: is the first design's best still tied there?
+    kept = (str(b.loc[best_first, "verdict"]) != "worse") if "verdict" in b else None
+    return {"models": len(shared), "best_first": best_first,
             "best_second": str(b["mse"].idxmin()),
-            "same_best": bool(a["mse"].idxmin() == b["mse"].idxmin()), "tau": tau}
+            "same_best": bool(best_first == b["mse"].idxmin()), "tau": tau,
+            "first_best_tied_in_second": kept}
 
 
 def agreement_reading(agree: Mapping[str, object], labels: Mapping[str, str]) -> str:
     """:func:`agreement` in one sentence."""
     first, second = (labels.get(str(agree[k]), str(agree[k])) for k in ("best_first",
                                                                         "best_second"))
-    best = (f"the best of them is the same under both designs ({first})" if agree["same_best"]
-            else f"the best of them changes from {first} to {second}")
-    return (f"of the {agree['models']} models ranked under both designs, {best}, and Kendall's "
+    if agree["same_best"]:
+        best = f"the best of them is the same under both designs ({first})"
+    else:
+        best = f"the lowest MSE among them moves from {first} to {second}"
+        tied = agree.get("first_best_tied_in_second")
+        if tied is not None:
+            best += (f", but {first} is still tied with the best on the second design, so the "
+                     f"ranking does not call this a change" if tied else
+                     f", and {first} is worse than the best on the second design")
+    return (f"of the {agree['models']} models ranked under both designs, {best}; Kendall's "
             f"tau between the two orders is {agree['tau']:.2f} (1: the same order)")

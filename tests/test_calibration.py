@@ -374,3 +374,13 @@ def test_paired_verdict_at_its_boundaries():
     assert calibration.paired_verdict(1e-12, 0.3) == "worse"
     with pytest.raises(ValueError, match="above its high end"):
         calibration.paired_verdict(0.3, 0.2)
+
+
+def test_band_reading_against_the_nominal_coverage():
+    nominal = calibration.nominal_coverage(2)
+    assert nominal == pytest.approx(0.9545, abs=1e-4)
+    assert calibration.band_reading(0.692).startswith("too narrow")
+    assert calibration.band_reading(nominal - calibration.BAND_TOLERANCE).startswith("about")
+    assert calibration.band_reading(0.99).startswith("about right")
+    with pytest.raises(ValueError, match="coverage"):
+        calibration.band_reading(1.2)

@@ -139,5 +139,13 @@ def test_agreement_of_two_rankings():
         ranking.agreement(first, pd.DataFrame({"model": ["a"], "mse": [1.0]}))
     assert ranking.agreement_reading(agree, {"a": "A"}) == (
         "of the 3 models ranked under both designs, the best of them is the same under both "
-        "designs (A), and Kendall's tau between the two orders is 1.00 (1: the same order)")
-    assert "changes from a to c" in ranking.agreement_reading(reverse, {})
+        "designs (A); Kendall's tau between the two orders is 1.00 (1: the same order)")
+    assert "moves from a to c" in ranking.agreement_reading(reverse, {})
+    # with verdicts: a point flip among tied models is not a change
+    tied = swapped.assign(verdict=["indistinguishable", "indistinguishable", "best"])
+    assert ranking.agreement_reading(ranking.agreement(first, tied), {}).startswith(
+        "of the 3 models ranked under both designs, the lowest MSE among them moves from a to "
+        "c, but a is still tied with the best on the second design")
+    worse = swapped.assign(verdict=["worse", "worse", "best"])
+    assert ", and a is worse than the best on the second design" in \
+        ranking.agreement_reading(ranking.agreement(first, worse), {})
