@@ -282,19 +282,55 @@ def aurc_table(models: dict[str, pd.DataFrame],
     return pd.DataFrame(rows)
 
 
-def entropy_against_mi(flags: pd.DataFrame) -> pd.DataFrame:
-    """For each model that has both, the error-detection AUROC of entropy and of MI.
+#: Bootstrap samples for the AUROC differences (each sample recomputes two AUROCs).
+N_BOOT_AUROC = 500
 
-    ``better`` names the score that ranks wrong predictions above right ones
-    more often on this model's test rows.
-    """
-    wide = flags.pivot(index="model", columns="score", values="auroc")
-    both = ["predictive entropy", "mutual information"]
-    if not set(both) <= set(wide.columns):
-        return pd.DataFrame(columns=[*both, "better"])
-    wide = wide[both].dropna()
-    better = np.where(wide[both[0]] >= wide[both[1]], "entropy", "mutual information")
-    return wide.assign(better=better)
+
+def entropy_against_mi_paired(models: dict[str, pd.DataFrame], *, n_boot: int = N_BOOT_AUROC,
+                              seed: int = 0) -> pd.DataFrame:
+    """Per model with both scores: the error-detection AUROC of the predictive entropy
+    minus that of the mutual information, with the ranking's level of interval from a
+    moving-block bootstrap of the rows (blocks within each seed and fold), and which
+    score flags the errors better by the rule that the interval must exclude 0."""
+    rows = []
+    for name, p in models.items():
+        if not {"entropy", "mi"} <= set(p.columns):
+            continue
+        wrong = (p["y_true"] != p["y_pred"]).to_numpy()
+        ent, mi = p["entropy"].to_numpy(), p["mi"].to_numpy()
+        groups = (p["seed"].astype(int) * 1000 + p["fold"].astype(int)).to_numpy()
+        rng = np.random.default_rng(seed)
+        diffs = []
+        for _ in range(n_boot):
+            idx = ranking.block_indices(groups, ranking.BLOCK, rng)
+            diffs.append(selective.error_detection_auroc(wrong[idx], ent[idx])
+                         - selective.error_detection_auroc(wrong[idx], mi[idx]))
+        alpha = (1 - ranking.LEVEL) / 2
+        low, high = np.nanquantile(diffs, [alpha, 1 - alpha])
+        a_ent = selective.error_detection_auroc(wrong, ent)
+        a_mi = selective.error_detection_auroc(wrong, mi)
+        better = ("entropy" if low > 0 else "mutual information" if high < 0
+                  else "indistinguishable")
+        rows.append({"model": name, "predictive entropy": a_ent, "mutual information": a_mi,
+                     "difference": a_ent - a_mi, "low": float(low), "high": float(high),
+                     "better": better})
+    return pd.DataFrame(rows, columns=["model", "predictive entropy", "mutual information",
+                                       "difference", "low", "high", "better"])
+
+
+def entropy_mi_reading(paired: pd.DataFrame) -> str:
+    """:func:`entropy_against_mi_paired` in one sentence, with the models whose mutual
+    information ranks the errors below the correct rows (an AUROC under 0.5)."""
+    if paired.empty:
+        return "no model has both scores"
+    count = {k: int((paired["better"] == k).sum())
+             for k in ("entropy", "mutual information", "indistinguishable")}
+    below = int((paired["mutual information"] < 0.5).sum())
+    return (f"of the {len(paired)} models with both scores, the entropy flags the errors "
+            f"better beyond the interval for {count['entropy']}, the mutual information for "
+            f"{count['mutual information']}, and {count['indistinguishable']} cannot be told "
+            f"apart; for {below} the mutual information ranks the errors below the correct "
+            f"rows (an AUROC under 0.5, worse than chance)")
 
 
 def fewer_false_occupied(fp: pd.DataFrame) -> pd.Series:

@@ -133,19 +133,6 @@ def test_aurc_table_credits_a_confidence_that_ranks_errors():
                                                              **models})["model"])
 
 
-def test_entropy_against_mi_names_the_better_score():
-    flags = pd.DataFrame({
-        "model": ["a", "a", "a", "b", "b", "c"],
-        "score": ["1 - top probability", "predictive entropy", "mutual information",
-                  "predictive entropy", "mutual information", "predicted std"],
-        "auroc": [0.9, 0.8, 0.6, 0.55, 0.7, 0.9]})
-    table = comparison.entropy_against_mi(flags)
-    assert table["better"].to_dict() == {"a": "entropy", "b": "mutual information"}
-    assert "c" not in table.index  # no entropy or MI: not compared
-    none = comparison.entropy_against_mi(flags[flags["model"] == "c"])
-    assert none.empty
-
-
 def test_fewer_false_occupied_compares_smallest_coverage_with_all_rows():
     fp = pd.DataFrame({0.5: [0.0, 0.3], 0.9: [0.1, 0.25], 1.0: [0.2, 0.2]}, index=["x", "y"])
     change = comparison.fewer_false_occupied(fp)
@@ -384,3 +371,25 @@ def test_band_reading_against_the_nominal_coverage():
     assert calibration.band_reading(0.99).startswith("about right")
     with pytest.raises(ValueError, match="coverage"):
         calibration.band_reading(1.2)
+
+
+def test_entropy_against_mi_paired_needs_the_interval_to_exclude_zero():
+    rng = np.random.default_rng(7)
+    n = 800
+    y = rng.integers(0, 2, n)
+    wrong = rng.random(n) < 0.3
+    frame = pd.DataFrame({"seed": 0, "fold": np.repeat([1, 2], n // 2),
+                          "position": np.arange(n), "y_true": y,
+                          "y_pred": np.where(wrong, 1 - y, y),
+                          "entropy": wrong + 0.1 * rng.random(n),  # marks every error
+                          "mi": rng.random(n)})                     # marks none
+    paired = comparison.entropy_against_mi_paired({"m": frame}, n_boot=50)
+    row = paired.set_index("model").loc["m"]
+    assert row["predictive entropy"] == pytest.approx(1.0) and row["better"] == "entropy"
+    same = comparison.entropy_against_mi_paired({"m": frame.assign(mi=frame["entropy"])},
+                                                n_boot=50)
+    assert same.loc[0, "better"] == "indistinguishable"
+    text = comparison.entropy_mi_reading(paired)
+    assert text.startswith("of the 1 models with both scores, the entropy flags the errors "
+                           "better beyond the interval for 1")
+    assert comparison.entropy_mi_reading(paired.iloc[:0]) == "no model has both scores"
