@@ -642,6 +642,8 @@ def test_effect_reading_checks_the_claimed_value_against_the_spread():
     noisy = stage.assign(fold_mse=[[0.1, 0.9, 0.1, 0.9], [0.0, 0.4, 0.0, 0.4],
                                    [0.3, 0.3, 0.3, 0.3]])
     assert "holds, within the spread" in lstm_study.effect_reading(noisy, "layers", [3])
+    assert lstm_study.effect_reading(noisy, "layers", [4]).startswith(
+        "layers 4: does not hold, within the spread, the lowest mean MSE is at 3")
     assert lstm_study.effect_reading(stage, "layers", [8]).endswith("not in this profile's grid")
 
 
