@@ -771,9 +771,9 @@ def uncertainty_verdicts(sigma_ratio: float, mi_share: float, confidence_std: fl
     sentence for each.
     """
     if sigma_moved < SIGMA_MOVED_SMALL:
-        sigma = (f"shows the initialisation, not the data: in every layer the standard "
-                 f"deviations are within {SIGMA_MOVED_SMALL:.0%} of the value training "
-                 f"started them at, so they say nothing about what the data taught")
+        sigma = (f"shows the initialisation, not the data: in every layer the median standard "
+                 f"deviation is within {SIGMA_MOVED_SMALL:.0%} of the value training "
+                 f"started it at, so the posterior says nothing about what the data taught")
     elif sigma_ratio < SIGMA_RATIO_SMALL:
         sigma = "is small: every weight sample is nearly the same network"
     else:

@@ -147,9 +147,12 @@ def score_terms(y: np.ndarray, p: np.ndarray, score: str, n_bins: int = 10
         conf, hit = p.max(axis=1)[:, None], (p.argmax(axis=1) == y).astype(float)[:, None]
     else:
         conf, hit = p, (y[:, None] == CLASSES[None, :]).astype(float)
-    # bins [lower, upper), the last one closed, as torchmetrics' bucketize bins them
-    bins = np.clip(np.searchsorted(edges, conf, side="right") - 1, 0, n_bins - 1)
-    return bins + n_bins * np.arange(conf.shape[1])[None, :], hit - conf
+    # bins [lower, upper); the top label, as torchmetrics' bucketize does, gives a
+    # confidence of exactly 1 a bin of its own, the class-wise ECE closes its last bin
+    bins = np.searchsorted(edges, conf, side="right") - 1
+    if score == "ece_classwise":
+        bins = np.clip(bins, 0, n_bins - 1)
+    return bins + (n_bins + 1) * np.arange(conf.shape[1])[None, :], hit - conf
 
 
 def resampled_score(group: np.ndarray, term: np.ndarray, idx: np.ndarray | None = None) -> float:
@@ -230,8 +233,9 @@ BAND_TOLERANCE = 0.05
 
 
 def band_reading(coverage_2sigma: float) -> str:
-    """Whether a regression's ±2σ band is too narrow, too wide or about right against the
-    nominal coverage of a Gaussian, by :data:`BAND_TOLERANCE`."""
+    """Whether a regression's ±2σ band is too narrow against the nominal coverage of a
+    Gaussian, by :data:`BAND_TOLERANCE`, or about right (with the nominal 95.4 % and this
+    tolerance, no coverage is high enough to call the band too wide)."""
     if not 0 <= coverage_2sigma <= 1:
         raise ValueError(f"a coverage must lie in [0, 1], got {coverage_2sigma}")
     nominal = nominal_coverage(2)

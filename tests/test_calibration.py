@@ -298,6 +298,10 @@ def test_ece_top_label_is_torchmetrics_definition():
 
     y, p = calibrated_sample(n=3000, seed=3)
     sharp = p ** 3 / (p ** 3).sum(axis=1, keepdims=True)
+    # a confidence of exactly 1 (trees, saturated softmax) has a bin of its own there
+    certain = np.array([[1.0, 0, 0, 0], [1.0, 0, 0, 0], [0.95, 0.05, 0, 0], [0.95, 0.05, 0, 0]])
+    y_certain = np.array([0, 1, 0, 0])
+    assert calibration.ece_top_label(y_certain, certain) == pytest.approx(0.275)
     for probs in (p, sharp):
         ours = calibration.ece_top_label(y, probs)
         theirs = float(multiclass_calibration_error(torch.as_tensor(probs), torch.as_tensor(y),
