@@ -35,7 +35,7 @@ import numpy as np
 import pandas as pd
 
 from .experiment import PROBA_COLUMNS
-from .ranking import BLOCK, LEVEL, N_BOOT, ROW, block_indices
+from .ranking import BLOCK, LEVEL, N_BOOT, ROW, block_interval
 
 #: Candidate thresholds on P(occupied): 0.50 (the argmax) to 1.00 (no alarm at all).
 GRID = tuple(float(t) for t in np.round(np.linspace(0.5, 1.0, 51), 2))
@@ -102,16 +102,13 @@ def summary(per_row: pd.DataFrame, *, block: int = BLOCK, n_boot: int = N_BOOT,
             level: float = LEVEL, seed: int = 0) -> dict[str, float | str]:
     """Both error rates at the argmax and at the thresholds, the false alarms removed and
     occupied readings newly missed (counts over the test rows), and the verdict."""
-    if not 0 < level < 1:
-        raise ValueError(f"level must be in (0, 1), got {level}")
     empty = per_row["y_true"].to_numpy() == 0
     a0, at = per_row["argmax"].to_numpy(), per_row["thresholded"].to_numpy()
     withheld = a0 - at  # >= 0: a higher threshold only withholds alarms
     net = np.where(empty, withheld, -withheld)  # a false alarm removed, or a miss added
     folds = per_row.index.get_level_values("fold").to_numpy()
-    rng = np.random.default_rng(seed)
-    boot = np.array([net[block_indices(folds, block, rng)].sum() for _ in range(n_boot)])
-    low, high = np.quantile(boot, [(1 - level) / 2, (1 + level) / 2])
+    low, high = block_interval(folds, lambda idx: net[idx].sum(), block=block, n_boot=n_boot,
+                               level=level, seed=seed)
     return {"false alarms (argmax)": float(a0[empty].mean()),
             "false alarms (threshold)": float(at[empty].mean()),
             "missed (argmax)": float(1 - a0[~empty].mean()),
@@ -135,8 +132,7 @@ def claim_table(models: Mapping[str, tuple[pd.DataFrame, pd.DataFrame]], *, seed
                **summary(per_row, seed=seed, **kwargs)}
         before = row["false alarms (argmax)"]
         row["share of false alarms removed"] = (
-            row["false alarms removed"] / (before * int((per_row["y_true"] == 0).sum()))
-            if before > 0 else 0.0)
+            1 - row["false alarms (threshold)"] / before if before > 0 else 0.0)
         if at_argmax == len(chosen):
             # the tails never had a false alarm to halve: the threshold never moved
             row["verdict"] = "not tested"

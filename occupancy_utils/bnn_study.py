@@ -770,7 +770,8 @@ def uncertainty_verdicts(sigma_ratio: float, mi_share: float, confidence_std: fl
     of the top-class confidence below :data:`CONFIDENCE_STD_SMALL`. Returns the
     sentence for each.
     """
-    if sigma_moved < SIGMA_MOVED_SMALL:
+    still = sigma_moved < SIGMA_MOVED_SMALL
+    if still:
         sigma = (f"shows the initialisation, not the data: in every layer the median standard "
                  f"deviation is within {SIGMA_MOVED_SMALL:.0%} of the value training "
                  f"started it at, so the posterior says nothing about what the data taught")
@@ -783,7 +784,7 @@ def uncertainty_verdicts(sigma_ratio: float, mi_share: float, confidence_std: fl
     mi = ("small: most of what the network is unsure about, it is unsure about with "
           "every weight sample" if mi_share < MI_SHARE_SMALL else
           "substantial: the weight samples disagree on many rows")
-    if sigma_moved < SIGMA_MOVED_SMALL:
+    if still:
         # the weight samples disagree as much as the starting sigmas let them, no more
         mi += (", but it measures the posterior spread training started from (the prior's "
                "sigma), not one the network learned")

@@ -191,15 +191,8 @@ def paired_difference(a: pd.DataFrame, b: pd.DataFrame, score: str, *,
     seeds, the same rows for both models in every sample.
     """
     from . import ranking
-    from .ranking import block_indices, same_rows
 
-    # the ranking's block, sample count and level unless given: one bootstrap for the chapter
-    block = ranking.BLOCK if block is None else block
-    n_boot = ranking.N_BOOT if n_boot is None else n_boot
-    level = ranking.LEVEL if level is None else level
-    if not 0 < level < 1:
-        raise ValueError(f"level must be in (0, 1), got {level}")
-    index = same_rows({"a": a, "b": b})
+    index = ranking.same_rows({"a": a, "b": b})
     terms = []
     for rows in (a, b):
         y, p = _by_row(rows, index)
@@ -207,14 +200,13 @@ def paired_difference(a: pd.DataFrame, b: pd.DataFrame, score: str, *,
         terms.append((group.reshape(len(index), -1), term.reshape(len(index), -1)))
     (ga, ta), (gb, tb) = terms
     diff = resampled_score(ga, ta) - resampled_score(gb, tb)
-    folds = index.get_level_values("fold").to_numpy()
-    rng = np.random.default_rng(seed)
-    boot = np.empty(n_boot)
-    for i in range(n_boot):
-        idx = block_indices(folds, block, rng)
-        boot[i] = resampled_score(ga, ta, idx) - resampled_score(gb, tb, idx)
-    alpha = (1 - level) / 2
-    low, high = np.quantile(boot, [alpha, 1 - alpha])
+    # the ranking's block, sample count and level unless given: one bootstrap for the chapter
+    given = {k: v for k, v in (("block", block), ("n_boot", n_boot), ("level", level))
+             if v is not None}
+    low, high = ranking.block_interval(
+        index.get_level_values("fold").to_numpy(),
+        lambda idx: resampled_score(ga, ta, idx) - resampled_score(gb, tb, idx),
+        seed=seed, **given)
     return {"difference": float(diff), "low": float(low), "high": float(high)}
 
 

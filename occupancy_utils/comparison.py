@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import replace
+from functools import partial
 
 import numpy as np
 import pandas as pd
@@ -286,6 +287,13 @@ def aurc_table(models: dict[str, pd.DataFrame],
 N_BOOT_AUROC = 500
 
 
+def _auroc_gap(wrong: np.ndarray, first: np.ndarray, second: np.ndarray, idx: np.ndarray
+               ) -> float:
+    """Error-detection AUROC of ``first`` minus that of ``second`` on the rows ``idx``."""
+    return (selective.error_detection_auroc(wrong[idx], first[idx])
+            - selective.error_detection_auroc(wrong[idx], second[idx]))
+
+
 def entropy_against_mi_paired(models: dict[str, pd.DataFrame], *, n_boot: int = N_BOOT_AUROC,
                               seed: int = 0) -> pd.DataFrame:
     """Per model with both scores: the error-detection AUROC of the predictive entropy
@@ -299,14 +307,8 @@ def entropy_against_mi_paired(models: dict[str, pd.DataFrame], *, n_boot: int = 
         wrong = (p["y_true"] != p["y_pred"]).to_numpy()
         ent, mi = p["entropy"].to_numpy(), p["mi"].to_numpy()
         groups = (p["seed"].astype(int) * 1000 + p["fold"].astype(int)).to_numpy()
-        rng = np.random.default_rng(seed)
-        diffs = []
-        for _ in range(n_boot):
-            idx = ranking.block_indices(groups, ranking.BLOCK, rng)
-            diffs.append(selective.error_detection_auroc(wrong[idx], ent[idx])
-                         - selective.error_detection_auroc(wrong[idx], mi[idx]))
-        alpha = (1 - ranking.LEVEL) / 2
-        low, high = np.nanquantile(diffs, [alpha, 1 - alpha])
+        low, high = ranking.block_interval(groups, partial(_auroc_gap, wrong, ent, mi),
+                                           n_boot=n_boot, seed=seed)
         a_ent = selective.error_detection_auroc(wrong, ent)
         a_mi = selective.error_detection_auroc(wrong, mi)
         better = ("entropy" if low > 0 else "mutual information" if high < 0

@@ -22,6 +22,7 @@ from sklearn.metrics import f1_score
 from . import splits
 from .data import CLASSES, TARGET
 from .metrics import LABELS
+from .tables import joined
 
 # -- chapter 1: the data ------------------------------------------------------------------
 
@@ -272,9 +273,6 @@ def agreement_reading(weakest: pd.Series) -> str:
         raise ValueError("no sensor group of two or more columns")
     close = weakest[weakest >= CLOSE_AGREEMENT]
     loose = weakest[weakest < CLOSE_AGREEMENT]
-
-    def joined(items: list[str]) -> str:
-        return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
 
     parts = []
     if len(close):

@@ -1012,11 +1012,9 @@ def drop_on_errors(pred: pd.DataFrame, *, n_boot: int = 1000, seed: int = 0
     (:func:`~occupancy_utils.ranking.block_indices`; neighbouring readings are not
     independent). The report's claim, "the probability drops where the model errs",
     counts as shown for a reading when the whole interval lies above 0."""
-    from .ranking import BLOCK, block_indices
+    from .ranking import block_interval
 
     folds = pred["fold"].to_numpy()
-    rng = np.random.default_rng(seed)
-    samples = [block_indices(folds, BLOCK, rng) for _ in range(n_boot)]
     rows = []
     for way, col, name in (("softmax", "y_pred", "mean softmax"),
                            ("frequency", "y_pred_freq", "MC class frequency (report)")):
@@ -1027,8 +1025,8 @@ def drop_on_errors(pred: pd.DataFrame, *, n_boot: int = 1000, seed: int = 0
                          "shown": "cannot be judged: no wrong or no correct prediction"})
             continue
 
-        boot = np.array([_drop(prob, right, idx) for idx in samples])
-        low, high = np.nanquantile(boot, [0.025, 0.975])
+        low, high = block_interval(folds, functools.partial(_drop, prob, right),
+                                   n_boot=n_boot, seed=seed)
         rows.append({"probability": name, "drop": _drop(prob, right, np.arange(len(pred))),
                      "low": low, "high": high, "shown": "yes" if low > 0 else "no"})
     return pd.DataFrame(rows).set_index("probability")

@@ -38,6 +38,7 @@ from . import experiment, features, metrics, search, splits
 from .data import NON_LIGHT_FEATURES, TARGET
 from .families import Family, family
 from .results import check_part, plain
+from .tables import joined
 from .training import PROTOCOLS, check_protocol
 
 #: Version of what the search records hold (see cache_key).
@@ -185,8 +186,7 @@ def ties_text(ties: Mapping[int, int], candidates: int) -> str:
     if not tied:
         return f"no ties (a single best of the {candidates} candidates on every fold)"
     if clear:
-        folds = clear[0] if len(clear) == 1 else ", ".join(clear[:-1]) + " and " + clear[-1]
-        tied.append(f"a single best on fold{'s' if len(clear) > 1 else ''} {folds}")
+        tied.append(f"a single best on fold{'s' if len(clear) > 1 else ''} {joined(clear)}")
     return ", ".join(tied)
 
 

@@ -92,11 +92,19 @@ def decompose(scores: Mapping[str, Mapping[int, float]]) -> pd.DataFrame:
         raise ValueError("every regime needs the same seeds: the differences are paired")
     rows = []
     for part, (a, b) in PARTS.items():
-        d = np.array([scores[a][s] - scores[b][s] for s in seeds], dtype=float)
-        two_se = 2 * float(d.std(ddof=1) / np.sqrt(len(d))) if len(d) > 1 else float("nan")
-        rows.append({"part": part, "difference": float(d.mean()), "two_se": two_se,
-                     "seeds": len(d), "verdict": verdict(float(d.mean()), two_se)})
+        mean, two_se = _paired(scores[a], scores[b], seeds)
+        rows.append({"part": part, "difference": mean, "two_se": two_se,
+                     "seeds": len(seeds), "verdict": verdict(mean, two_se)})
     return pd.DataFrame(rows)
+
+
+def _paired(minuend: Mapping[int, float], subtrahend: Mapping[int, float],
+            seeds: Sequence[int]) -> tuple[float, float]:
+    """The mean over ``seeds`` of ``minuend - subtrahend`` and twice its standard error
+    (NaN with one seed)."""
+    d = np.array([minuend[s] - subtrahend[s] for s in seeds], dtype=float)
+    two_se = 2 * float(d.std(ddof=1) / np.sqrt(len(d))) if len(d) > 1 else float("nan")
+    return float(d.mean()), two_se
 
 
 def _spread(part: pd.Series) -> str:
@@ -164,12 +172,11 @@ def seed_difference(minuend: Mapping[int, float], subtrahend: Mapping[int, float
     seeds = sorted(minuend)
     if not seeds or sorted(subtrahend) != seeds:
         raise ValueError("a paired difference needs the same seeds on both sides")
-    d = np.array([minuend[s] - subtrahend[s] for s in seeds], dtype=float)
-    two_se = 2 * float(d.std(ddof=1) / np.sqrt(len(d))) if len(d) > 1 else float("nan")
-    part = pd.Series({"difference": float(d.mean()), "two_se": two_se})
+    mean, two_se = _paired(minuend, subtrahend, seeds)
+    part = pd.Series({"difference": mean, "two_se": two_se})
     said = {"raises the MSE": "raises the MSE", "lowers the MSE": "lowers the MSE",
             "within the seed spread": "is within the seed spread",
-            "one seed: not judged": "is not judged"}[verdict(float(d.mean()), two_se)]
+            "one seed: not judged": "is not judged"}[verdict(mean, two_se)]
     return f"{_size(part)}, {said}"
 
 

@@ -22,7 +22,8 @@ is above 0, and *indistinguishable* otherwise.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -92,6 +93,25 @@ def block_indices(folds: np.ndarray, block: int, rng: np.random.Generator) -> np
     return np.concatenate(out)
 
 
+def block_interval(groups: np.ndarray, statistic: Callable[[np.ndarray], Any], *,
+                   block: int = BLOCK, n_boot: int = N_BOOT, level: float = LEVEL,
+                   seed: int = 0) -> tuple[Any, Any]:
+    """The percentile interval of ``statistic(idx)`` over ``n_boot`` moving-block bootstrap
+    samples of row indices (:func:`block_indices` within each of ``groups``).
+
+    The one bootstrap every paired comparison of the book uses; ``statistic`` may
+    return a number or an array (one interval per element). Samples where it is NaN
+    (e.g. an AUROC with one class drawn) are left out.
+    """
+    if not 0 < level < 1:
+        raise ValueError(f"level must be in (0, 1), got {level}")
+    rng = np.random.default_rng(seed)
+    boot = np.array([statistic(block_indices(groups, block, rng)) for _ in range(n_boot)])
+    alpha = (1 - level) / 2
+    low, high = np.nanquantile(boot, [alpha, 1 - alpha], axis=0)
+    return low, high
+
+
 def verdict(low: float, is_best: bool) -> str:
     """The stated rule: *best*, *worse* (interval above 0) or *indistinguishable*."""
     if is_best:
@@ -108,18 +128,13 @@ def paired_ranking(losses: pd.DataFrame, *, block: int = BLOCK, n_boot: int = N_
     The same resampled rows serve every model in a sample, so the spread is
     that of the difference, not of two separate means.
     """
-    if not 0 < level < 1:
-        raise ValueError(f"level must be in (0, 1), got {level}")
     values = losses.to_numpy(dtype=float)
     means = values.mean(axis=0)
     best = int(np.argmin(means))
     diffs = values - values[:, [best]]
     folds = losses.index.get_level_values("fold").to_numpy()
-    rng = np.random.default_rng(seed)
-    boot = np.array([diffs[block_indices(folds, block, rng)].mean(axis=0)
-                     for _ in range(n_boot)])
-    alpha = (1 - level) / 2
-    low, high = np.quantile(boot, [alpha, 1 - alpha], axis=0)
+    low, high = block_interval(folds, lambda idx: diffs[idx].mean(axis=0), block=block,
+                               n_boot=n_boot, level=level, seed=seed)
     table = pd.DataFrame({"model": losses.columns, "mse": means,
                           "difference to best": means - means[best],
                           "low": low, "high": high})

@@ -15,6 +15,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from .tables import joined
+
 #: A longer pause between two readings is a break in collection: no sequence spans it.
 MAX_GAP_SECONDS = 300.0
 
@@ -68,6 +70,4 @@ def describe_breaks(index: pd.DatetimeIndex, max_gap_seconds: float = MAX_GAP_SE
             words.append(f"{seconds / 3600:.1f} hours")
         else:
             words.append(f"{seconds / 86400:.1f} days")
-    if not words:
-        return "none"
-    return words[0] if len(words) == 1 else ", ".join(words[:-1]) + " and " + words[-1]
+    return joined(words) if words else "none"

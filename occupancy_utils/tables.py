@@ -1,6 +1,8 @@
-"""Display helpers for the chapters' tables."""
+"""Display helpers for the chapters' tables and sentences."""
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 import pandas as pd
 
@@ -21,3 +23,10 @@ def with_dashes(table: pd.DataFrame, digits: int = 4) -> pd.DataFrame:
     for column in out.columns[out.isna().any()]:
         out[column] = out[column].astype(object).where(out[column].notna(), MISSING)
     return out
+
+
+def joined(items: Sequence[str]) -> str:
+    """Items as a sentence lists them: "a", "a and b", "a, b and c"."""
+    if not items:
+        raise ValueError("nothing to join")
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]

@@ -1,5 +1,6 @@
 import numpy as np
 import pandas as pd
+import pytest
 
 from occupancy_utils import tables
 
@@ -13,3 +14,11 @@ def test_missing_numbers_show_as_dashes_and_the_rest_is_rounded():
     assert shown["book"].dtype == float  # a column without gaps keeps its number type
     assert shown["name"].tolist() == ["a", "b"]
     assert table["report"].isna().iloc[0]  # the input is left as it was
+
+
+def test_joined_lists_items_as_a_sentence():
+    assert tables.joined(["a"]) == "a"
+    assert tables.joined(["a", "b"]) == "a and b"
+    assert tables.joined(["a", "b", "c"]) == "a, b and c"
+    with pytest.raises(ValueError, match="nothing to join"):
+        tables.joined([])
