@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import pandas as pd
 
@@ -30,3 +31,15 @@ def joined(items: Sequence[str]) -> str:
     if not items:
         raise ValueError("nothing to join")
     return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
+
+
+def glue_all(numbers: Mapping[str, Any]) -> None:
+    """Glue every number of a findings function for the text (myst-nb), none displayed.
+
+    The findings modules return their numbers as one mapping (name -> value), so a
+    chapter's cell is one call, and the names a text uses are listed in one place.
+    """
+    from myst_nb import glue  # the book's kernel has it; the package's tests need not
+
+    for name, value in numbers.items():
+        glue(name, value, display=False)

@@ -13,6 +13,7 @@ import torchbnn
 
 from occupancy_utils import bnn_study, data, experiment, results, splits, training
 from occupancy_utils.figures import bnn as figures
+from occupancy_utils.findings import bnn as bnn_findings
 from occupancy_utils.models import bnn
 
 matplotlib.use("Agg")
@@ -185,7 +186,7 @@ def test_predictions_and_results_entry(synthetic):
     with pytest.raises(ValueError, match="curves_fold"):
         bnn_study.seeds_evaluation(frame, folds, "clean", {f.number: PARAMS for f in folds},
                                    FAST, [0], curves_fold=9)
-    summary = bnn_study.confidence_summary(pred)
+    summary = bnn_findings.confidence_summary(pred)
     assert 0 < summary["confidence_min"] <= summary["confidence_max"] <= 1
 
 
@@ -197,9 +198,9 @@ def test_tables_face_the_report(synthetic):
                            "test_mse_value": 0.2, "collapsed_folds": [4] if i == 2 else [],
                            "folds": []}
                           for i, c in enumerate(configs)])
-    table = bnn_study.study_table(found, report)
+    table = bnn_findings.study_table(found, report)
     assert len(table) == 10 and table["book MSE"].notna().all()
-    shared = bnn_study.rows_of(table, {"lr": 0.01, "hidden": 64, "hidden_layers": 1})
+    shared = bnn_findings.rows_of(table, {"lr": 0.01, "hidden": 64, "hidden_layers": 1})
     assert sorted(shared["report MSE"]) == [0.54, 0.57]  # the report's two rows, one book run
     assert shared["book MSE"].nunique() == 1
     assert np.allclose(table["MSE diff."], table["book MSE"] - table["report MSE"])
@@ -208,8 +209,8 @@ def test_tables_face_the_report(synthetic):
     assert bnn_study.select(found, "report") == {k: configs[0][k] for k in bnn_study.PARAM_KEYS}
     assert bnn_study.select(found, "clean") == {k: configs[-1][k] for k in bnn_study.PARAM_KEYS}
     with pytest.raises(KeyError):
-        bnn_study.rows_of(table, {"lr": 0.02, "hidden": 64, "hidden_layers": 1})
-    partial = bnn_study.study_table(found.iloc[:2], report)  # lr 0.01 and 0.005 at hidden 64
+        bnn_findings.rows_of(table, {"lr": 0.02, "hidden": 64, "hidden_layers": 1})
+    partial = bnn_findings.study_table(found.iloc[:2], report)  # lr 0.01 and 0.005 at hidden 64
     assert partial["book MSE"].isna().sum() == 7  # 3 report rows found: 0.57, 0.54 and 1.06
 
 
@@ -232,29 +233,30 @@ def test_collapse_overview_and_zero_baseline(synthetic):
         {"lr": 0.001, "hidden": 64, "hidden_layers": 1,
          "folds": [rec(1, 0.7, False), rec(2, 0.8, False)]},
     ])
-    wide = bnn_study.collapse_overview(found)
+    wide = bnn_findings.collapse_overview(found)
     assert list(wide["all zeros on folds"]) == ["2", "-"]
     assert wide.loc["lr 0.001, 1 x 64", "fold 1"] == 0.7
-    base = bnn_study.zero_baseline(frame, folds)
+    base = bnn_findings.zero_baseline(frame, folds)
     y = frame[data.TARGET].to_numpy()
     assert base["per_fold"][0]["mse"] == pytest.approx(np.mean(y[folds[0].test] ** 2))
 
 
 def test_uncertainty_verdicts_at_their_thresholds():
-    moved = bnn_study.SIGMA_MOVED_SMALL  # at the threshold: the sigmas count as moved
-    at = bnn_study.uncertainty_verdicts(bnn_study.SIGMA_RATIO_SMALL, bnn_study.MI_SHARE_SMALL,
-                                        bnn_study.CONFIDENCE_STD_SMALL, moved)
+    moved = bnn_findings.SIGMA_MOVED_SMALL  # at the threshold: the sigmas count as moved
+    at = bnn_findings.uncertainty_verdicts(
+        bnn_findings.SIGMA_RATIO_SMALL, bnn_findings.MI_SHARE_SMALL,
+        bnn_findings.CONFIDENCE_STD_SMALL, moved)
     assert at["sigma"].startswith("is not small") and at["mi"].startswith("substantial")
     assert at["confidence"] == "does vary"  # at the threshold: not below it
-    below = bnn_study.uncertainty_verdicts(0.299, 0.199, 0.049, moved)
+    below = bnn_findings.uncertainty_verdicts(0.299, 0.199, 0.049, moved)
     assert below["sigma"].startswith("is small") and below["mi"].startswith("small")
     assert below["confidence"] == "barely varies"
     # sigmas still near their start: the ratio is not read at all, small or not
     for ratio in (0.1, 0.9):
-        still = bnn_study.uncertainty_verdicts(ratio, 0.5, 0.1, 0.199)["sigma"]
+        still = bnn_findings.uncertainty_verdicts(ratio, 0.5, 0.1, 0.199)["sigma"]
         assert still.startswith("shows the initialisation")
     # and the mutual information then measures the starting spread, which the text says
-    unmoved = bnn_study.uncertainty_verdicts(0.5, 0.01, 0.1, 0.1)["mi"]
+    unmoved = bnn_findings.uncertainty_verdicts(0.5, 0.01, 0.1, 0.1)["mi"]
     assert unmoved.startswith("small: ") and "not one the network learned" in unmoved
     assert "learned" not in below["mi"]
 
@@ -263,19 +265,20 @@ def test_seed_difference_pairs_two_final_models():
     table = pd.DataFrame({"model": ["a", "a", "b", "b", "b"],
                           "protocol": ["clean", "clean", "clean", "clean", "report"],
                           "seed": [0, 1, 0, 1, 0], "MSE (argmax)": [0.5, 0.7, 0.2, 0.4, 9.0]})
-    assert bnn_study.seed_difference(table, "a", "b") == (
+    assert bnn_findings.seed_difference(table, "a", "b") == (
         "+0.300 (twice the standard error 0.000), raises the MSE")
     with pytest.raises(ValueError, match="no clean-protocol rows for 'c'"):
-        bnn_study.seed_difference(table, "a", "c")
+        bnn_findings.seed_difference(table, "a", "c")
 
 
 def test_posterior_table_measures_sigma_against_its_start():
     model = bnn.BayesMLP(3, [4], prior_sigma=0.1)
-    table = bnn_study.posterior_table(model)
+    table = bnn_findings.posterior_table(model)
     assert table["median sigma / initial"].to_numpy() == pytest.approx(1.0)  # untrained
     with torch.no_grad():
         model.layers[0].weight_log_sigma.fill_(np.log(0.05))
-    assert bnn_study.posterior_table(model).loc[1, "median sigma / initial"] == pytest.approx(0.5)
+    table = bnn_findings.posterior_table(model)
+    assert table.loc[1, "median sigma / initial"] == pytest.approx(0.5)
 
 
 def test_other_kl_swaps_the_scaling_and_its_weight():
@@ -325,11 +328,11 @@ def test_each_fold_chooses_on_its_own_validation_tail():
     assert chosen == {1: configs[0], 2: configs[1], 3: configs[2]}
     # fold 2's tie is counted: two of the three candidates share its lowest MSE
     assert bnn_study.ties(found, [1, 2, 3]) == ({1: 1, 2: 2, 3: 1}, 3)
-    assert bnn_study.choice_text(chosen).startswith("fold 1: lr 0.01, 1 x 64; fold 2:")
-    assert bnn_study.choice_text({1: configs[1], 2: configs[1]}) == "lr 0.01, 1 x 16"
+    assert bnn_findings.choice_text(chosen).startswith("fold 1: lr 0.01, 1 x 64; fold 2:")
+    assert bnn_findings.choice_text({1: configs[1], 2: configs[1]}) == "lr 0.01, 1 x 16"
     with pytest.raises(ValueError, match="clean protocol"):
         bnn_study.select_per_fold(found.assign(protocol="report"), [1, 2, 3])
-    scores = bnn_study.chosen_scores(found, chosen)
+    scores = bnn_findings.chosen_scores(found, chosen)
     assert scores["val_mse"] == pytest.approx((0.1 + 0.2 + 0.05) / 3)
     assert scores["test_mse"] == pytest.approx((0.9 + 0.8 + 0.95) / 3)
 
@@ -352,3 +355,30 @@ def test_gap_scores_reuse_both_protocols_and_train_the_held_out_runs(synthetic):
     with pytest.raises(ValueError, match="one configuration on every fold"):
         bnn_study.gap_scores(frame, folds, bnn_study.train_final(
             frame, folds, "x", chosen, FAST, ["clean"], [0]), [0])
+
+
+def _found(collapsed: list[list[int]], folds: int = 4) -> pd.DataFrame:
+    return pd.DataFrame({"collapsed_folds": collapsed,
+                         "folds": [[{"fold": k} for k in range(1, folds + 1)]] * len(collapsed)})
+
+
+def test_collapse_numbers_count_fold_runs_from_the_records_not_an_assumed_fold_count():
+    zero = {"mean": {"mse": 1.5, "f1_macro": 0.2},
+            "per_fold": [{"mse": 2.0, "f1_macro": 0.2}, {"mse": 0.5, "f1_macro": 0.3}]}
+    out = bnn_findings.collapse_numbers(zero, [_found([[4], []], folds=3), _found([[1, 4]])])
+    assert out["bnn_n_fold_runs"] == 2 * 3 + 4 and out["bnn_n_collapsed"] == 3
+    assert out["bnn_zero_mse_last"] == 0.5 and out["bnn_zero_mse"] == 1.5
+
+
+def test_book_key_is_the_clean_choice_only_where_it_was_trained():
+    assert bnn_findings.book_key({"bnn": 1, "bnn_selected": 2, "bnn_elbo": 3}) == "bnn_selected"
+    assert bnn_findings.book_key({"bnn": 1, "bnn_elbo": 3}) == "bnn"
+
+
+def test_table_7_beside_puts_the_report_row_beside_its_own_run_only():
+    scores = pd.DataFrame({"model": ["bnn", "bnn", "bnn_elbo"],
+                           "protocol": ["report", "clean", "clean"]})
+    report = {"table_7_comparison": [["CRF", 0.3, 0.5], ["BNN", 0.41, 0.62]]}
+    out = bnn_findings.table_7_beside(scores, report)
+    assert out["MSE (report, Table 7)"].tolist()[0] == 0.41
+    assert out["MSE (report, Table 7)"].isna().tolist() == [False, True, True]

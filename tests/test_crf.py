@@ -12,6 +12,7 @@ import torch
 
 from occupancy_utils import crf_study, data, experiment, results, splits, training
 from occupancy_utils.figures import crf as crf_figures
+from occupancy_utils.findings import crf as crf_findings
 from occupancy_utils.models.crf import MLPCRF, MLPCRFStack, parse_layout
 
 FEATURES = data.NON_LIGHT_FEATURES
@@ -266,7 +267,7 @@ def test_table_2_matches_report_rows_by_configuration():
     grid = fake_grid([("32", 0.0007, 25, 0.9, 0.1), ("128", 0.001, 20, 0.3, 0.5),
                       ("64-32-16", 0.001, 10, 0.2, 0.9)])
     assert grid["rank"].tolist() == [1, 2, 3] and grid["mse"].is_monotonic_increasing
-    table = crf_study.table_2(grid, report)
+    table = crf_findings.table_2(grid, report)
     assert len(table) == len(report["table_2_top_results"])
     first = table.iloc[0]  # the report's best: 32, 0.0007, 25
     assert (first["hidden"], first["seq_len"]) == ("32", 25)
@@ -274,7 +275,7 @@ def test_table_2_matches_report_rows_by_configuration():
     assert first["mse difference"] == pytest.approx(0.9 - first["mse (report)"])
     assert table.iloc[3]["mse (book)"] == 0.3  # 128, 0.001, 20 is the report's 4th row
     assert table["mse (book)"].notna().sum() == 2
-    top = crf_study.top_table(grid, report, 2)
+    top = crf_findings.top_table(grid, report, 2)
     assert top["hidden"].tolist() == ["64-32-16", "128"]
     assert pd.isna(top.iloc[0]["mse (report)"]) and top.iloc[1]["report_rank"] == 4
 
@@ -283,7 +284,7 @@ def test_clean_protocol_selects_on_validation_not_test():
     grid = fake_grid([("32", 0.001, 10, 0.2, 0.9), ("64", 0.0003, 25, 0.5, 0.1)])
     assert crf_study.best_params(grid, "report") == {"hidden": "32", "lr": 0.001, "seq_len": 10}
     assert crf_study.best_params(grid, "clean") == {"hidden": "64", "lr": 0.0003, "seq_len": 25}
-    table = crf_study.protocol_table({"report": grid, "clean": grid})
+    table = crf_findings.protocol_table({"report": grid, "clean": grid})
     assert table["test mse"].tolist() == [0.2, 0.5]
     # the report protocol has no validation part: its monitored part is the test part
     assert np.isnan(table["validation mse"][0]) and table["validation mse"][1] == 0.1
@@ -314,13 +315,13 @@ def test_each_fold_chooses_on_its_own_validation_tail_under_clean():
                              grid_spec, "clean", [1, 2, 3, 4]) == chosen
     # the report protocol ships one configuration, the lowest mean test MSE, everywhere
     report = crf_study.choices(table, grid_spec, "report", [1, 2, 3, 4])
-    assert {crf_study.config_label(p) for p in report.values()} == {
+    assert {crf_findings.config_label(p) for p in report.values()} == {
         "hidden 128, lr 0.001, seq_len 10"}
-    assert crf_study.choice_label(report) == "hidden 128, lr 0.001, seq_len 10"
-    assert crf_study.choice_label(chosen) == "per fold: 3 different"
-    agree = crf_study.choice_table({"clean": chosen})
+    assert crf_findings.choice_label(report) == "hidden 128, lr 0.001, seq_len 10"
+    assert crf_findings.choice_label(chosen) == "per fold: 3 different"
+    agree = crf_findings.choice_table({"clean": chosen})
     assert agree["folds choosing it"].tolist() == [1, 2, 1, 2]
-    scores = crf_study.chosen_scores(table, chosen)
+    scores = crf_findings.chosen_scores(table, chosen)
     assert scores["val_mse"] == pytest.approx((0.1 + 0.1 + 0.0 + 0.1) / 4)
     assert scores["test_mse"] == pytest.approx((0.9 + 0.2 + 0.1 + 0.2) / 4)
 
@@ -365,8 +366,8 @@ def test_findings_quote_the_tables(two_runs):
     final = {"report": {3: runs}, "clean": {3: runs}}
     one = {"hidden": "64", "lr": 0.0003, "seq_len": 25}
     chosen = {p: {k: one for k in (1, 2, 3, 4)} for p in ("report", "clean")}
-    found = crf_study.findings({"report": grid, "clean": grid}, final, report, ["CRF", 0.288, 0.53],
-                               chosen)
+    found = crf_findings.findings({"report": grid, "clean": grid}, final, report,
+                                  ["CRF", 0.288, 0.53], chosen)
     assert found["crf_best_mse"] == 0.4 and found["crf_best_config"].startswith("hidden 32,")
     assert found["crf_report_best_in_book"].startswith("not available")
     assert found["crf_clean_config"].startswith("fold 1: hidden 64, lr 0.0003, seq_len 25;")
@@ -390,7 +391,7 @@ def test_findings_quote_the_tables(two_runs):
     # one seed a side: the paired differences are given but not judged
     assert found["crf_finals_difference"] == "+0.000 (one seed), is not judged"
     assert found["crf_decoding_report"].endswith("(one seed), is not judged")
-    table = crf_study.final_table(final, chosen, ["CRF", 0.288, 0.53])
+    table = crf_findings.final_table(final, chosen, ["CRF", 0.288, 0.53])
     assert table["mse (report, Table 7)"].notna().sum() == 1
 
 
@@ -468,13 +469,13 @@ def test_retrain_trains_each_fold_on_its_own_choice(synthetic):
 
 
 def test_chunk_finding_verdict_at_its_boundary():
-    assert crf_study.chunk_finding(5, 5).startswith("holds: 50% of")  # at the share: holds
-    assert crf_study.chunk_finding(6, 5).startswith("does not hold: 55% of")
-    assert crf_study.chunk_finding(0, 3) == ("holds: 0% of the chunk-wise path's 3 label "
+    assert crf_findings.chunk_finding(5, 5).startswith("holds: 50% of")  # at the share: holds
+    assert crf_findings.chunk_finding(6, 5).startswith("does not hold: 55% of")
+    assert crf_findings.chunk_finding(0, 3) == ("holds: 0% of the chunk-wise path's 3 label "
                                              "changes fall inside chunks")
-    assert crf_study.chunk_finding(0, 0).startswith("cannot be judged")
+    assert crf_findings.chunk_finding(0, 0).startswith("cannot be judged")
     with pytest.raises(ValueError, match="non-negative"):
-        crf_study.chunk_finding(-1, 2)
+        crf_findings.chunk_finding(-1, 2)
 
 
 def test_gap_scores_reproduce_the_finals_they_pair_with(synthetic):
@@ -489,9 +490,9 @@ def test_gap_scores_reproduce_the_finals_they_pair_with(synthetic):
     scores = crf_study.gap_scores(frame, folds, {"clean": clean},
                                   {"report": chosen, "clean": chosen}, [0, 1], **settings)
     # the report regime trained here is the report protocol's final, seed by seed
-    assert scores["report"] == {s: crf_study._seed_score(report[s], "chunks", "mse")
+    assert scores["report"] == {s: crf_study.seed_score(report[s], "chunks", "mse")
                                 for s in (0, 1)}
-    assert scores["clean"] == {s: crf_study._seed_score(clean[s], "chunks", "mse")
+    assert scores["clean"] == {s: crf_study.seed_score(clean[s], "chunks", "mse")
                                for s in (0, 1)}
     assert set(scores["held_out"]) == {0, 1}
     # finals of another configuration are not reused: the clean regime is trained again
@@ -518,31 +519,31 @@ def test_collapse_finding_needs_most_collapses_to_match_the_pattern():
     # two of three collapses are deep, fast and on the last fold: holds
     grid = _collapse_grid([("64-32", 0.001, "4"), ("128-64", 0.0007, "2,4"),
                            ("32", 0.001, "4")])
-    assert crf_study.collapse_finding(grid).startswith("holds: 2 of the 3 configuration(s)")
+    assert crf_findings.collapse_finding(grid).startswith("holds: 2 of the 3 configuration(s)")
     # one of two at exactly the share: does not hold
     half = _collapse_grid([("64-32", 0.001, "4"), ("32", 0.001, "4")])
-    assert crf_study.collapse_finding(half).startswith("does not hold: 1 of the 2")
+    assert crf_findings.collapse_finding(half).startswith("does not hold: 1 of the 2")
     # each part of the pattern matters: an earlier fold, one layer, the median rate or below
     for hidden, lr, folds in [("64-32", 0.001, "3"), ("128", 0.001, "4"),
                               ("64-32", 0.0003, "4")]:
-        assert crf_study.collapse_finding(_collapse_grid([(hidden, lr, folds)])).startswith(
+        assert crf_findings.collapse_finding(_collapse_grid([(hidden, lr, folds)])).startswith(
             "does not hold: 0 of the 1")
-    assert crf_study.collapse_finding(_collapse_grid([])).startswith("does not appear")
+    assert crf_findings.collapse_finding(_collapse_grid([])).startswith("does not appear")
     with pytest.raises(ValueError, match="per-fold columns"):
-        crf_study.collapse_finding(_collapse_grid([]).drop(columns="mse_fold1").iloc[:, :4])
+        crf_findings.collapse_finding(_collapse_grid([]).drop(columns="mse_fold1").iloc[:, :4])
 
 
 def test_single_class_folds_and_table_2_reading(two_runs):
     runs = [replace(r, chunk_pred=r.y_true.copy()) for r in two_runs[0]]  # several classes
-    assert crf_study.single_class_folds({"report": {0: runs}}) == "none"
+    assert crf_findings.single_class_folds({"report": {0: runs}}) == "none"
     stuck = [replace(runs[0], chunk_pred=np.full_like(runs[0].chunk_pred, 3)), *runs[1:]]
-    assert crf_study.single_class_folds({"report": {0: runs}, "clean": {2: stuck}}) == (
+    assert crf_findings.single_class_folds({"report": {0: runs}, "clean": {2: stuck}}) == (
         f"clean protocol, seed 2: class 3 on every test row of fold {runs[0].fold}")
     report = results.report_numbers()["crf"]
     rows = [(str(r[0]), r[1], r[2], m, 0.1) for r, m in
             zip(report["table_2_top_results"], np.linspace(0.1, 0.9, 19), strict=True)]
-    same = crf_study.table_2(fake_grid(rows), report)
-    assert "+1.00: the book ranks them as the report does" in crf_study.table_2_reading(same)
-    flipped = crf_study.table_2(fake_grid([(h, lr, sl, 1 - m, v) for h, lr, sl, m, v in rows]),
+    same = crf_findings.table_2(fake_grid(rows), report)
+    assert "+1.00: the book ranks them as the report does" in crf_findings.table_2_reading(same)
+    flipped = crf_findings.table_2(fake_grid([(h, lr, sl, 1 - m, v) for h, lr, sl, m, v in rows]),
                                 report)
-    assert "does not rank them as the report does" in crf_study.table_2_reading(flipped)
+    assert "does not rank them as the report does" in crf_findings.table_2_reading(flipped)

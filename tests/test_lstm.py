@@ -12,6 +12,7 @@ import torch
 from occupancy_utils import lstm_study, sequences, splits
 from occupancy_utils.data import TARGET
 from occupancy_utils.figures import lstm as lstm_figures
+from occupancy_utils.findings import lstm as lstm_findings
 from occupancy_utils.models import lstm
 
 GOOD = dict(seeds=[0], structure_grid={"seq_len": [15], "layers": [1], "hidden": [16]},
@@ -285,7 +286,7 @@ def test_two_stage_search_tunes_the_stage_one_winner(tmp_path, monkeypatch):
     assert best.dropout == 0.2  # a tie: the earlier grid point wins
     assert all(f == {"seq_len": 10, "layers": 2, "hidden": 8} for f in s.tuning["fixed"])
     assert s.seconds == 8.0
-    tidy = lstm_study.long_folds(s.structure, lstm_study.STRUCTURE_KEYS)
+    tidy = lstm_findings.long_folds(s.structure, lstm_study.STRUCTURE_KEYS)
     assert len(tidy) == 16 and set(tidy["fold"]) == {1, 2, 3, 4}
 
 
@@ -319,7 +320,7 @@ def test_clean_search_chooses_every_stage_per_fold(tmp_path, monkeypatch):
     assert len(s.names) == 5 and sorted(set(s.tuning["fold"])) == [1, 2, 3, 4]
     assert (s.tuning.groupby("fold")["seq_len"].first() == [5, 10, 15, 20]).all()
     assert s.hyper()["seq_len"] == "5 / 10 / 15 / 20" and s.hyper()["layers"] == 1
-    tidy = lstm_study.long_folds(s.tuning, lstm_study.TUNING_KEYS)
+    tidy = lstm_findings.long_folds(s.tuning, lstm_study.TUNING_KEYS)
     assert sorted(set(tidy["fold"])) == [1, 2, 3, 4] and len(tidy) == 8
 
 
@@ -370,16 +371,16 @@ def test_results_follow_the_schema():
 def test_band_and_confidence_measures():
     pred = pd.DataFrame({"y_true": [0, 1, 2, 3], "value": [0.1, 1.5, 2.0, 1.0],
                          "std": [0.1, 0.2, 0.1, 0.5]})
-    assert lstm_study.share_within(pred) == 0.5  # rows 0 and 2
-    assert lstm_study.share_within(pred, k=3) == 0.75
-    band = lstm_study.band_table(_synthetic_final(), ["report", "clean"], [0])
+    assert lstm_findings.share_within(pred) == 0.5  # rows 0 and 2
+    assert lstm_findings.share_within(pred, k=3) == 0.75
+    band = lstm_findings.band_table(_synthetic_final(), ["report", "clean"], [0])
     assert band.loc["clean", "rows"] == 100 and 0 < band.loc["clean", "within 2σ, all folds"] <= 1
     cls = pd.DataFrame({"y_true": [0, 1, 2], "y_pred": [0, 2, 2], "y_pred_freq": [0, 1, 2],
                         **{f"p{c}": v for c, v in enumerate(
                             [[0.9, 0.1, 0.1], [0.1, 0.3, 0.1], [0, 0.6, 0.7], [0, 0, 0.1]])},
                         **{f"freq{c}": v for c, v in enumerate(
                             [[1.0, 0.2, 0.0], [0, 0.5, 0.1], [0, 0.3, 0.9], [0, 0, 0]])}})
-    conf = lstm_study.confidence_when_right_and_wrong(cls)
+    conf = lstm_findings.confidence_when_right_and_wrong(cls)
     assert conf.loc["mean softmax", "correct: mean probability"] == pytest.approx(0.8)
     assert conf.loc["mean softmax", "wrong: mean probability"] == pytest.approx(0.6)
     assert conf.loc["MC class frequency (report)", "wrong: rows"] == 0
@@ -389,14 +390,14 @@ def test_table6_sets_the_report_beside_the_book():
     report = {"table_6_mc_dropout": [["regression without MCD", 0.1, 0.01, 0.6, 0.1],
                                      ["regression with MCD", 0.6, 0.1, 0.1, 0.01]]}
     final = _synthetic_final()
-    t6 = lstm_study.table6({"regression": final}, report, ["report", "clean"])
+    t6 = lstm_findings.table6({"regression": final}, report, ["report", "clean"])
     assert t6.loc[("regression with MCD", "report"), "mse"] == 0.6
     assert ("regression with MCD, MSE on raw MC mean", "report") not in t6.index
     book = t6.loc[("regression with MCD, MSE on raw MC mean", "book, clean protocol")]
     frames = final.predictions[("lstm_regression_mcd", "clean", 0)]
     assert book["mse"] == pytest.approx(np.mean([np.mean((f["y_true"] - f["value"]) ** 2)
                                                  for f in frames]))
-    assert list(t6.columns) == list(lstm_study.METRICS)
+    assert list(t6.columns) == list(lstm_findings.METRICS)
 
 
 def test_figures_are_light_and_complete():
@@ -420,7 +421,7 @@ def test_table5_keeps_integer_hyper_parameters_and_differences_only_scores():
     final = _synthetic_final()
     searches = {p: lstm_study.Search("regression", p, pd.DataFrame(), pd.DataFrame(),
                                      final.configs[p]) for p in ("report", "clean")}
-    t5 = lstm_study.table5("regression", searches, {"regression": final}, report)
+    t5 = lstm_findings.table5("regression", searches, {"regression": final}, report)
     assert t5.loc["hidden", "book (report protocol)"] == 8
     assert isinstance(t5.loc["seq_len", "book (clean protocol)"], int)
     assert str(t5.loc["layers", "report"]) == "3"  # shown as 3, not 3.0000
@@ -435,7 +436,7 @@ def test_table5_keeps_integer_hyper_parameters_and_differences_only_scores():
     c = lstm_study.Config
     searches["clean"].per_fold = {1: c("regression", 10, 1, 8, 0.5, 0.01),
                                   2: c("regression", 20, 1, 8, 0.5, 0.01)}
-    t5 = lstm_study.table5("regression", searches, {"regression": final}, report)
+    t5 = lstm_findings.table5("regression", searches, {"regression": final}, report)
     assert t5.loc["seq_len", "book (clean protocol)"] == "10 / 20"
     assert t5.loc["hidden", "book (clean protocol)"] == 8
 
@@ -461,37 +462,36 @@ def _t6(gap: float) -> pd.DataFrame:
 
 
 def test_book_scores_key_the_book_rows_by_protocol():
-    scores = lstm_study.book_scores(_t6(0.05))
+    scores = lstm_findings.book_scores(_t6(0.05))
     assert set(scores) == {(m, p) for m in ("regression without MCD", "regression with MCD")
                            for p in ("report", "clean")}  # the report's row is left out
     assert scores[("regression with MCD", "clean")]["f1_macro"] == pytest.approx(0.55)
 
 
 def test_swap_reading_at_the_collapse_threshold():
-    below = lstm_study.swap_reading(_t6(lstm_study.F1_COLLAPSE - 0.001), (0.659, 0.133))
+    below = lstm_findings.swap_reading(_t6(lstm_findings.F1_COLLAPSE - 0.001), (0.659, 0.133))
     assert "supports the swapped reading" in below and "0.099" in below
-    at = lstm_study.swap_reading(_t6(lstm_study.F1_COLLAPSE + 1e-9), (0.659, 0.133))
+    at = lstm_findings.swap_reading(_t6(lstm_findings.F1_COLLAPSE + 1e-9), (0.659, 0.133))
     assert "cannot be ruled out" in at
 
 
 def test_majority_reading_boundary():
-    from occupancy_utils import lstm_study
 
-    clear = lstm_study.CLEAR_MAJORITY
-    assert lstm_study.majority_reading(clear - 0.001).endswith("does not hold here (0.749)")
-    assert lstm_study.majority_reading(clear).endswith(" holds here (0.750)")  # at the cutoff
-    assert "does not hold" in lstm_study.majority_reading(0.6)  # a bare majority is not clear
+    clear = lstm_findings.CLEAR_MAJORITY
+    assert lstm_findings.majority_reading(clear - 0.001).endswith("does not hold here (0.749)")
+    assert lstm_findings.majority_reading(clear).endswith(" holds here (0.750)")  # at the cutoff
+    assert "does not hold" in lstm_findings.majority_reading(0.6)  # a bare majority is not clear
     with pytest.raises(ValueError, match="share"):
-        lstm_study.majority_reading(1.5)
-    assert lstm_study.majority_reading(0.07, 0.80).endswith(
+        lstm_findings.majority_reading(1.5)
+    assert lstm_findings.majority_reading(0.07, 0.80).endswith(
         "does not hold here (0.070), but over all test rows, beyond the report's claim, it "
         "holds (0.800)")
-    assert lstm_study.majority_reading(0.8, 0.5).endswith(
+    assert lstm_findings.majority_reading(0.8, 0.5).endswith(
         "but over all test rows, beyond the report's claim, it does not hold (0.500)")
-    assert lstm_study.majority_reading(0.8, 0.9).endswith(
+    assert lstm_findings.majority_reading(0.8, 0.9).endswith(
         ", and over all test rows, beyond the report's claim, it holds (0.900)")
     with pytest.raises(ValueError, match="share"):
-        lstm_study.majority_reading(0.5, -0.1)
+        lstm_findings.majority_reading(0.5, -0.1)
 
 
 def test_tie_counts_per_stage_and_fold():
@@ -499,13 +499,13 @@ def test_tie_counts_per_stage_and_fold():
     structure = pd.DataFrame({"fold_mse": [[0.1, 0.2], [0.1, 0.3], [0.2, 0.2]]})
     tuning = pd.DataFrame({"fold": [1, 1, 2, 2], "fold_mse": [[0.0], [0.0], [0.5], [0.4]]})
     found = lstm_study.Search("regression", "clean", structure, tuning, {1: c, 2: c})
-    assert lstm_study.ties(found) == {"structure": ({1: 2, 2: 2}, 3),
+    assert lstm_findings.ties(found) == {"structure": ({1: 2, 2: 2}, 3),
                                       "tuning": ({1: 2, 2: 1}, 2)}
-    assert lstm_study.ties_text(found) == (
+    assert lstm_findings.ties_text(found) == (
         "in the structure stage, 2 of 3 tie on fold 1, 2 of 3 tie on fold 2; in the dropout "
         "and lr stage, 2 of 2 tie on fold 1, a single best on fold 2")
     with pytest.raises(ValueError, match="clean protocol"):
-        lstm_study.ties(lstm_study.Search("regression", "report", structure, tuning, {1: c}))
+        lstm_findings.ties(lstm_study.Search("regression", "report", structure, tuning, {1: c}))
 
 
 def test_final_models_train_each_fold_on_its_own_configuration(frame):
@@ -551,7 +551,7 @@ def test_gap_scores_reuse_the_finals_and_train_the_held_out_runs(frame):
     assert entries["lstm_classification"]["scores"]["held_out"] == {"0": scores["held_out"][0]}
     # one configuration under both protocols: the paired runs explain the whole finals gap
     from occupancy_utils import protocol_gap
-    text = lstm_study.gap_remainders({"classification": final, "regression": alone},
+    text = lstm_findings.gap_remainders({"classification": final, "regression": alone},
                                      protocol_gap.table(entries))
     assert text.startswith("for classification, between the two protocols' final models")
     assert re.search(r"so [+-]0\.000 comes from the configurations", text)
@@ -578,16 +578,16 @@ def test_drop_on_errors_tells_a_real_drop_from_none():
                           "y_pred_freq": pred,
                           **{f"p{c}": p[:, c] for c in range(4)},
                           **{f"freq{c}": f[:, c] for c in range(4)}})
-    drops = lstm_study.drop_on_errors(frame, n_boot=200)
+    drops = lstm_findings.drop_on_errors(frame, n_boot=200)
     assert drops.loc["mean softmax", "drop"] == pytest.approx(0.4)
     assert drops.loc["mean softmax", "shown"] == "yes"
     assert drops.loc["MC class frequency (report)", "drop"] == pytest.approx(0.0)
     assert drops.loc["MC class frequency (report)", "shown"] == "no"
-    text = lstm_study.drop_reading(drops)
+    text = lstm_findings.drop_reading(drops)
     assert text.startswith("with mean softmax it drops (+0.400 from correct to wrong")
     assert "with MC class frequency (report) no drop can be read (+0.000" in text
     right = frame.assign(y_pred=frame["y_true"], y_pred_freq=frame["y_true"])
-    assert lstm_study.drop_on_errors(right, n_boot=5)["shown"].str.startswith(
+    assert lstm_findings.drop_on_errors(right, n_boot=5)["shown"].str.startswith(
         "cannot be judged").all()
 
 
@@ -599,52 +599,52 @@ def test_structure_reading_applies_the_fold_spread():
                                "mse": float(np.mean(f))} for s, la, f in rows])
     c = lstm_study.Config("regression", 5, 1, 64, 0.2, 0.01)
     found = lstm_study.Search("regression", "report", structure, pd.DataFrame(), {1: c})
-    steady = lstm_study.structure_reading(found, {"seq_len": 15, "layers": 1, "hidden": 64},
+    steady = lstm_findings.structure_reading(found, {"seq_len": 15, "layers": 1, "hidden": 64},
                                           grid)
     assert steady.startswith("the report's structure (seq_len 15, layers 1, hidden 64) ranks 3 "
                              "of 4")
     assert steady.endswith("loses by more than that spread")  # +0.2 on every fold
     # one fold carries the whole difference: within the spread
-    lumpy = lstm_study.structure_reading(found, {"seq_len": 5, "layers": 3, "hidden": 64}, grid)
+    lumpy = lstm_findings.structure_reading(found, {"seq_len": 5, "layers": 3, "hidden": 64}, grid)
     assert "differs by +0.800, +0.100, +0.100, +0.100" in lumpy
     assert lumpy.endswith("is within the spread over folds, so the different winner is not a "
                           "finding")
-    assert lstm_study.structure_reading(found, {"seq_len": 5, "layers": 1, "hidden": 64},
+    assert lstm_findings.structure_reading(found, {"seq_len": 5, "layers": 1, "hidden": 64},
                                         grid).endswith("is the winner here too")
-    assert lstm_study.structure_reading(found, {"seq_len": 20, "layers": 1, "hidden": 64},
+    assert lstm_findings.structure_reading(found, {"seq_len": 20, "layers": 1, "hidden": 64},
                                         grid).endswith("is not in this profile's grid")
     with pytest.raises(ValueError, match="report protocol"):
-        lstm_study.structure_reading(lstm_study.Search("regression", "clean", structure,
+        lstm_findings.structure_reading(lstm_study.Search("regression", "clean", structure,
                                                        pd.DataFrame(), {1: c}), {}, grid)
 
 
 def test_fold_spread_reading_compares_fold_ranges_with_mean_ranges():
     unequal = pd.DataFrame({"fold_mse": [[0.1, 0.9], [0.2, 0.8]], "mse": [0.5, 0.5]})
-    assert lstm_study.fold_spread_reading(unequal) == (
+    assert lstm_findings.fold_spread_reading(unequal) == (
         "a configuration's MSE differs between its best and its worst fold by 0.700 (the median "
         "over the configurations), more than the configurations' mean MSEs differ from each "
         "other (0.000 from the best to the worst)")
     steady = pd.DataFrame({"fold_mse": [[0.1, 0.1], [0.9, 0.9]], "mse": [0.1, 0.9]})
     assert "0.000 (the median over the configurations), no more than" in \
-        lstm_study.fold_spread_reading(steady)
+        lstm_findings.fold_spread_reading(steady)
     with pytest.raises(ValueError, match="no configuration"):
-        lstm_study.fold_spread_reading(unequal.iloc[:0])
+        lstm_findings.fold_spread_reading(unequal.iloc[:0])
 
 
 def test_effect_reading_checks_the_claimed_value_against_the_spread():
     stage = pd.DataFrame({"layers": [1, 3, 4],
                           "fold_mse": [[0.5, 0.5, 0.5, 0.5], [0.1, 0.1, 0.1, 0.1],
                                        [0.3, 0.3, 0.3, 0.3]]})
-    assert lstm_study.effect_reading(stage, "layers", [3, 4]) == (
+    assert lstm_findings.effect_reading(stage, "layers", [3, 4]) == (
         "layers 3 or 4: holds clearly, the lowest mean MSE is at 3 (0.100, next 1 at 0.500)")
-    assert lstm_study.effect_reading(stage, "layers", [4]).startswith(
+    assert lstm_findings.effect_reading(stage, "layers", [4]).startswith(
         "layers 4: does not hold, the lowest mean MSE is at 3 (0.100, against 0.300 at 4)")
     noisy = stage.assign(fold_mse=[[0.1, 0.9, 0.1, 0.9], [0.0, 0.4, 0.0, 0.4],
                                    [0.3, 0.3, 0.3, 0.3]])
-    assert "holds, within the spread" in lstm_study.effect_reading(noisy, "layers", [3])
-    assert lstm_study.effect_reading(noisy, "layers", [4]).startswith(
+    assert "holds, within the spread" in lstm_findings.effect_reading(noisy, "layers", [3])
+    assert lstm_findings.effect_reading(noisy, "layers", [4]).startswith(
         "layers 4: does not hold, within the spread, the lowest mean MSE is at 3")
-    assert lstm_study.effect_reading(stage, "layers", [8]).endswith("not in this profile's grid")
+    assert lstm_findings.effect_reading(stage, "layers", [8]).endswith("not in this profile's grid")
 
 
 def test_figure_findings_read_every_claim_of_the_report():
@@ -653,7 +653,7 @@ def test_figure_findings_read_every_claim_of_the_report():
     tuning = pd.DataFrame({"dropout": [0.2, 0.2], "lr": [0.0001, 0.01],
                            "fold_mse": [[0.3] * 4, [0.2] * 4]})
     c = lstm_study.Config("regression", 15, 3, 64, 0.2, 0.01)
-    text = lstm_study.figure_findings(lstm_study.Search("regression", "report", structure,
+    text = lstm_findings.figure_findings(lstm_study.Search("regression", "report", structure,
                                                         tuning, {1: c}))
     assert text.split("; ") == [
         "seq_len 15: holds clearly, the lowest mean MSE is at 15 (0.100, next 5 at 0.500)",
@@ -661,3 +661,48 @@ def test_figure_findings_read_every_claim_of_the_report():
         "layers 3: holds clearly, the lowest mean MSE is at 3 (0.100, next 1 at 0.500)",
         "lr 0.0001: does not hold, the lowest mean MSE is at 0.01 (0.200, against 0.300 at "
         "0.0001)"]
+
+
+def test_setup_numbers_give_ranges_and_the_report_winners():
+    out = lstm_findings.setup_numbers({"seq_len": [15, 5, 10], "hidden": [64]},
+                                      {"table_5_best": {"regression": {"hidden": 64}}})
+    assert out == {"lstm_full_seq_len_range": "5 to 15", "lstm_full_hidden_range": "64 to 64",
+                   "lstm_rep_regression_hidden": 64}
+
+
+def test_band_numbers_read_the_clear_majority_at_its_threshold():
+    clear = lstm_findings.CLEAR_MAJORITY
+    band = pd.DataFrame({"within 2σ, fold 1": [clear], "within 2σ, all folds": [clear - 0.01],
+                         "mean σ, empty room": [0.1], "mean σ, occupied": [0.3]},
+                        index=pd.Index(["clean"], name="protocol"))
+    out = lstm_findings.band_numbers(band, "clean")
+    assert out["lstm_band_reading"].startswith(
+        "the report's clear majority within 2σ on the first fold holds")
+    assert out["lstm_band_reading"].endswith("does not hold (0.740)")
+    assert out["lstm_gauss_2s"] == pytest.approx(0.9545, abs=1e-4)
+
+
+def test_confidence_numbers_say_higher_only_when_the_frequencies_are_higher_on_errors():
+    def conf(f_wrong: float) -> pd.DataFrame:
+        return pd.DataFrame({"correct: mean probability": [0.9, 0.95],
+                             "wrong: mean probability": [0.5, f_wrong]},
+                            index=["mean softmax", "MC class frequency (report)"])
+    drops = pd.DataFrame({"drop": [0.4], "low": [0.3], "high": [0.5], "shown": ["yes"]},
+                         index=pd.Index(["mean softmax"], name="probability"))
+    assert lstm_findings.confidence_numbers(conf(0.6), drops)["lstm_f_vs_p"] == "higher"
+    assert lstm_findings.confidence_numbers(conf(0.5), drops)["lstm_f_vs_p"] == "not higher"
+
+
+def test_all_final_models_train_only_variants_searched_under_every_protocol(monkeypatch):
+    trained = []
+    monkeypatch.setattr(lstm_study, "final_models", lambda frame, variant, configs, **kw:
+                        trained.append((variant, sorted(configs), kw)) or variant)
+
+    class Found:
+        per_fold = {1: "config"}
+
+    searches = {("regression", "report"): Found(), ("regression", "clean"): Found(),
+                ("classification", "report"): Found()}
+    out = lstm_study.all_final_models(None, searches, ["report", "clean"], seeds=[0])
+    assert out == {"regression": "regression"}
+    assert trained == [("regression", ["clean", "report"], {"seeds": [0]})]

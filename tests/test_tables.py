@@ -22,3 +22,13 @@ def test_joined_lists_items_as_a_sentence():
     assert tables.joined(["a", "b", "c"]) == "a, b and c"
     with pytest.raises(ValueError, match="nothing to join"):
         tables.joined([])
+
+
+def test_glue_all_glues_every_name_once_and_displays_none(monkeypatch):
+    import myst_nb
+
+    calls = []
+    monkeypatch.setattr(myst_nb, "glue", lambda name, value, display: calls.append(
+        (name, value, display)))
+    tables.glue_all({"a": 1, "b": "two"})
+    assert calls == [("a", 1, False), ("b", "two", False)]

@@ -11,7 +11,7 @@ import plotly.graph_objects as go
 import seaborn as sns
 from plotly.subplots import make_subplots
 
-from ..lstm_study import assigned_probability, long_folds
+from ..findings.lstm import assigned_probability, long_folds
 
 #: Longest series drawn per trace; longer ones are thinned evenly (the figures stay light).
 MAX_POINTS = 5000
