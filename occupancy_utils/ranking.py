@@ -22,7 +22,7 @@ is above 0, and *indistinguishable* otherwise.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -230,3 +230,38 @@ def agreement_reading(agree: Mapping[str, object], labels: Mapping[str, str]) ->
                      f", and {first} is worse than the best on the second design")
     return (f"of the {agree['models']} models ranked under both designs, {best}; Kendall's "
             f"tau between the two orders is {agree['tau']:.2f} (1: the same order)")
+
+
+def ordered_pairs(losses: pd.DataFrame, pairs: Sequence[tuple[str, str]], *,
+                  block: int = BLOCK, n_boot: int = N_BOOT, level: float = LEVEL,
+                  seed: int = 0) -> pd.DataFrame:
+    """A claimed order of models tested pair by pair: for each (better, worse) pair, the
+    worse model's mean loss minus the better one's on the same rows, with its
+    block-bootstrap interval (one draw of rows serves every pair).
+
+    **The rule:** the claim *holds* when the whole interval lies above 0, is
+    *reversed* when it lies below 0, and the two *cannot be told apart* otherwise.
+    """
+    missing = sorted({m for pair in pairs for m in pair} - set(losses.columns))
+    if missing:
+        raise ValueError(f"no losses for {', '.join(missing)}")
+    values = losses.to_numpy(dtype=float)
+    col = {m: i for i, m in enumerate(losses.columns)}
+    diffs = np.stack([values[:, col[worse]] - values[:, col[better]]
+                      for better, worse in pairs], axis=1)
+    folds = losses.index.get_level_values("fold").to_numpy()
+    low, high = block_interval(folds, lambda idx: diffs[idx].mean(axis=0), block=block,
+                               n_boot=n_boot, level=level, seed=seed)
+    verdicts = ["holds" if lo > 0 else "reversed" if hi < 0 else "cannot be told apart"
+                for lo, hi in zip(np.atleast_1d(low), np.atleast_1d(high), strict=True)]
+    return pd.DataFrame({"better": [b for b, _ in pairs], "worse": [w for _, w in pairs],
+                         "difference": diffs.mean(axis=0), "low": np.atleast_1d(low),
+                         "high": np.atleast_1d(high), "verdict": verdicts})
+
+
+def order_reading(table: pd.DataFrame, labels: Mapping[str, str]) -> str:
+    """:func:`ordered_pairs` in one sentence, one clause per pair."""
+    name = {m: labels.get(m, m) for m in [*table["better"], *table["worse"]]}
+    return "; ".join(
+        f"{name[r.better]} below {name[r.worse]}: {r.verdict} ({r.difference:+.3f}, "
+        f"{LEVEL * 100:.0f} % interval {r.low:+.3f} to {r.high:+.3f})" for r in table.itertuples())

@@ -149,3 +149,25 @@ def test_agreement_of_two_rankings():
     worse = swapped.assign(verdict=["worse", "worse", "best"])
     assert ", and a is worse than the best on the second design" in \
         ranking.agreement_reading(ranking.agreement(first, worse), {})
+
+
+def test_a_claimed_order_holds_is_reversed_or_cannot_be_told_apart():
+    rng = np.random.default_rng(1)
+    n = 600
+    base = rng.uniform(0, 1, n)
+    losses = _losses({"good": base, "bad": base + 0.5, "same": base.copy(),
+                      "noisy": base + rng.normal(0, 1, n)})
+    table = ranking.ordered_pairs(losses, [("good", "bad"), ("bad", "good"), ("good", "same"),
+                                           ("good", "noisy")], n_boot=300)
+    assert table["verdict"].tolist()[:3] == ["holds", "reversed", "cannot be told apart"]
+    assert table.loc[0, "low"] == pytest.approx(0.5) and table.loc[1, "high"] == pytest.approx(
+        -0.5)
+    # a constant difference of 0 has an interval of exactly [0, 0]: not above 0, so no claim
+    assert table.loc[2, ["low", "high"]].tolist() == [0.0, 0.0]
+    noisy = table.loc[3]
+    assert noisy["verdict"] == ("holds" if noisy["low"] > 0 else "reversed" if noisy["high"] < 0
+                                else "cannot be told apart")
+    text = ranking.order_reading(table, {"good": "Good model"})
+    assert text.startswith("Good model below bad: holds (+0.500, 95 % interval +0.500 to")
+    with pytest.raises(ValueError, match="no losses for lstm"):
+        ranking.ordered_pairs(losses, [("lstm", "good")])
