@@ -21,6 +21,8 @@ import torch
 from sklearn.calibration import calibration_curve
 from sklearn.metrics import log_loss
 
+from .experiment import PROBA_COLUMNS
+
 CLASSES = np.arange(4)
 _EPS = 1e-12
 
@@ -166,8 +168,6 @@ def resampled_score(group: np.ndarray, term: np.ndarray, idx: np.ndarray | None 
 def _by_row(rows: pd.DataFrame, index: pd.MultiIndex) -> tuple[np.ndarray, np.ndarray]:
     """True classes (n, s) and probabilities (n, s, 4): each (fold, position) of ``index``
     with its ``s`` seeds side by side, so that resampling rows keeps every seed's."""
-    from .comparison import PROBABILITY_COLUMNS
-
     key = ["fold", "position"]
     counts = rows.groupby(key).size()
     if counts.nunique() != 1:
@@ -175,7 +175,7 @@ def _by_row(rows: pd.DataFrame, index: pd.MultiIndex) -> tuple[np.ndarray, np.nd
     ordered = rows.set_index(key).sort_index(kind="stable").loc[index]
     s = int(counts.iloc[0])
     return (ordered["y_true"].to_numpy().reshape(len(index), s),
-            ordered[PROBABILITY_COLUMNS].to_numpy(dtype=float).reshape(len(index), s, 4))
+            ordered[PROBA_COLUMNS].to_numpy(dtype=float).reshape(len(index), s, 4))
 
 
 def paired_difference(a: pd.DataFrame, b: pd.DataFrame, score: str, *,

@@ -2,24 +2,25 @@
 
 Nothing here trains a network: the model chapters wrote their scores to
 ``results/<profile>/<chapter>.json`` (schema in CONTRIBUTING.md), and this
-module lines them up with the report's Table 7 and with two baselines the
-report lacks.
+module lines them up with the report's Table 7 and with the baselines the
+report lacks, gathers every model's per-row predictions for the ranking and
+the uncertainty scores, and says what each model cost. What the uncertainty
+is worth is :mod:`~occupancy_utils.uncertainty_value`'s.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import replace
-from functools import partial
 
 import numpy as np
 import pandas as pd
 
-from . import ablation, experiment, families, nested, ranking, search, selective, splits
+from . import ablation, experiment, families, nested, search, splits
 from .data import NON_LIGHT_FEATURES, TARGET
+from .experiment import PROBA_COLUMNS
 from .paths import results_dir
 from .results import MissingResults, read_results
-from .selective import DEFAULT_COVERAGES
 from .splits import Fold
 
 #: The report's Table 7 rows and where the book's counterpart lives.
@@ -118,9 +119,6 @@ def baseline_predictions(frame: pd.DataFrame, folds: list[Fold]) -> dict[str, li
     return out
 
 
-PROBABILITY_COLUMNS = ["p0", "p1", "p2", "p3"]
-
-
 def probabilistic_predictions(profile: str, protocol: str = "clean",
                               seed: int | str | None = None,
                               chapters: Iterable[str] = MODEL_CHAPTERS) -> dict[str, pd.DataFrame]:
@@ -137,7 +135,7 @@ def probabilistic_predictions(profile: str, protocol: str = "clean",
         preds = read_predictions(profile, chapter)
         preds = preds[preds["protocol"] == protocol]
         for model, rows in preds.groupby("model", sort=True):
-            has_p = set(PROBABILITY_COLUMNS) <= set(rows.columns) and rows["p0"].notna().all()
+            has_p = set(PROBA_COLUMNS) <= set(rows.columns) and rows["p0"].notna().all()
             has_std = {"value", "std"} <= set(rows.columns) and rows["std"].notna().all()
             if not (has_p or has_std):
                 continue
@@ -172,176 +170,6 @@ def seconds(long: pd.DataFrame, protocol: str = "clean") -> dict[str, float]:
     rows = long[long["protocol"] == protocol].set_index("model")
     total = rows["train_seconds"] + rows["predict_seconds"]
     return {str(k): float(v) for k, v in total.dropna().items()}
-
-
-def confidence(rows: pd.DataFrame) -> np.ndarray:
-    """How sure the model is of each row: top-class probability, or minus the predicted std."""
-    if set(PROBABILITY_COLUMNS) <= set(rows.columns):
-        return rows[PROBABILITY_COLUMNS].to_numpy().max(axis=1)
-    return -rows["std"].to_numpy()
-
-
-def calibration_table(models: dict[str, pd.DataFrame]) -> pd.DataFrame:
-    """Calibration scores of each probabilistic model (NaN where a score does not apply).
-
-    A model with class probabilities is scored as a classifier only: the mean and
-    spread of its categorical distribution (the BNN stores them) are not a
-    Gaussian prediction, and a Gaussian NLL or ±1σ coverage of them would
-    score a claim the model never makes. The Gaussian scores are for the
-    models whose output is a mean and a standard deviation (the MC-dropout
-    regression).
-    """
-    from . import calibration
-
-    rows = []
-    for name, p in models.items():
-        y = p["y_true"].to_numpy()
-        row: dict[str, object] = {"model": name, "rows": len(p)}
-        if set(PROBABILITY_COLUMNS) <= set(p.columns):
-            row.update(calibration.classifier_report(y, p[PROBABILITY_COLUMNS].to_numpy()))
-        elif {"value", "std"} <= set(p.columns):
-            row.update(calibration.regression_report(y, p["value"].to_numpy(),
-                                                     p["std"].to_numpy()))
-        rows.append(row)
-    return pd.DataFrame(rows)
-
-
-def risk_coverage_of(rows: pd.DataFrame,
-                     coverages: Iterable[float] = DEFAULT_COVERAGES) -> pd.DataFrame:
-    """One model's risk-coverage curve, ranked by :func:`confidence`.
-
-    ``mse`` is on the predicted labels for every model (as in Table 7);
-    ``mse_value`` on the model's number of people (regression mean, expected
-    count) where it has one.
-    """
-    value = rows["value"].to_numpy() if "value" in rows.columns else None
-    return selective.risk_coverage(rows["y_true"].to_numpy(), rows["y_pred"].to_numpy(),
-                                   confidence(rows), coverages=list(coverages), value=value)
-
-
-def can_abstain(models: dict[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
-    """The models whose confidence varies within some fold. A confidence that is constant
-    within each fold (a model that ignores the sensors, as the most common training
-    count) ranks rows by fold or by row order, not by what the model knows of them."""
-    def varies(p: pd.DataFrame) -> bool:
-        conf = confidence(p)
-        folds = p["fold"].to_numpy() if "fold" in p.columns else np.zeros(len(p))
-        return any(np.ptp(conf[folds == f]) > 0 for f in np.unique(folds))
-
-    return {name: p for name, p in models.items() if varies(p)}
-
-
-def selective_table(models: dict[str, pd.DataFrame],
-                    coverages: Iterable[float] = (1.0, 0.9, 0.8, 0.5)) -> pd.DataFrame:
-    """MSE, F1 macro and false-occupied rate when each model keeps its most confident rows
-    (models that :func:`can_abstain`)."""
-    return pd.concat([risk_coverage_of(p, coverages).assign(model=name)
-                      for name, p in can_abstain(models).items()], ignore_index=True)
-
-
-def error_flags(models: dict[str, pd.DataFrame]) -> pd.DataFrame:
-    """AUROC of each available uncertainty score for telling wrong predictions from right ones."""
-    rows = []
-    for name, p in models.items():
-        wrong = (p["y_true"] != p["y_pred"]).to_numpy()
-        scores = {"1 - top probability": -confidence(p)} if "p0" in p.columns else {
-            "predicted std": p["std"].to_numpy()}
-        for col, label in (("entropy", "predictive entropy"), ("mi", "mutual information")):
-            if col in p.columns:
-                scores[label] = p[col].to_numpy()
-        for label, score in scores.items():
-            rows.append({"model": name, "score": label,
-                         "auroc": selective.error_detection_auroc(wrong, score),
-                         "error rate": float(wrong.mean())})
-    return pd.DataFrame(rows)
-
-
-def aurc_table(models: dict[str, pd.DataFrame],
-               coverages: Iterable[float] = DEFAULT_COVERAGES) -> pd.DataFrame:
-    """Mean risk over the coverages against the risk on every row, per model.
-
-    The area under the risk-coverage curve divided by the span of coverages is
-    the mean risk a user meets when choosing a coverage at random. If the
-    confidence ranked nothing, that mean would equal the all-rows risk (random
-    abstention keeps the error rate in expectation), so the ratio below 1 is
-    what the confidence buys. For F1 (higher is better) a ratio above 1 is. Only
-    models that :func:`can_abstain` are scored.
-    """
-    coverages = sorted(coverages)
-    span = coverages[-1] - coverages[0]
-    rows = []
-    for name, p in can_abstain(models).items():
-        curve = risk_coverage_of(p, coverages)
-        full = curve.loc[curve["coverage"].idxmax()]
-        row: dict[str, object] = {"model": name}
-        for metric in ("mse", "f1_macro"):
-            mean = selective.aurc(curve, metric) / span
-            row |= {f"{metric} (all rows)": float(full[metric]),
-                    f"{metric} (mean over coverage)": mean,
-                    f"{metric} ratio": mean / float(full[metric]) if full[metric] else np.nan}
-        rows.append(row)
-    return pd.DataFrame(rows)
-
-
-#: Bootstrap samples for the AUROC differences (each sample recomputes two AUROCs).
-N_BOOT_AUROC = 500
-
-
-def _auroc_gap(wrong: np.ndarray, first: np.ndarray, second: np.ndarray, idx: np.ndarray
-               ) -> float:
-    """Error-detection AUROC of ``first`` minus that of ``second`` on the rows ``idx``."""
-    return (selective.error_detection_auroc(wrong[idx], first[idx])
-            - selective.error_detection_auroc(wrong[idx], second[idx]))
-
-
-def entropy_against_mi_paired(models: dict[str, pd.DataFrame], *, n_boot: int = N_BOOT_AUROC,
-                              seed: int = 0) -> pd.DataFrame:
-    """Per model with both scores: the error-detection AUROC of the predictive entropy
-    minus that of the mutual information, with the ranking's level of interval from a
-    moving-block bootstrap of the rows (blocks within each seed and fold), and which
-    score flags the errors better by the rule that the interval must exclude 0."""
-    rows = []
-    for name, p in models.items():
-        if not {"entropy", "mi"} <= set(p.columns):
-            continue
-        wrong = (p["y_true"] != p["y_pred"]).to_numpy()
-        ent, mi = p["entropy"].to_numpy(), p["mi"].to_numpy()
-        groups = (p["seed"].astype(int) * 1000 + p["fold"].astype(int)).to_numpy()
-        low, high = ranking.block_interval(groups, partial(_auroc_gap, wrong, ent, mi),
-                                           n_boot=n_boot, seed=seed)
-        a_ent = selective.error_detection_auroc(wrong, ent)
-        a_mi = selective.error_detection_auroc(wrong, mi)
-        better = ("entropy" if low > 0 else "mutual information" if high < 0
-                  else "indistinguishable")
-        rows.append({"model": name, "predictive entropy": a_ent, "mutual information": a_mi,
-                     "difference": a_ent - a_mi, "low": float(low), "high": float(high),
-                     "better": better})
-    return pd.DataFrame(rows, columns=["model", "predictive entropy", "mutual information",
-                                       "difference", "low", "high", "better"])
-
-
-def entropy_mi_reading(paired: pd.DataFrame) -> str:
-    """:func:`entropy_against_mi_paired` in one sentence, with the models whose mutual
-    information ranks the errors below the correct rows (an AUROC under 0.5)."""
-    if paired.empty:
-        return "no model has both scores"
-    count = {k: int((paired["better"] == k).sum())
-             for k in ("entropy", "mutual information", "indistinguishable")}
-    below = int((paired["mutual information"] < 0.5).sum())
-    return (f"of the {len(paired)} models with both scores, the entropy flags the errors "
-            f"better beyond the interval for {count['entropy']}, the mutual information for "
-            f"{count['mutual information']}, and {count['indistinguishable']} cannot be told "
-            f"apart; for {below} the mutual information ranks the errors below the correct "
-            f"rows (an AUROC under 0.5, worse than chance)")
-
-
-def fewer_false_occupied(fp: pd.DataFrame) -> pd.Series:
-    """Change in the false-occupied rate from all rows to the smallest coverage, per model.
-
-    ``fp`` has one column per coverage (as :func:`selective_table` pivoted). A
-    negative change supports the report's claim for that model.
-    """
-    return (fp[min(fp.columns)] - fp[max(fp.columns)]).rename("change")
 
 
 # --------------------------------------------------------------------------- protocol gap
@@ -401,101 +229,6 @@ def protocol_gap_reading(gaps: pd.DataFrame) -> str:
     return (f"{worse} of {len(judged)} trained models{also} score a higher MSE under the clean "
             f"protocol by more than twice the standard error over seeds, {better} a lower "
             f"one, and {within} are within it; {confound}")
-
-
-# --------------------------------------------------------------------------- deep against baselines
-
-def uncertainty_edge(aurc: pd.DataFrame, baselines: Iterable[str]) -> dict[str, object]:
-    """Among the deep models and among the baselines: the lowest mean MSE over the
-    coverages on the rows kept (what a user who abstains meets) and that model's ratio to
-    its own all-rows MSE. The ratio alone would favour a model with many errors to
-    remove, so the best is chosen on the absolute mean; calibration is compared, paired,
-    by :func:`calibration_edge`."""
-    base = set(baselines)
-    out: dict[str, object] = {}
-    for group, is_base in (("deep", False), ("baseline", True)):
-        a = aurc[aurc["model"].isin(base) == is_base]
-        if a.empty:
-            raise ValueError(f"no {group} model can abstain")
-        best = a.loc[a["mse (mean over coverage)"].idxmin()]
-        out |= {f"kept_{group}": float(best["mse (mean over coverage)"]),
-                f"ratio_{group}": float(best["mse ratio"]), f"kept_{group}_model": best["model"]}
-    return out
-
-
-#: The scores of :func:`calibration_edge`, by their names in the calibration table.
-CALIBRATION_SCORES = {"nll": "NLL", "brier": "Brier score", "ece_top": "top-label ECE",
-                      "ece_classwise": "class-wise ECE"}
-
-
-def calibration_edge(models: dict[str, pd.DataFrame], calib: pd.DataFrame,
-                     baselines: Iterable[str], *, seed: int = 0,
-                     n_boot: int | None = None) -> pd.DataFrame:
-    """Per calibration score: the best deep model against the best baseline, paired.
-
-    Each score picks its own best of each group (lowest value in ``calib``); the
-    difference deep minus baseline is computed on the same rows with its 95 %
-    block-bootstrap interval (:func:`~occupancy_utils.calibration.paired_difference`)
-    and read by :func:`~occupancy_utils.calibration.paired_verdict`: the deep
-    model is better, worse, or indistinguishable. ``models`` holds each model's
-    predictions, every seed's rows pooled.
-    """
-    from . import calibration
-
-    base = set(baselines)
-    classifiers = calib.dropna(subset=["ece_top"])
-    rows = []
-    for score, name in CALIBRATION_SCORES.items():
-        best = {}
-        for group, is_base in (("deep", False), ("baseline", True)):
-            c = classifiers[classifiers["model"].isin(base) == is_base]
-            if c.empty:
-                raise ValueError(f"no {group} model has class probabilities to compare")
-            best[group] = c.loc[c[score].astype(float).idxmin()]
-        d = calibration.paired_difference(models[best["deep"]["model"]],
-                                          models[best["baseline"]["model"]], score,
-                                          seed=seed, n_boot=n_boot)
-        rows.append({"score": name, "deep model": best["deep"]["model"],
-                     "deep": float(best["deep"][score]),
-                     "baseline model": best["baseline"]["model"],
-                     "baseline": float(best["baseline"][score]), **d,
-                     "deep model is": calibration.paired_verdict(d["low"], d["high"])})
-    return pd.DataFrame(rows)
-
-
-def calibration_edge_reading(edge: pd.DataFrame, labels: Mapping[str, str]) -> str:
-    """:func:`calibration_edge` in one sentence: per score, who is better, or that the two
-    cannot be told apart."""
-    parts = []
-    for _, r in edge.iterrows():
-        deep, base = (labels.get(m, m) for m in (r["deep model"], r["baseline model"]))
-        what = {"better": f"the deep model is better ({deep})",
-                "worse": f"the baseline is better ({base})",
-                "indistinguishable": f"the best deep model ({deep}) and the best baseline "
-                                     f"({base}) cannot be told apart"}[r["deep model is"]]
-        parts.append(f"by {r['score']}, {what}: {r['deep']:.3f} against {r['baseline']:.3f}, "
-                     f"a difference of {r['difference']:+.3f} ({ranking.LEVEL:.0%} interval "
-                     f"{r['low']:+.3f} to {r['high']:+.3f})")
-    return "; ".join(parts)
-
-
-def calibration_leaders(calib: pd.DataFrame, labels: Mapping[str, str]) -> str:
-    """Which classifier has the lowest value of each calibration score, in one sentence,
-    saying whether one model leads on every score."""
-    classifiers = calib.dropna(subset=["ece_top"])
-    if classifiers.empty:
-        raise ValueError("no model has class probabilities")
-    leaders = {name: classifiers.loc[classifiers[score].astype(float).idxmin()]
-               for score, name in CALIBRATION_SCORES.items()}
-    keys = {str(r["model"]) for r in leaders.values()}
-    values = {name: float(leaders[name][score]) for score, name in CALIBRATION_SCORES.items()}
-    if len(keys) == 1:
-        key = keys.pop()
-        return (f"{labels.get(key, key)} is the best calibrated classifier by every score ("
-                + ", ".join(f"{n} {v:.3f}" for n, v in values.items()) + ")")
-    return ("No classifier is the best calibrated by every score: "
-            + "; ".join(f"by {n}, {labels.get(leaders[n]['model'], leaders[n]['model'])} "
-                        f"({v:.3f})" for n, v in values.items()))
 
 
 # --------------------------------------------------------------------------- the report's order
@@ -593,7 +326,7 @@ def alarm_predictions(profile: str, extra_test: pd.DataFrame, extra_validation: 
 
     def by_model(frames: list[pd.DataFrame]) -> dict[str, pd.DataFrame]:
         return {m: g for m, g in _by_model(frames, protocol).items()
-                if set(PROBABILITY_COLUMNS) <= set(g.columns) and g["p0"].notna().all()}
+                if set(PROBA_COLUMNS) <= set(g.columns) and g["p0"].notna().all()}
 
     chapters = list(chapters)
     test = by_model([read_predictions(profile, c) for c in chapters] + [extra_test])

@@ -6,7 +6,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from occupancy_utils import calibration, comparison, experiment, selective, splits
+from occupancy_utils import (
+    calibration,
+    comparison,
+    experiment,
+    selective,
+    splits,
+    uncertainty_value,
+)
 
 
 def calibrated_sample(n: int = 20000, seed: int = 0):
@@ -116,7 +123,7 @@ def test_aurc_table_credits_a_confidence_that_ranks_errors():
     rng = np.random.default_rng(0)
     models = {"ranks": _classifier_rows(rng, 4000, True),
               "noise": _classifier_rows(rng, 4000, False)}
-    table = comparison.aurc_table(models).set_index("model")
+    table = uncertainty_value.aurc_table(models).set_index("model")
     assert table.loc["ranks", "mse ratio"] < 0.6  # errors are dropped first
     assert table.loc["ranks", "f1_macro ratio"] > 1.1
     assert table.loc["noise", "mse ratio"] == pytest.approx(1.0, abs=0.1)  # random abstention
@@ -124,18 +131,19 @@ def test_aurc_table_credits_a_confidence_that_ranks_errors():
         table.loc["noise", "mse (all rows)"], rel=0.2)
     # a model whose confidence never varies ranks nothing: it is left out
     constant = models["noise"].assign(p0=0.4, p1=0.2, p2=0.2, p3=0.2)
-    assert list(comparison.can_abstain({**models, "constant": constant})) == ["ranks", "noise"]
+    kept = uncertainty_value.can_abstain({**models, "constant": constant})
+    assert list(kept) == ["ranks", "noise"]
     # constant within each fold (a prior per training part) ranks nothing either
     by_fold = constant.assign(fold=np.repeat([1, 2], len(constant) // 2),
                               p0=np.repeat([0.4, 0.7], len(constant) // 2))
-    assert comparison.can_abstain({"by_fold": by_fold}) == {}
-    assert "constant" not in set(comparison.selective_table({"constant": constant,
+    assert uncertainty_value.can_abstain({"by_fold": by_fold}) == {}
+    assert "constant" not in set(uncertainty_value.selective_table({"constant": constant,
                                                              **models})["model"])
 
 
 def test_fewer_false_occupied_compares_smallest_coverage_with_all_rows():
     fp = pd.DataFrame({0.5: [0.0, 0.3], 0.9: [0.1, 0.25], 1.0: [0.2, 0.2]}, index=["x", "y"])
-    change = comparison.fewer_false_occupied(fp)
+    change = uncertainty_value.fewer_false_occupied(fp)
     assert change["x"] == pytest.approx(-0.2) and change["y"] == pytest.approx(0.1)
 
 
@@ -155,12 +163,12 @@ def test_uncertainty_edge_compares_the_best_of_each_group():
     aurc = pd.DataFrame({"model": ["crf", "lstm", "gb", "lr"],
                          "mse (mean over coverage)": [0.09, 0.30, 0.20, 0.10],
                          "mse ratio": [0.9, 0.2, 0.5, 0.7]})
-    edge = comparison.uncertainty_edge(aurc, {"gb", "lr"})
+    edge = uncertainty_value.uncertainty_edge(aurc, {"gb", "lr"})
     # chosen on the rows kept, not on the ratio that favours a model with many errors
     assert (edge["kept_deep_model"], edge["kept_deep"], edge["ratio_deep"]) == ("crf", 0.09, 0.9)
     assert (edge["kept_baseline_model"], edge["kept_baseline"]) == ("lr", 0.10)
     with pytest.raises(ValueError, match="no baseline model"):
-        comparison.uncertainty_edge(aurc, {"nothing"})
+        uncertainty_value.uncertainty_edge(aurc, {"nothing"})
 
 
 def test_calibration_edge_pairs_the_best_of_each_group_per_score():
@@ -171,8 +179,8 @@ def test_calibration_edge_pairs_the_best_of_each_group_per_score():
     wrong[np.arange(400), (y + 1) % 4] = 0.94
     prob = {"deep": _rows(y, right), "worse_deep": _rows(y, wrong), "base": _rows(y, wrong),
             "uniform": _rows(y, np.full((400, 4), 0.25))}
-    calib = comparison.calibration_table(prob)
-    edge = comparison.calibration_edge(prob, calib, ["base", "uniform"], n_boot=100)
+    calib = uncertainty_value.calibration_table(prob)
+    edge = uncertainty_value.calibration_edge(prob, calib, ["base", "uniform"], n_boot=100)
     assert list(edge["deep model"]) == ["deep"] * 4
     # the uniform baseline has the lower NLL and Brier of the two baselines...
     nll = edge.set_index("score").loc["NLL"]
@@ -182,20 +190,20 @@ def test_calibration_edge_pairs_the_best_of_each_group_per_score():
     top = edge.set_index("score").loc["top-label ECE"]
     assert top["deep"] == pytest.approx(0.06) and top["baseline"] < 0.02
     assert top["deep model is"] == "worse"
-    text = comparison.calibration_edge_reading(edge, {"deep": "Deep"})
+    text = uncertainty_value.calibration_edge_reading(edge, {"deep": "Deep"})
     assert text.startswith("by NLL, the deep model is better (Deep): ")
     with pytest.raises(ValueError, match="no baseline model"):
-        comparison.calibration_edge(prob, calib, [], n_boot=5)
+        uncertainty_value.calibration_edge(prob, calib, [], n_boot=5)
 
 
 def test_calibration_leaders_say_when_one_model_leads_on_every_score():
     calib = pd.DataFrame({"model": ["a", "b", "r"], "nll": [0.4, 0.5, np.nan],
                           "brier": [0.2, 0.3, np.nan], "ece_top": [0.1, 0.2, np.nan],
                           "ece_classwise": [0.1, 0.2, np.nan]})
-    assert comparison.calibration_leaders(calib, {"a": "A"}).startswith(
+    assert uncertainty_value.calibration_leaders(calib, {"a": "A"}).startswith(
         "A is the best calibrated classifier by every score (NLL 0.400")
     calib.loc[1, "ece_top"] = 0.05
-    assert comparison.calibration_leaders(calib, {}) == (
+    assert uncertainty_value.calibration_leaders(calib, {}) == (
         "No classifier is the best calibrated by every score: by NLL, a (0.400); "
         "by Brier score, a (0.200); "
         "by top-label ECE, b (0.050); by class-wise ECE, a (0.100)")
@@ -268,7 +276,7 @@ def test_a_categorical_is_not_scored_as_a_gaussian():
     both = pd.DataFrame({"y_true": y, "y_pred": y, "value": 1.5, "std": 1.1,
                          **{f"p{k}": p[:, k] for k in range(4)}})
     gaussian = pd.DataFrame({"y_true": y, "y_pred": y, "value": y + 0.1, "std": 0.5})
-    table = comparison.calibration_table({"bnn": both, "mcd": gaussian}).set_index("model")
+    table = uncertainty_value.calibration_table({"bnn": both, "mcd": gaussian}).set_index("model")
     assert np.isnan(table.loc["bnn", "gaussian_nll"]) and np.isfinite(table.loc["bnn", "nll"])
     assert np.isfinite(table.loc["mcd", "gaussian_nll"]) and np.isnan(table.loc["mcd", "nll"])
 
@@ -334,7 +342,7 @@ def test_resampled_score_of_some_rows_is_the_score_of_those_rows():
 
 def _rows(y: np.ndarray, p: np.ndarray, seeds: int = 2) -> pd.DataFrame:
     n = len(y)
-    one = pd.DataFrame(p, columns=comparison.PROBABILITY_COLUMNS).assign(
+    one = pd.DataFrame(p, columns=experiment.PROBA_COLUMNS).assign(
         fold=np.repeat([1, 2], n // 2), position=np.arange(n), y_true=y)
     return pd.concat([one.assign(seed=s) for s in range(seeds)], ignore_index=True)
 
@@ -387,13 +395,13 @@ def test_entropy_against_mi_paired_needs_the_interval_to_exclude_zero():
                           "y_pred": np.where(wrong, 1 - y, y),
                           "entropy": wrong + 0.1 * rng.random(n),  # marks every error
                           "mi": rng.random(n)})                     # marks none
-    paired = comparison.entropy_against_mi_paired({"m": frame}, n_boot=50)
+    paired = uncertainty_value.entropy_against_mi_paired({"m": frame}, n_boot=50)
     row = paired.set_index("model").loc["m"]
     assert row["predictive entropy"] == pytest.approx(1.0) and row["better"] == "entropy"
-    same = comparison.entropy_against_mi_paired({"m": frame.assign(mi=frame["entropy"])},
+    same = uncertainty_value.entropy_against_mi_paired({"m": frame.assign(mi=frame["entropy"])},
                                                 n_boot=50)
     assert same.loc[0, "better"] == "indistinguishable"
-    text = comparison.entropy_mi_reading(paired)
+    text = uncertainty_value.entropy_mi_reading(paired)
     assert text.startswith("of the 1 models with both scores, the entropy flags the errors "
                            "better beyond the interval for 1")
-    assert comparison.entropy_mi_reading(paired.iloc[:0]) == "no model has both scores"
+    assert uncertainty_value.entropy_mi_reading(paired.iloc[:0]) == "no model has both scores"

@@ -8,7 +8,8 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from .. import calibration
-from ..comparison import PROBABILITY_COLUMNS, risk_coverage_of
+from ..experiment import PROBA_COLUMNS
+from ..uncertainty_value import risk_coverage_of
 
 
 def scores_figure(table: pd.DataFrame, metric: str = "mse") -> go.Figure:
@@ -29,7 +30,7 @@ def scores_figure(table: pd.DataFrame, metric: str = "mse") -> go.Figure:
 
 def reliability_figure(models: dict[str, pd.DataFrame]) -> plt.Figure:
     """Reliability diagrams of the models with class probabilities."""
-    names = [m for m, p in models.items() if set(PROBABILITY_COLUMNS) <= set(p.columns)]
+    names = [m for m, p in models.items() if set(PROBA_COLUMNS) <= set(p.columns)]
     cols = min(3, max(len(names), 1))
     nrows = -(-max(len(names), 1) // cols)
     fig, axes = plt.subplots(nrows, cols, figsize=(4 * cols, 3.6 * nrows), squeeze=False)
@@ -38,7 +39,7 @@ def reliability_figure(models: dict[str, pd.DataFrame]) -> plt.Figure:
     for ax, name in zip(axes.flat, names, strict=False):
         p = models[name]
         conf, acc = calibration.reliability(p["y_true"].to_numpy(),
-                                            p[PROBABILITY_COLUMNS].to_numpy())
+                                            p[PROBA_COLUMNS].to_numpy())
         ax.plot([0, 1], [0, 1], ls="--", color="grey", label="perfect calibration")
         ax.plot(conf, acc, marker="o", label="model")
         ax.set(title=name, xlabel="confidence (top class)", ylabel="accuracy", xlim=(0, 1),
