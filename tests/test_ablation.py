@@ -13,6 +13,7 @@ import pytest
 
 from occupancy_utils import ablation, experiment, splits
 from occupancy_utils.data import TARGET
+from occupancy_utils.findings import ablation as ablation_findings
 
 FEATURES = ["signal", "noise", "echo"]
 
@@ -60,7 +61,7 @@ def test_run_forest_predicts_every_test_row_with_probabilities(room):
     for fold, p in zip(folds, run.predictions, strict=True):
         assert np.array_equal(p["position"], fold.test)
         assert np.array_equal(p["y_true"], frame[TARGET].to_numpy()[fold.test])
-        proba = p[ablation.PROBA_COLUMNS].to_numpy()
+        proba = p[experiment.PROBA_COLUMNS].to_numpy()
         assert np.allclose(proba.sum(axis=1), 1)
         assert np.array_equal(proba.argmax(axis=1), p["y_pred"])
     summary = run.summary()
@@ -98,12 +99,12 @@ def test_ablation_finds_the_informative_column(room):
             "only noise": ["noise"]}
     runs = ablation.run_feature_sets(frame, folds, sets, random_state=0, n_estimators=10,
                                      progress=False)
-    table = ablation.ablation_table(runs, {"all features": 0.5})
+    table = ablation_findings.ablation_table(runs, {"all features": 0.5})
     assert table.loc["all features", "report F1 macro"] == 0.5
     assert np.isnan(table.loc["only noise", "report F1 macro"])
     assert table.loc["only noise", "F1 macro (pooled)"] < 0.6
     assert table.loc["without signal", "F1 macro (pooled)"] > 0.9  # echo stands in
-    per_fold = ablation.per_fold_table(runs)
+    per_fold = ablation_findings.per_fold_table(runs)
     assert list(per_fold.columns) == ["fold 1", "fold 2"]
     assert per_fold.loc["all features"].tolist() == pytest.approx(
         [f["f1_macro"] for f in runs["all features"].summary()["per_fold"]])
@@ -116,7 +117,7 @@ def test_permutation_importance_sees_groups_that_single_columns_hide(room):
     imp = ablation.permutation_importance(frame, folds, run, items, repeats=2, seed=0,
                                           progress=False)
     assert len(imp) == 3 * 2
-    summary = ablation.importance_summary(imp)
+    summary = ablation_findings.importance_summary(imp)
     assert summary.index[0] == "copies"  # both copies shuffled: the label is gone
     assert summary.loc["copies", "F1 macro drop (mean)"] > 0.5
     assert abs(summary.loc["noise", "F1 macro drop (mean)"]) < 0.1
@@ -161,34 +162,35 @@ def test_results_entry_and_predictions_follow_the_schema(room):
     preds = ablation.predictions_frame(runs)
     assert list(preds.columns[:7]) == ["model", "protocol", "seed", "fold", "position",
                                        "y_true", "y_pred"]
-    assert set(ablation.PROBA_COLUMNS) <= set(preds.columns)
+    assert set(experiment.PROBA_COLUMNS) <= set(preds.columns)
     n_test = sum(len(f.test) for f in folds)
     assert len(preds) == n_test * 2 * 2  # two seeds, two protocols
-    t7 = ablation.table_7_rows(runs, report_mse=0.3, report_f1=0.4)
+    t7 = ablation_findings.table_7_rows(runs, report_mse=0.3, report_f1=0.4)
     assert t7.loc["MSE", "report"] == 0.3
     assert t7.loc["F1 macro", "difference (fold mean - report)"] == pytest.approx(
         t7.loc["F1 macro", "book (fold mean, over seeds)"] - 0.4)
-    assert list(ablation.seed_table(runs).index) == [0, 1]
+    assert list(ablation_findings.seed_table(runs).index) == [0, 1]
 
 
 def test_confusion_matrix_of_one_fold(room):
     frame, folds = room
     run = ablation.run_forest(frame, folds, FEATURES, random_state=0, n_estimators=5)
-    table = ablation.confusion(run, 2)
+    table = ablation_findings.confusion(run, 2)
     assert table.shape == (4, 4)
     assert table.to_numpy().sum() == len(folds[1].test)
 
 
 def test_change_reading_and_contrast_verdict_at_their_thresholds():
-    eps = ablation.NEGLIGIBLE_F1
-    assert ablation.change_reading(0.0, -eps / 2) == "leaves it practically unchanged (-0.0025)"
-    assert ablation.change_reading(0.0, eps) == "raises it by 0.005"  # at the threshold
-    assert ablation.change_reading(0.5, 0.4) == "lowers it by 0.100"
+    eps = ablation_findings.NEGLIGIBLE_F1
+    assert (ablation_findings.change_reading(0.0, -eps / 2)
+            == "leaves it practically unchanged (-0.0025)")
+    assert ablation_findings.change_reading(0.0, eps) == "raises it by 0.005"  # at the threshold
+    assert ablation_findings.change_reading(0.5, 0.4) == "lowers it by 0.100"
     # a report that falls 0.5: the book must fall at least CONTRAST_SHARE of that
-    share = ablation.CONTRAST_SHARE * 0.5
-    assert ablation.contrast_verdict(0.75, 0.75 - share, 1.0, 0.5).endswith(
+    share = ablation_findings.CONTRAST_SHARE * 0.5
+    assert ablation_findings.contrast_verdict(0.75, 0.75 - share, 1.0, 0.5).endswith(
         "contrast reproduces on these folds")
-    assert "does not reproduce" in ablation.contrast_verdict(0.75, 0.76 - share, 1.0, 0.5)
-    assert "does not reproduce" in ablation.contrast_verdict(0.44, 0.46, 0.98, 0.36)
+    assert "does not reproduce" in ablation_findings.contrast_verdict(0.75, 0.76 - share, 1.0, 0.5)
+    assert "does not reproduce" in ablation_findings.contrast_verdict(0.44, 0.46, 0.98, 0.36)
     with pytest.raises(ValueError, match="must fall without light"):
-        ablation.contrast_verdict(0.9, 0.5, 0.36, 0.98)
+        ablation_findings.contrast_verdict(0.9, 0.5, 0.36, 0.98)

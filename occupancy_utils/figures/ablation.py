@@ -11,7 +11,7 @@ from matplotlib.figure import Figure
 def ablation_figure(table: pd.DataFrame) -> Figure:
     """Pooled and fold-mean F1 macro of every feature set, the report's values marked.
 
-    ``table`` comes from :func:`occupancy_utils.ablation.ablation_table`.
+    ``table`` comes from :func:`occupancy_utils.findings.ablation.ablation_table`.
     """
     fig, ax = plt.subplots(figsize=(8, 0.4 * len(table) + 1.6))
     y = np.arange(len(table))
@@ -36,7 +36,7 @@ def importance_figure(summaries: dict[str, pd.DataFrame]) -> Figure:
     """Permutation importance (pooled F1 macro drop) per model, one panel each.
 
     ``summaries`` maps a model's name to
-    :func:`occupancy_utils.ablation.importance_summary` output.
+    :func:`occupancy_utils.findings.ablation.importance_summary` output.
     """
     fig, axes = plt.subplots(1, len(summaries), figsize=(5.2 * len(summaries), 6.5),
                              squeeze=False)

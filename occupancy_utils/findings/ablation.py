@@ -1,0 +1,121 @@
+"""Chapter 2's tables and computed verdicts, apart from the forests of
+:mod:`~occupancy_utils.ablation` that compute them.
+
+One row per feature set, per fold or per seed, the report's Table 7 row for the
+forest beside the book's, a fold's confusion matrix, and the verdicts on light's
+effect and on the report's light contrast, each by a threshold stated beside it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+import pandas as pd
+
+from .. import metrics
+from ..ablation import ForestRun
+
+
+def ablation_table(runs: Mapping[str, ForestRun],
+                   report_f1: Mapping[str, float] | None = None) -> pd.DataFrame:
+    """One row per feature set: report-style mean F1 and MSE, pooled F1 and MSE,
+    and the report's F1 where it has one."""
+    rows = []
+    for name, run in runs.items():
+        s = run.summary()
+        rows.append({
+            "feature set": name, "features": len(run.features),
+            "report F1 macro": (report_f1 or {}).get(name, np.nan),
+            "F1 macro (fold mean)": s["mean"]["f1_macro"],
+            "F1 macro (pooled)": s["pooled"]["f1_macro"],
+            "MSE (fold mean)": s["mean"]["mse"], "MSE (pooled)": s["pooled"]["mse"],
+        })
+    return pd.DataFrame(rows).set_index("feature set")
+
+
+def per_fold_table(runs: Mapping[str, ForestRun], metric: str = "f1_macro") -> pd.DataFrame:
+    """One metric per fold and feature set: where a fold is hard for every set, it is the fold."""
+    numbers = [int(p["fold"].iloc[0]) for p in next(iter(runs.values())).predictions]
+    values = [[f[metric] for f in run.summary()["per_fold"]] for run in runs.values()]
+    return pd.DataFrame(values, index=pd.Index(list(runs), name="feature set"),
+                        columns=[f"fold {n}" for n in numbers])
+
+
+def importance_summary(importances: pd.DataFrame) -> pd.DataFrame:
+    """Mean and std over repeats per item, largest F1 drop first."""
+    out = importances.groupby("item")[["F1 macro drop", "MSE increase"]].agg(["mean", "std"])
+    out.columns = [f"{a} ({b})" for a, b in out.columns]
+    return out.sort_values("F1 macro drop (mean)", ascending=False)
+
+
+def table_7_rows(runs: Mapping[int, ForestRun], report_mse: float, report_f1: float
+                 ) -> pd.DataFrame:
+    """The forest's row of the report's Table 7 beside the book's: fold-mean scores
+    averaged over seeds (the report's style), and pooled scores of the first seed."""
+    summaries = [run.summary() for run in runs.values()]
+    mean = {k: float(np.mean([s["mean"][k] for s in summaries])) for k in ("mse", "f1_macro")}
+    pooled = summaries[0]["pooled"]
+    out = pd.DataFrame({
+        "report": [report_mse, report_f1],
+        "book (fold mean, over seeds)": [mean["mse"], mean["f1_macro"]],
+        "book (pooled, first seed)": [pooled["mse"], pooled["f1_macro"]],
+    }, index=pd.Index(["MSE", "F1 macro"], name="metric"))
+    out["difference (fold mean - report)"] = out["book (fold mean, over seeds)"] - out["report"]
+    return out
+
+
+def seed_table(runs: Mapping[int, ForestRun]) -> pd.DataFrame:
+    """Fold-mean and pooled MSE and F1 macro, and timings, for each seed's run."""
+    rows = []
+    for seed, run in runs.items():
+        s = run.summary()
+        rows.append({"seed": seed, "MSE (fold mean)": s["mean"]["mse"],
+                     "F1 macro (fold mean)": s["mean"]["f1_macro"],
+                     "MSE (pooled)": s["pooled"]["mse"],
+                     "F1 macro (pooled)": s["pooled"]["f1_macro"],
+                     "train seconds": run.train_seconds,
+                     "predict seconds": run.predict_seconds})
+    return pd.DataFrame(rows).set_index("seed")
+
+
+def confusion(run: ForestRun, fold_number: int) -> pd.DataFrame:
+    """Confusion matrix of one fold's test part: true class in rows, predicted in columns."""
+    part = next(p for p in run.predictions if int(p["fold"].iloc[0]) == fold_number)
+    table = pd.crosstab(pd.Categorical(part["y_true"], categories=metrics.LABELS),
+                        pd.Categorical(part["y_pred"], categories=metrics.LABELS),
+                        dropna=False)
+    table.index.name, table.columns.name = "true class", "predicted class"
+    return table
+
+
+#: A change of F1 macro smaller than this reads as no change.
+NEGLIGIBLE_F1 = 0.005
+
+
+#: The report's light contrast reproduces when the book's drop of F1 macro without light
+#: is at least this share of the report's drop.
+CONTRAST_SHARE = 0.5
+
+
+def change_reading(before: float, after: float) -> str:
+    """What going from ``before`` to ``after`` (an F1 macro) does, in words: raises or
+    lowers it, or leaves it practically unchanged (:data:`NEGLIGIBLE_F1`)."""
+    change = after - before
+    if abs(change) < NEGLIGIBLE_F1:
+        return f"leaves it practically unchanged ({change:+.4f})"
+    return f"{'raises' if change > 0 else 'lowers'} it by {abs(change):.3f}"
+
+
+def contrast_verdict(book_all: float, book_without: float, report_all: float,
+                     report_without: float) -> str:
+    """Whether the report's fall of F1 macro without light reproduces: the book's fall
+    must be at least :data:`CONTRAST_SHARE` of the report's."""
+    report_drop = report_all - report_without
+    if not report_drop > 0:
+        raise ValueError(f"the report's F1 must fall without light, got {report_all} -> "
+                         f"{report_without}")
+    holds = book_all - book_without >= CONTRAST_SHARE * report_drop
+    return f"The report's contrast {'reproduces' if holds else 'does not reproduce'} on these folds"
+
+
