@@ -259,9 +259,16 @@ def ordered_pairs(losses: pd.DataFrame, pairs: Sequence[tuple[str, str]], *,
                          "high": np.atleast_1d(high), "verdict": verdicts})
 
 
+_ORDER_VERBS = {"holds": "holds", "reversed": "is reversed",
+                "cannot be told apart": "is not shown, the two cannot be told apart"}
+
+
 def order_reading(table: pd.DataFrame, labels: Mapping[str, str]) -> str:
     """:func:`ordered_pairs` in one sentence, one clause per pair."""
     name = {m: labels.get(m, m) for m in [*table["better"], *table["worse"]]}
     return "; ".join(
-        f"{name[r.better]} below {name[r.worse]}: {r.verdict} ({r.difference:+.3f}, "
-        f"{LEVEL * 100:.0f} % interval {r.low:+.3f} to {r.high:+.3f})" for r in table.itertuples())
+        f"the claim that {name[r.better]} scores a lower MSE than {name[r.worse]} "
+        f"{_ORDER_VERBS[r.verdict]}"
+        f" (the second's MSE minus the first's {r.difference:+.3f}, {LEVEL * 100:.0f} % "
+        f"interval {r.low:+.3f} to {r.high:+.3f})" for r in table.itertuples())
+

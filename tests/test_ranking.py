@@ -168,6 +168,9 @@ def test_a_claimed_order_holds_is_reversed_or_cannot_be_told_apart():
     assert noisy["verdict"] == ("holds" if noisy["low"] > 0 else "reversed" if noisy["high"] < 0
                                 else "cannot be told apart")
     text = ranking.order_reading(table, {"good": "Good model"})
-    assert text.startswith("Good model below bad: holds (+0.500, 95 % interval +0.500 to")
+    assert text.startswith("the claim that Good model scores a lower MSE than bad holds (the "
+                           "second's MSE minus the first's +0.500, 95 % interval +0.500 to")
+    assert "the claim that bad scores a lower MSE than Good model is reversed" in text
+    assert "than same is not shown, the two cannot be told apart" in text
     with pytest.raises(ValueError, match="no losses for lstm"):
         ranking.ordered_pairs(losses, [("lstm", "good")])
