@@ -1,7 +1,7 @@
 """Chapter 4's experiment: the MLP + CRF grid over four folds, its choices and final models.
 
 What the chapter prints from these results (tables, glued numbers, verdicts) lives
-in :mod:`~occupancy_utils.crf_findings`.
+in :mod:`~occupancy_utils.findings.crf`.
 
 One *configuration* is (hidden layout, learning rate, sequence length). Its
 score is the mean over the four folds of the test MSE, as in the report's

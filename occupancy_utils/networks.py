@@ -42,7 +42,7 @@ class Network:
     """A network family as the second fold design re-scores it.
 
     ``settings`` are the chapter's training settings (the results file keeps
-    them); :attr:`models` the Table 7 keys one training yields (a CRF is
+    them); ``models`` the Table 7 keys one training yields (a CRF is
     decoded two ways, an LSTM scored with dropout off and with MC dropout).
     """
 

@@ -131,7 +131,7 @@ def predictions(found: pd.DataFrame, chosen: pd.DataFrame, frame: pd.DataFrame,
                 folds: Mapping[int, splits.Fold], models: Sequence[str]
                 ) -> dict[str, pd.DataFrame]:
     """Model key -> the chosen candidates' test predictions over the rolling folds, one frame
-    with ``seed`` and :data:`~occupancy_utils.experiment.PREDICTION_COLUMNS`."""
+    with ``seed`` and the columns of ``experiment.PREDICTION_COLUMNS``."""
     by_task = found.set_index("task")
     y = frame[experiment.TARGET].to_numpy()
     out = {}
