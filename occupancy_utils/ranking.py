@@ -271,4 +271,3 @@ def order_reading(table: pd.DataFrame, labels: Mapping[str, str]) -> str:
         f"{_ORDER_VERBS[r.verdict]}"
         f" (the second's MSE minus the first's {r.difference:+.3f}, {LEVEL * 100:.0f} % "
         f"interval {r.low:+.3f} to {r.high:+.3f})" for r in table.itertuples())
-

@@ -162,8 +162,9 @@ def rescore(spec: Spec, seeds: Sequence[int], *, profile: str,
     rolling = {f.number: f for f in splits.design_folds(data.index, "rolling")}
     chosen = {int(k): dict(v) for k, v in spec.chosen.items()}
     allowed = eligible(hand, rolling.values())
-    cands = {str(k): c for k, c in candidates(chosen, allowed).items()}
-    points = tasks({int(k): c for k, c in cands.items()}, seeds)
+    by_fold = candidates(chosen, allowed)
+    cands = {str(k): c for k, c in by_fold.items()}  # JSON keys: the stored runs' key
+    points = tasks(by_fold, seeds)
     if frame is not None:
         net = networks.network(spec.family, spec.models, spec.settings)
         found = pd.DataFrame([{"task": t, **run_task(frame, rolling, net, cands, t)}
@@ -177,7 +178,7 @@ def rescore(spec: Spec, seeds: Sequence[int], *, profile: str,
             workers=workers, progress=progress)
         found = found.set_index("task").loc[points].reset_index()
     choice = choose(found)
-    choice["configuration"] = [cands[str(r.fold)][r.candidate] for r in choice.itertuples()]
+    choice["configuration"] = [by_fold[r.fold][r.candidate] for r in choice.itertuples()]
     # the hand-made fold whose choice it is (the first one, if several chose it)
     choice["from hand fold"] = [next(h for h in allowed[r.fold] if chosen[h] == r.configuration)
                                 for r in choice.itertuples()]
