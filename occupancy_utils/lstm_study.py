@@ -44,6 +44,7 @@ from tqdm import tqdm
 from . import (
     data,
     experiment,
+    halving,
     nested,
     protocol_gap,
     results,
@@ -58,6 +59,9 @@ from .models import lstm
 #: The version of what this family's search records hold (part of every search's key,
 #: see cache_key): bump it when the records change shape or meaning.
 SCHEMA = 1
+#: Version of the one-fold records (:func:`fold_objective`); 2: they keep each epoch's
+#: monitored loss.
+FOLD_SCHEMA = 2
 
 FEATURES: list[str] = data.NON_LIGHT_FEATURES
 STRUCTURE_KEYS = ("seq_len", "layers", "hidden")
@@ -129,6 +133,11 @@ def _positive_float(name: str, value: Any) -> None:
 def set_threads(threads: int) -> None:
     """Torch CPU threads for this process; 0 leaves torch's default (every core).
 
+    Only :func:`search_objective` (the report protocol's exhaustive searches) calls
+    it, unchanged because its code keys the stored searches; :func:`two_stage_search`
+    runs it inside :func:`~occupancy_utils.training.torch_threads`, which restores
+    the count, so no search leaves the process's thread count changed.
+
     Small LSTMs gain little from intra-op threads, larger ones some (an epoch
     at 3 x 64 is 1.4x faster on two threads of an idle 2-core machine), but
     threads that share busy cores wait on each other and slow down many times
@@ -169,7 +178,7 @@ def check_parameters(*, seeds: Sequence[int], structure_grid: Mapping[str, Seque
                      structure_fixed: Mapping[str, float],
                      tuning_grid: Mapping[str, Sequence[Any]], settings: Settings,
                      mc_samples: int, search_protocols: Sequence[str],
-                     torch_threads: int = 0) -> None:
+                     torch_threads: int = 0, structure_keep: float = halving.KEEP) -> None:
     """Every parameter of the chapter, checked before anything trains.
 
     Each bad value fails with a one-line ValueError naming the parameter.
@@ -198,6 +207,7 @@ def check_parameters(*, seeds: Sequence[int], structure_grid: Mapping[str, Seque
     _positive_int("mc_samples", mc_samples)
     if isinstance(torch_threads, bool) or not isinstance(torch_threads, int) or torch_threads < 0:
         raise ValueError(f"torch_threads must be a non-negative integer, got {torch_threads!r}")
+    halving.check_keep(structure_keep)
     if (not isinstance(search_protocols, (list, tuple)) or not search_protocols
             or any(p not in training.PROTOCOLS for p in search_protocols)):
         raise ValueError(f"search_protocols must be a non-empty list from {training.PROTOCOLS}, "
@@ -432,26 +442,34 @@ def search_objective(params: dict[str, Any], *, variant: str, protocol: str,
 
 def fold_objective(params: dict[str, Any], *, variant: str, protocol: str,
                    fixed: Mapping[str, Any], settings: Mapping[str, Any], seed: int,
-                   fold: int, threads: int = 0) -> dict[str, Any]:
-    """Train one grid point on one fold only; its monitor MSE (the per-fold tuning stage).
+                   fold: int, threads: int = 1) -> dict[str, Any]:
+    """Train one grid point on one fold only; its monitor MSE (the clean protocol's searches).
 
-    The clean protocol's second stage runs per fold, on the structure that fold
-    chose, so fold k's tuning reads fold k's validation tail and nothing else.
-    A fold is seeded on its own, so this gives the numbers :func:`search_objective`
-    gives for that fold.
+    The clean protocol's structure search runs fold by fold (successive halving,
+    :mod:`~occupancy_utils.halving`) and its second stage per fold, on the structure
+    that fold chose, so fold k's choice reads fold k's validation tail and nothing
+    after it. A fold is seeded on its own, so this gives the numbers
+    :func:`search_objective` gives for that fold. The record keeps the monitored
+    loss of every epoch (``monitor_curve``), so that other pruning rules can be
+    replayed on a full run without training again. Runs on ``threads`` torch
+    threads and restores the process's count afterwards.
     """
-    set_threads(threads)
-    config = Config(variant=variant, **{**fixed, **params})
-    st = Settings(**settings)
-    frame, folds = experiment.search_data()
-    (one,) = [f for f in folds if f.number == fold]
-    windows = fold_windows(frame, one, protocol, config.seq_len, st.val_fraction)
-    model, history, secs = train_fold(windows, config, st, seed)
-    sel = experiment.summarize([deterministic_frame(model, windows["monitor"], variant, fold)])
-    test = experiment.summarize([deterministic_frame(model, windows["test"], variant, fold)])
+    with training.torch_threads(threads):
+        config = Config(variant=variant, **{**fixed, **params})
+        st = Settings(**settings)
+        frame, folds = experiment.search_data()
+        (one,) = [f for f in folds if f.number == fold]
+        windows = fold_windows(frame, one, protocol, config.seq_len, st.val_fraction)
+        model, history, secs = train_fold(windows, config, st, seed)
+        sel = experiment.summarize([deterministic_frame(model, windows["monitor"], variant,
+                                                        fold)])
+        test = experiment.summarize([deterministic_frame(model, windows["test"], variant,
+                                                         fold)])
     return {"mse": sel["mean"]["mse"], "f1_macro": sel["mean"]["f1_macro"],
             "fold_mse": [sel["mean"]["mse"]], "test_mse": test["mean"]["mse"],
             "test_f1_macro": test["mean"]["f1_macro"], "epochs": [history.epochs],
+            "best_epoch": history.best_epoch + 1,
+            "monitor_curve": [float(v) for v in history.monitor],
             "seconds": float(secs)}
 
 
@@ -496,44 +514,54 @@ def two_stage_search(variant: str, protocol: str, *, structure_grid: Mapping[str
                      structure_fixed: Mapping[str, float], tuning_grid: Mapping[str, Sequence],
                      settings: Settings, seed: int, profile: str, workers: int = 1,
                      storage: str | None = None, progress: bool = True,
-                     threads: int = 0) -> Search:
+                     threads: int = 0, keep: float = halving.KEEP) -> Search:
     """The report's two series: structure at fixed lr/dropout, then dropout and lr.
 
     Under ``report`` one winner for every fold, by the mean test MSE over folds
-    (the report's way). Under ``clean`` each fold chooses on its own validation
-    tail: its structure from stage 1, then dropout and lr in a per-fold stage 2
-    on that structure (``_per_fold_tuning``), so no fold's test rows reach
-    its own model through another fold's tail. Each stage is a resumable
-    :func:`~occupancy_utils.search.run_grid`.
+    (the report's way), from the exhaustive grid: its Figures 11-12 and readings
+    are of that grid. Under ``clean`` each fold chooses on its own validation
+    tail: its structure from stage 1, run fold by fold with successive halving
+    (``keep``, :mod:`~occupancy_utils.halving`; 1 trains every structure on every
+    fold), then dropout and lr in a per-fold stage 2 on that structure
+    (``_per_fold_tuning``), so no fold's test rows reach its own model through
+    another fold's tail. Each stage is resumable
+    (:func:`~occupancy_utils.search.run_grid`). Torch's thread count is the
+    same afterwards: a search run in this process restores it.
     """
     training.check_protocol(protocol)
+    keep = halving.check_keep(keep)
     threads = threads_per_worker(threads, workers)
     common = {"variant": variant, "protocol": protocol, "settings": asdict(settings),
               "seed": seed}
     fold_numbers = [f.number for f in experiment.search_data()[1]]
+    run = {"profile": profile, "storage": storage, "workers": workers, "seed": seed,
+           "progress": progress}
     fixed1 = dict(structure_fixed)
-    objective1 = functools.partial(search_objective, variant=variant, protocol=protocol,
-                                   fixed=fixed1, settings=asdict(settings), seed=seed,
-                                   threads=threads)
-    stage1 = search.run_grid(f"06_lstm-{variant}-{protocol}-structure", structure_grid,
-                             objective1, profile=profile, settings={"fixed": fixed1, **common},
-                             schema=SCHEMA, storage=storage, workers=workers, seed=seed,
-                             progress=progress)
-    if protocol == "clean":
-        return _per_fold_tuning(
-            variant, stage1, structure_grid=structure_grid, tuning_grid=tuning_grid,
-            fold_numbers=fold_numbers, common=common, threads=threads,
-            run={"profile": profile, "storage": storage, "workers": workers, "seed": seed,
-                 "progress": progress})
-    win1 = _best_row(stage1, structure_grid)
-    fixed2 = {k: results.plain(win1[k]) for k in STRUCTURE_KEYS}
-    objective2 = functools.partial(search_objective, variant=variant, protocol=protocol,
-                                   fixed=fixed2, settings=asdict(settings), seed=seed,
-                                   threads=threads)
-    stage2 = search.run_grid(f"06_lstm-{variant}-{protocol}-tuning", tuning_grid, objective2,
-                             profile=profile, settings={"fixed": fixed2, **common},
-                             schema=SCHEMA, storage=storage, workers=workers, seed=seed,
-                             progress=progress)
+    with training.torch_threads(threads):  # search_objective sets the count it runs on
+        if protocol == "clean":
+            objective = functools.partial(fold_objective, variant=variant, protocol=protocol,
+                                          fixed=fixed1, settings=asdict(settings), seed=seed)
+            stage1 = halving.run(f"06_lstm-{variant}-clean-structure", structure_grid,
+                                 objective, fold_numbers, keep=keep,
+                                 settings={"fixed": fixed1, **common}, schema=FOLD_SCHEMA,
+                                 bound={"threads": threads}, **run)
+            return _per_fold_tuning(variant, stage1, structure_grid=structure_grid,
+                                    tuning_grid=tuning_grid, fold_numbers=fold_numbers,
+                                    common=common, threads=threads, run=run)
+        objective1 = functools.partial(search_objective, variant=variant, protocol=protocol,
+                                       fixed=fixed1, settings=asdict(settings), seed=seed,
+                                       threads=threads)
+        stage1 = search.run_grid(f"06_lstm-{variant}-{protocol}-structure", structure_grid,
+                                 objective1, settings={"fixed": fixed1, **common},
+                                 schema=SCHEMA, **run)
+        win1 = _best_row(stage1, structure_grid)
+        fixed2 = {k: results.plain(win1[k]) for k in STRUCTURE_KEYS}
+        objective2 = functools.partial(search_objective, variant=variant, protocol=protocol,
+                                       fixed=fixed2, settings=asdict(settings), seed=seed,
+                                       threads=threads)
+        stage2 = search.run_grid(f"06_lstm-{variant}-{protocol}-tuning", tuning_grid,
+                                 objective2, settings={"fixed": fixed2, **common},
+                                 schema=SCHEMA, **run)
     win2 = _best_row(stage2, tuning_grid)
     best = Config(variant=variant, **fixed2, **{k: results.plain(win2[k]) for k in TUNING_KEYS})
     return Search(variant, protocol, stage1, stage2, {k: best for k in fold_numbers},
@@ -544,11 +572,11 @@ def _per_fold_tuning(variant: str, stage1: pd.DataFrame, *,
                      structure_grid: Mapping[str, Sequence], tuning_grid: Mapping[str, Sequence],
                      fold_numbers: Sequence[int], common: Mapping[str, Any],
                      run: Mapping[str, Any], threads: int) -> Search:
-    """The clean protocol: each fold chooses its structure on its own validation tail, then
-    its dropout and lr in a study of its own (:func:`fold_objective`)."""
-    structures = nested.choose(search.in_grid_order(stage1, structure_grid), structure_grid,
-                               fold_numbers)
-    per_fold, frames, names = {}, [], [stage1.attrs["study_name"]]
+    """The clean protocol: each fold chooses its structure on its own validation tail among
+    the structures that reached it (:func:`~occupancy_utils.halving.choose`), then its
+    dropout and lr in a study of its own (:func:`fold_objective`)."""
+    structures = halving.choose(stage1, structure_grid, fold_numbers)
+    per_fold, frames, names = {}, [], list(stage1.attrs["study_names"])
     for k, structure in structures.items():
         fixed = {key: results.plain(structure[key]) for key in STRUCTURE_KEYS}
         objective = functools.partial(fold_objective, variant=variant, protocol="clean",
@@ -556,7 +584,7 @@ def _per_fold_tuning(variant: str, stage1: pd.DataFrame, *,
                                       seed=common["seed"], fold=k, threads=threads)
         found = search.run_grid(f"06_lstm-{variant}-clean-tuning-fold{k}", tuning_grid,
                                 objective, settings={"fixed": fixed, "fold": k, **common},
-                                schema=SCHEMA, **run)
+                                schema=FOLD_SCHEMA, **run)
         names.append(found.attrs["study_name"])
         found = search.in_grid_order(found, tuning_grid)
         tuned = nested.choose(found, tuning_grid, [k])[k]
@@ -591,9 +619,13 @@ class Final:
 
 def final_models(frame: pd.DataFrame, variant: str,
                  configs: Mapping[str, Mapping[int, Config]], *, settings: Settings,
-                 seeds: Sequence[int], mc_samples: int, progress: bool = True) -> Final:
+                 seeds: Sequence[int], mc_samples: int, progress: bool = True,
+                 threads: int = 0) -> Final:
     """Train each protocol's choice for every seed and fold (``configs[protocol][fold]``,
     as ``Search.per_fold``); score with dropout off and MC.
+
+    On ``threads`` torch threads (0: every core this process may use), restored
+    afterwards.
 
     ``predictions[(model_key, protocol, seed)]`` holds one frame per fold;
     ``validation`` the same for each fold's validation tail under ``clean``
@@ -601,30 +633,39 @@ def final_models(frame: pd.DataFrame, variant: str,
     """
     folds = splits.make_folds(frame.index)
     result = Final(variant, dict(configs))
-    key_det, key_mc = MODEL_KEYS[(variant, False)], MODEL_KEYS[(variant, True)]
     jobs = [(p, s, f) for p in configs for s in seeds for f in folds]
-    for protocol, seed, fold in tqdm(jobs, desc=f"final {variant}", disable=not progress):
-        config = configs[protocol][fold.number]
-        windows = fold_windows(frame, fold, protocol, config.seq_len, settings.val_fraction)
-        model, history, secs = train_fold(windows, config, settings, seed)
-        result.train_seconds[protocol] = result.train_seconds.get(protocol, 0.0) + secs
-        result.epochs.setdefault((protocol, seed), []).append(history.epochs)
-        test = history_windows(frame, fold, fold.test, config.seq_len)
-        tail = (history_windows(frame, fold, fold.validation_split(settings.val_fraction)[1],
-                                config.seq_len) if protocol == "clean" else None)
-        for key, mc in ((key_det, False), (key_mc, True)):
-            start = time.perf_counter()
-            pred = (mc_frame(model, test, variant, fold.number, mc_samples, seed)
-                    if mc else deterministic_frame(model, test, variant, fold.number))
-            t = time.perf_counter() - start
-            result.predict_seconds[(key, protocol)] = (
-                result.predict_seconds.get((key, protocol), 0.0) + t)
-            result.predictions.setdefault((key, protocol, seed), []).append(pred)
-            if tail is not None:
-                val = (mc_frame(model, tail, variant, fold.number, mc_samples, seed) if mc
-                       else deterministic_frame(model, tail, variant, fold.number))
-                result.validation.setdefault((key, protocol, seed), []).append(val)
+    with training.torch_threads(threads_per_worker(threads, 1)):
+        for protocol, seed, fold in tqdm(jobs, desc=f"final {variant}", disable=not progress):
+            _final_fold(frame, result, configs[protocol][fold.number], protocol, seed, fold,
+                        settings=settings, mc_samples=mc_samples)
     return result
+
+
+def _final_fold(frame: pd.DataFrame, result: Final, config: Config, protocol: str, seed: int,
+                fold: splits.Fold, *, settings: Settings, mc_samples: int) -> None:
+    """One final model of :func:`final_models`: train, then predict the test part (and
+    the validation tail under ``clean``) with dropout off and MC; into ``result``."""
+    variant = result.variant
+    key_det, key_mc = MODEL_KEYS[(variant, False)], MODEL_KEYS[(variant, True)]
+    windows = fold_windows(frame, fold, protocol, config.seq_len, settings.val_fraction)
+    model, history, secs = train_fold(windows, config, settings, seed)
+    result.train_seconds[protocol] = result.train_seconds.get(protocol, 0.0) + secs
+    result.epochs.setdefault((protocol, seed), []).append(history.epochs)
+    test = history_windows(frame, fold, fold.test, config.seq_len)
+    tail = (history_windows(frame, fold, fold.validation_split(settings.val_fraction)[1],
+                            config.seq_len) if protocol == "clean" else None)
+    for key, mc in ((key_det, False), (key_mc, True)):
+        start = time.perf_counter()
+        pred = (mc_frame(model, test, variant, fold.number, mc_samples, seed)
+                if mc else deterministic_frame(model, test, variant, fold.number))
+        t = time.perf_counter() - start
+        result.predict_seconds[(key, protocol)] = (
+            result.predict_seconds.get((key, protocol), 0.0) + t)
+        result.predictions.setdefault((key, protocol, seed), []).append(pred)
+        if tail is not None:
+            val = (mc_frame(model, tail, variant, fold.number, mc_samples, seed) if mc
+                   else deterministic_frame(model, tail, variant, fold.number))
+            result.validation.setdefault((key, protocol, seed), []).append(val)
 
 
 def all_final_models(frame: pd.DataFrame, searches: Mapping[tuple[str, str], Search],
@@ -734,7 +775,7 @@ def results_payload(profile: str, finals: Sequence[Final], searches: Sequence[Se
 
 
 def gap_scores(frame: pd.DataFrame, final: Final, *, settings: Settings,
-               seeds: Sequence[int]) -> dict[str, dict[int, float]]:
+               seeds: Sequence[int], threads: int = 0) -> dict[str, dict[int, float]]:
     """Dropout-off mean-over-folds test MSE per regime of
     :mod:`~occupancy_utils.protocol_gap` and seed, for the report protocol's configuration
     on every fold.
@@ -769,11 +810,12 @@ def gap_scores(frame: pd.DataFrame, final: Final, *, settings: Settings,
             preds.append(deterministic_frame(model, test, final.variant, fold.number))
         return float(experiment.summarize(preds)["mean"]["mse"])
 
-    return protocol_gap.paired_scores(reused, seeds, train)
+    with training.torch_threads(threads_per_worker(threads, 1)):
+        return protocol_gap.paired_scores(reused, seeds, train)
 
 
 def protocol_gaps(frame: pd.DataFrame, finals: Mapping[str, Final], *, settings: Settings,
-                  seeds: Sequence[int]) -> dict[str, dict]:
+                  seeds: Sequence[int], threads: int = 0) -> dict[str, dict]:
     """The results file's ``protocol_gap`` entries of every variant that ran under both
     protocols (:func:`gap_scores`, dropout off), keyed as its dropout-off model."""
     out = {}
@@ -782,5 +824,5 @@ def protocol_gaps(frame: pd.DataFrame, finals: Mapping[str, Final], *, settings:
             config = next(iter(final.configs["report"].values()))
             out[MODEL_KEYS[(variant, False)]] = protocol_gap.entry(
                 LABELS[MODEL_KEYS[(variant, False)]], nested.config_text(config.hyper()),
-                gap_scores(frame, final, settings=settings, seeds=seeds))
+                gap_scores(frame, final, settings=settings, seeds=seeds, threads=threads))
     return out

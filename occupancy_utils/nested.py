@@ -169,25 +169,40 @@ def tied_at_minimum(found: pd.DataFrame, fold_numbers: Sequence[int]) -> dict[in
 
     Why it is shown: a short validation tail scores labels, so many candidates
     can reach exactly the same MSE; then the tie rule of :func:`choose`, not
-    the data, picks among them.
+    the data, picks among them. A NaN is a candidate not trained on that fold
+    (pruned, :mod:`~occupancy_utils.halving`) and is not counted.
     """
     per_fold = _fold_matrix(found, fold_numbers)
-    return {k: int(np.isclose(per_fold[:, i], per_fold[:, i].min(), rtol=0, atol=1e-12).sum())
-            for i, k in enumerate(fold_numbers)}
+    out = {}
+    for i, k in enumerate(fold_numbers):
+        column = per_fold[:, i][~np.isnan(per_fold[:, i])]
+        tied = np.isclose(column, column.min(), rtol=0, atol=1e-12) if len(column) else column
+        out[k] = int(tied.sum())
+    return out
 
 
-def ties_text(ties: Mapping[int, int], candidates: int) -> str:
+def ties_text(ties: Mapping[int, int], candidates: int | Mapping[int, int]) -> str:
     """The tie counts as the chapters print them, e.g. '7 of 20 tie on fold 1, a single
-    best on folds 2, 3 and 4'."""
-    if candidates == 1:
+    best on folds 2, 3 and 4'; ``candidates`` per fold where folds had different
+    numbers (a halving search), and a fold left with one candidate is named as such."""
+    per_fold = (dict(candidates) if isinstance(candidates, Mapping)
+                else dict.fromkeys(ties, candidates))
+    single = [str(k) for k in ties if per_fold[k] == 1]
+    if len(single) == len(ties):
         return "one candidate, nothing to choose"
-    tied = [f"{n} of {candidates} tie on fold {k}" for k, n in ties.items() if n > 1]
-    clear = [str(k) for k, n in ties.items() if n == 1]
-    if not tied:
-        return f"no ties (a single best of the {candidates} candidates on every fold)"
-    if clear:
-        tied.append(f"a single best on fold{'s' if len(clear) > 1 else ''} {joined(clear)}")
-    return ", ".join(tied)
+    tied = [f"{n} of {per_fold[k]} tie on fold {k}" for k, n in ties.items() if n > 1]
+    clear = [str(k) for k, n in ties.items() if n == 1 and per_fold[k] > 1]
+
+    def folds(ks: list[str]) -> str:
+        return f"fold{'s' if len(ks) > 1 else ''} {joined(ks)}"
+
+    if not tied and not single:
+        how_many = (f"the {per_fold[next(iter(per_fold))]} candidates"
+                    if len(set(per_fold.values())) == 1 else "its candidates")
+        return f"no ties (a single best of {how_many} on every fold)"
+    parts = tied + ([f"a single best on {folds(clear)}"] if clear else [])
+    parts += [f"one candidate on {folds(single)}"] if single else []
+    return ", ".join(parts) if tied else f"no ties ({', '.join(parts)})"
 
 
 def choice_table(runs: Mapping[str, Mapping[str, Mapping[int, FinalRun]]],

@@ -215,7 +215,7 @@ def _lstm_pipeline(frame, folds):
                                                    "hidden": [8]},
         structure_fixed={"lr": 0.01, "dropout": 0.2},
         tuning_grid={"dropout": [0.2], "lr": [0.01, 0.001]}, settings=settings, seed=0,
-        profile="test", progress=False)
+        profile="test", progress=False, keep=1.0)  # halving: tests/test_halving.py
     config = s.per_fold[folds[FOLD].number]
     windows = lstm_study.fold_windows(frame, folds[FOLD], "clean", config.seq_len)
     model, _, _ = lstm_study.train_fold(windows, config, settings, seed=0)

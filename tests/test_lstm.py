@@ -298,10 +298,14 @@ def fake_structure(params, *, variant, protocol, fixed, settings, seed, threads=
 
 
 def fake_fold(params, *, variant, protocol, fixed, settings, seed, fold, threads=0):
-    """Stage 2 of one fold: fold 1 and 2 want lr 0.01, folds 3 and 4 lr 0.001."""
-    want = 0.01 if fold <= 2 else 0.001
-    mse = abs(params["lr"] - want) + fixed["seq_len"] / 1000
-    return {"mse": mse, "fold_mse": [mse], "seconds": 0.5}
+    """One fold of the clean searches. Stage 1 (a structure): fold k wants seq_len 5 * k.
+    Stage 2: fold 1 and 2 want lr 0.01, folds 3 and 4 lr 0.001."""
+    if "seq_len" in params:
+        mse = float(abs(params["seq_len"] - 5 * fold))
+    else:
+        want = 0.01 if fold <= 2 else 0.001
+        mse = abs(params["lr"] - want) + fixed["seq_len"] / 1000
+    return {"mse": mse, "fold_mse": [mse], "test_mse": mse, "epochs": [3], "seconds": 0.5}
 
 
 def test_clean_search_chooses_every_stage_per_fold(tmp_path, monkeypatch):
@@ -313,15 +317,43 @@ def test_clean_search_chooses_every_stage_per_fold(tmp_path, monkeypatch):
         structure_fixed={"lr": 0.001, "dropout": 0.2},
         tuning_grid={"dropout": [0.2], "lr": [0.001, 0.01]},
         settings=lstm_study.Settings(), seed=0, profile="test",
-        storage=f"sqlite:///{tmp_path / 's.db'}", progress=False)
+        storage=f"sqlite:///{tmp_path / 's.db'}", progress=False, keep=1.0)
     assert {k: c.seq_len for k, c in s.per_fold.items()} == {1: 5, 2: 10, 3: 15, 4: 20}
     assert {k: c.lr for k, c in s.per_fold.items()} == {1: 0.01, 2: 0.01, 3: 0.001, 4: 0.001}
-    # one stage-2 study per fold, each on that fold's structure
-    assert len(s.names) == 5 and sorted(set(s.tuning["fold"])) == [1, 2, 3, 4]
+    # one stage-1 study per fold (keep 1: every structure on each), one stage-2 study per
+    # fold, each on that fold's structure
+    assert len(s.names) == 8 and sorted(set(s.tuning["fold"])) == [1, 2, 3, 4]
+    assert (s.structure["folds_reached"] == 4).all()
     assert (s.tuning.groupby("fold")["seq_len"].first() == [5, 10, 15, 20]).all()
     assert s.hyper()["seq_len"] == "5 / 10 / 15 / 20" and s.hyper()["layers"] == 1
     tidy = lstm_findings.long_folds(s.tuning, lstm_study.TUNING_KEYS)
     assert sorted(set(tidy["fold"])) == [1, 2, 3, 4] and len(tidy) == 8
+
+
+def test_clean_search_halves_the_structures_fold_by_fold(tmp_path, monkeypatch):
+    """keep 0.5 on four structures: 4, 2, 1 and 1 trained on folds 1-4. Fold 1 ranks
+    seq_len 5 and 10 best; after fold 2 they tie on the mean (2.5) and the earlier goes
+    on, so folds 3 and 4 can only take seq_len 5, while fold 2 still chooses on its own
+    tail among the two that reached it."""
+    calls = []
+
+    def counted(params, **kw):
+        if "seq_len" in params:
+            calls.append((kw["fold"], params["seq_len"]))
+        return fake_fold(params, **kw)
+
+    monkeypatch.setattr(lstm_study, "fold_objective", counted)
+    s = lstm_study.two_stage_search(
+        "regression", "clean", structure_grid={"seq_len": [5, 10, 15, 20], "layers": [1],
+                                               "hidden": [8]},
+        structure_fixed={"lr": 0.001, "dropout": 0.2},
+        tuning_grid={"dropout": [0.2], "lr": [0.001, 0.01]},
+        settings=lstm_study.Settings(), seed=0, profile="test",
+        storage=f"sqlite:///{tmp_path / 's.db'}", progress=False, keep=0.5)
+    assert sorted(calls) == [(1, 5), (1, 10), (1, 15), (1, 20), (2, 5), (2, 10), (3, 5), (4, 5)]
+    assert {k: c.seq_len for k, c in s.per_fold.items()} == {1: 5, 2: 10, 3: 5, 4: 5}
+    assert s.structure["folds_reached"].tolist() == [4, 2, 1, 1]
+    assert np.isnan(s.structure["mse"].iloc[1]) and s.structure["mse"].iloc[0] == 7.5
 
 
 # --- results, tables and the measured claims ---------------------------------------------

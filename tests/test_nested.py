@@ -48,6 +48,25 @@ def test_tie_counts_at_each_fold_minimum_and_their_text():
         nested.tied_at_minimum(found, [1, 2])
 
 
+def test_tie_counts_skip_candidates_not_trained_on_a_fold():
+    """A halving search leaves NaN where a candidate stopped: fold 2's tie is counted
+    among the two candidates that reached it, and the text names each fold's count."""
+    nan = float("nan")
+    found = _found([[0.2, 0.1, 0.3], [0.2, 0.1, nan], [0.3, nan, nan]])
+    ties = nested.tied_at_minimum(found, [1, 2, 3])
+    assert ties == {1: 2, 2: 2, 3: 1}
+    assert nested.ties_text(ties, {1: 3, 2: 2, 3: 1}) == (
+        "2 of 3 tie on fold 1, 2 of 2 tie on fold 2, one candidate on fold 3")
+    assert nested.ties_text({1: 1, 2: 1}, {1: 3, 2: 2}) == (
+        "no ties (a single best of its candidates on every fold)")
+    assert nested.ties_text({1: 1, 2: 1}, {1: 1, 2: 1}) == "one candidate, nothing to choose"
+    # a fold left with one candidate is not "a single best"
+    assert nested.ties_text({1: 1, 2: 1, 3: 1}, {1: 2, 2: 1, 3: 1}) == (
+        "no ties (a single best on fold 1, one candidate on folds 2 and 3)")
+    assert nested.ties_text({1: 2, 2: 1, 3: 1}, {1: 4, 2: 2, 3: 1}) == (
+        "2 of 4 tie on fold 1, a single best on fold 2, one candidate on fold 3")
+
+
 def test_bad_settings_and_grids_are_named():
     with pytest.raises(ValueError, match="val_fraction"):
         nested.Settings(windows=(5,), val_fraction=1.0)

@@ -20,6 +20,7 @@ from .. import nested, protocol_gap, search
 from ..lstm_study import MODEL_KEYS, STRUCTURE_KEYS, TUNING_KEYS, Final, Search, summaries
 from ..models import lstm
 from ..ranking import block_interval
+from ..tables import joined
 
 
 def structure_reading(found: Search, reported: Mapping[str, Any],
@@ -127,9 +128,10 @@ def figure_findings(found: Search) -> str:
     return "; ".join(parts)
 
 
-def ties(found: Search) -> dict[str, tuple[dict[int, int], int]]:
+def ties(found: Search) -> dict[str, tuple[dict[int, int], int | dict[int, int]]]:
     """A clean search's tie counts per stage: per fold, how many structures tie at the fold's
-    lowest validation MSE in stage 1, and how many (dropout, lr) points in its own stage 2."""
+    lowest validation MSE in stage 1 (of the structures that reached the fold), and how
+    many (dropout, lr) points in its own stage 2."""
     if found.protocol != "clean":
         raise ValueError(f"tie counts are for the clean protocol's per-fold choices, "
                          f"got {found.protocol!r}")
@@ -137,8 +139,29 @@ def ties(found: Search) -> dict[str, tuple[dict[int, int], int]]:
     tuning = {k: nested.tied_at_minimum(found.tuning[found.tuning["fold"] == k], [k])[k]
               for k in folds}
     n_tuning = int((found.tuning["fold"] == folds[0]).sum())
-    return {"structure": (nested.tied_at_minimum(found.structure, folds), len(found.structure)),
+    reached = np.array([list(v) for v in found.structure["fold_mse"]], dtype=float)
+    structures = {k: int((~np.isnan(reached[:, i])).sum()) for i, k in enumerate(folds)}
+    same = len(set(structures.values())) == 1  # every structure on every fold
+    return {"structure": (nested.tied_at_minimum(found.structure, folds),
+                          structures[folds[0]] if same else structures),
             "tuning": (tuning, n_tuning)}
+
+
+def halving_text(found: Search) -> str:
+    """How much of the exhaustive structure grid a clean search trained: the structures per
+    fold (successive halving, :mod:`~occupancy_utils.halving`) and the trainings against
+    every structure on every fold."""
+    reached = found.structure.get("folds_reached")
+    if reached is None:
+        return "every structure on every fold (an exhaustive grid)"
+    folds = sorted(found.per_fold)
+    per_fold = [int((reached >= i).sum()) for i in range(1, len(folds) + 1)]
+    trained, total = int(reached.sum()), len(reached) * len(folds)
+    if trained == total:
+        return f"every structure on every fold ({total} trainings)"
+    return (f"{joined([str(n) for n in per_fold])} structures on folds "
+            f"{folds[0]}-{folds[-1]}, {trained} of the {total} trainings an exhaustive grid "
+            "needs")
 
 
 def ties_text(found: Search) -> str:
@@ -154,6 +177,8 @@ def long_folds(stage: pd.DataFrame, keys: Sequence[str], column: str = "fold_mse
     rows = []
     for _, r in stage.iterrows():
         for i, v in enumerate(r[column], start=1):
+            if np.isnan(v):  # not trained on this fold (a halving search)
+                continue
             # a per-fold study's row holds its own fold's score only
             fold = int(r["fold"]) if "fold" in r and len(r[column]) == 1 else i
             rows.append({**{k: r[k] for k in keys}, "fold": fold, "mse": v})
@@ -471,6 +496,7 @@ def search_numbers(searches: Mapping[tuple[str, str], Search], report: Mapping[s
             f"{len(same)} of {len(keys)}" + (f" ({', '.join(same)})" if same else ""))
         if protocol == "clean":
             out[f"lstm_ties_{variant}"] = ties_text(found)
+            out[f"lstm_halving_{variant}"] = halving_text(found)
         else:
             out[f"lstm_structure_{variant}"] = structure_reading(found, theirs, structure_grid)
             out[f"lstm_fold_spread_{variant}"] = fold_spread_reading(found.structure)
