@@ -21,7 +21,10 @@ Prints, in one run:
    for the LSTM, per structure, on the last fold's clean parts;
 7. start-up overheads: a worker process importing the package, loading the data
    and its folds, and opening the stored searches;
-8. peak memory (resident set) of this process and of its children.
+8. peak memory (resident set) of this process and of its children;
+9. successive halving over the folds (chapter 6's clean structure search) replayed
+   on every stored exhaustive search: how often it keeps the exhaustive choice, per
+   fold, and its share of the training epochs.
 
 Epoch counts are fixed here (no early stopping) so runs compare like for like.
 """
@@ -47,6 +50,7 @@ from occupancy_utils import (
     crf_study,
     data,
     experiment,
+    halving,
     lstm_study,
     profiles,
     search,
@@ -88,6 +92,34 @@ def search_costs() -> None:
         line(f"profile {db.parent.name}: {table['wall_min'].sum():.0f} min of wall time, "
              f"{table['cpu_min'].sum():.0f} CPU-minutes in trials")
         line(table.to_string(index=False, float_format=lambda v: f"{v:.2f}"))
+    line()
+
+
+def halving_replay() -> None:
+    """How often successive halving over the folds keeps the exhaustive grid's choice."""
+    keep = profiles.notebook_parameters("full", "06_lstm")["structure_keep"]
+    _, folds = experiment.search_data()
+    rows = [len(f.train) for f in folds]
+    line(f"## Successive halving over the folds (keep {keep}), replayed on the stored "
+         "exhaustive searches")
+    line(f"(each fold's epochs weighted by its training rows, {rows}; 'same': halving "
+         "chooses the exhaustive grid's point, 'tied': or another at the same MSE)")
+    for db in sorted(RESULTS_DIR.glob("*/optuna.db")):
+        found = halving.replay_stored(f"sqlite:///{db}", keep, [f.number for f in folds], rows)
+        if found.empty:
+            continue
+        line(f"profile {db.parent.name}:")
+        for name, one in found.groupby("search", sort=False):
+            per_fold = one[one["fold"] != "mean"]
+            mean = one[one["fold"] == "mean"].iloc[0]
+            marks = " ".join(f"{r.fold}:{'same' if r.same else 'tied' if r.tied else 'other'}"
+                             f"({r.test_exhaustive:.3f}->{r.test_halving:.3f})"
+                             for r in per_fold.itertuples())
+            line(f"{name:>42} {int(one['points'].iloc[0]):>3} points, cost "
+                 f"{one['cost'].iloc[0]:.0%}; per fold {marks}; mean-over-folds choice "
+                 f"{'same' if mean.same else 'other'}")
+    line("(in brackets: the test MSE of the exhaustive choice -> of halving's; read, never "
+         "chosen on)")
     line()
 
 
@@ -364,6 +396,7 @@ def main(argv: list[str] | None = None) -> int:
     line()
     chapter_times()
     search_costs()
+    halving_replay()
     crf_throughput(args.epochs)
     lstm_epoch()
     mc_sampling(args.samples)

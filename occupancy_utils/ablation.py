@@ -220,13 +220,8 @@ def results_entry(runs: Mapping[int, ForestRun], *, label: str, params: dict) ->
 def predictions_frame(runs: Mapping[int, ForestRun], model: str = "random_forest"
                       ) -> pd.DataFrame:
     """Per-row predictions of every seed, under both protocols (the same rows)."""
-    parts = []
-    for seed, run in runs.items():
-        for protocol in ("report", "clean"):
-            for p in run.predictions:
-                parts.append(p.assign(model=model, protocol=protocol, seed=seed))
-    out = pd.concat(parts, ignore_index=True)
-    first = ["model", "protocol", "seed", *experiment.PREDICTION_COLUMNS]
-    return out[first + [c for c in out.columns if c not in first]]
+    return experiment.predictions_table(
+        (model, protocol, seed, p) for seed, run in runs.items()
+        for protocol in ("report", "clean") for p in run.predictions)
 
 

@@ -483,16 +483,11 @@ def predictions_table(by_model: Mapping[str, Mapping[str, Mapping[int, Mapping[s
     """All kept per-row predictions with ``model``, ``protocol`` and ``seed`` columns, of
     the test parts or (``part="validation"``) of the clean protocol's validation tails."""
     check_part(part)
-    frames = []
     key = "predictions" if part == "test" else "validation"
-    for model, by_protocol in by_model.items():
-        for protocol, evaluations in by_protocol.items():
-            for seed, ev in evaluations.items():
-                for pred in ev.get(key, []):
-                    frames.append(pred.assign(model=model, protocol=protocol, seed=seed))
-    out = pd.concat(frames, ignore_index=True)
-    first = ["model", "protocol", "seed", *experiment.PREDICTION_COLUMNS]
-    return out[first + [c for c in out.columns if c not in first]]
+    return experiment.predictions_table(
+        (model, protocol, seed, pred) for model, by_protocol in by_model.items()
+        for protocol, evaluations in by_protocol.items() for seed, ev in evaluations.items()
+        for pred in ev.get(key, []))
 
 
 @dataclass

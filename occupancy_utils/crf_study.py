@@ -562,12 +562,9 @@ def predictions(final: Mapping[str, Mapping[int, Sequence[FoldRun]]], part: str 
                     if proba is not None:
                         extra = {"value": proba @ np.arange(proba.shape[1]),
                                  **{f"p{k}": proba[:, k] for k in range(proba.shape[1])}}
-                    f = experiment.prediction_frame(r.fold, positions, y_true, pred, **extra)
-                    f.insert(0, "seed", seed)
-                    f.insert(0, "protocol", protocol)
-                    f.insert(0, "model", model)
-                    frames.append(f)
-    return pd.concat(frames, ignore_index=True)
+                    frames.append((model, protocol, seed, experiment.prediction_frame(
+                        r.fold, positions, y_true, pred, **extra)))
+    return experiment.predictions_table(frames)
 
 
 def results_payload(final: Mapping[str, Mapping[int, Sequence[FoldRun]]],

@@ -18,7 +18,7 @@ In both, the min-max scaler is fitted on the training part only (for
 from __future__ import annotations
 
 import functools
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -107,6 +107,24 @@ def prediction_frame(fold: int, positions: np.ndarray, y_true: np.ndarray, y_pre
     for name, values in extra.items():
         out[name] = values
     return out
+
+
+def predictions_table(parts: Iterable[tuple[str, str, int, pd.DataFrame]]) -> pd.DataFrame:
+    """Per-row predictions of many runs as one table, the shape the results files keep.
+
+    ``parts`` are (model key, protocol, seed, frame of :func:`prediction_frame`);
+    the table starts with ``model``, ``protocol`` and ``seed``, then
+    :data:`PREDICTION_COLUMNS`, then whatever else a model has (``value``,
+    ``std``, ``p0``..``p3``). Every chapter writes its predictions through this,
+    so chapter 7 reads one layout.
+    """
+    frames = [frame.assign(model=model, protocol=protocol, seed=seed)
+              for model, protocol, seed, frame in parts]
+    if not frames:
+        raise ValueError("no predictions to put in a table")
+    out = pd.concat(frames, ignore_index=True)
+    first = ["model", "protocol", "seed", *PREDICTION_COLUMNS]
+    return out[first + [c for c in out.columns if c not in first]]
 
 
 def summarize(predictions: Sequence[pd.DataFrame], value_column: str | None = None) -> dict:

@@ -199,21 +199,30 @@ def replay(found: pd.DataFrame, fold_numbers: Sequence[int], keep: float,
 
 
 def replay_stored(storage: str, keep: float, fold_numbers: Sequence[int],
-                  fold_cost: Sequence[float] | None = None) -> pd.DataFrame:
-    """:func:`replay` on every stored exhaustive search that can be replayed: one whose
-    records hold every fold's monitored MSE, test MSE and epochs (the LSTM's all-fold
-    searches, :func:`~occupancy_utils.lstm_study.search_objective`).
+                  fold_cost: Sequence[float] | None = None, contains: str = "-structure"
+                  ) -> pd.DataFrame:
+    """:func:`replay` on the latest stored exhaustive search of each name holding
+    ``contains`` whose records hold every fold's monitored MSE, test MSE and epochs
+    (the LSTM's all-fold structure searches,
+    :func:`~occupancy_utils.lstm_study.search_objective`).
 
     One row per (search, fold), with the search's name and its cost share. For
     ``make bench``: how often halving would have kept the exhaustive grid's choices.
     """
     import optuna  # only when a storage is read
 
-    rows = []
+    latest = {}
     for summary in optuna.get_all_study_summaries(storage, include_best_trial=False):
+        name = summary.study_name.split("-key")[0]
         key = summary.user_attrs.get("cache_key")
-        if not isinstance(key, dict) or not summary.n_trials:
+        if contains not in name or not isinstance(key, dict) or not summary.n_trials:
             continue
+        when = summary.datetime_start.timestamp() if summary.datetime_start else 0.0
+        if name not in latest or when >= latest[name][0]:
+            latest[name] = (when, summary)
+    rows = []
+    for _, summary in latest.values():
+        key = summary.user_attrs["cache_key"]
         grid = key.get("grid", {})
         study = optuna.load_study(study_name=summary.study_name, storage=storage)
         try:

@@ -740,16 +740,11 @@ def predictions_frame(finals: Sequence[Final], part: str = "test") -> pd.DataFra
     """All per-row predictions of the test parts (or, ``part="validation"``, of the
     validation tails) in the shape results.write_predictions expects."""
     results.check_part(part)
-    parts = []
-    for final in finals:
-        by_key = final.predictions if part == "test" else final.validation
-        for (key, protocol, seed), frames in by_key.items():
-            f = pd.concat(frames, ignore_index=True)
-            f.insert(0, "seed", seed)
-            f.insert(0, "protocol", protocol)
-            f.insert(0, "model", key)
-            parts.append(f)
-    return pd.concat(parts, ignore_index=True)
+    return experiment.predictions_table(
+        (key, protocol, seed, f) for final in finals
+        for (key, protocol, seed), frames in (final.predictions if part == "test"
+                                              else final.validation).items()
+        for f in frames)
 
 
 # --- results files ------------------------------------------------------------------------

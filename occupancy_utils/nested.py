@@ -366,14 +366,10 @@ def predictions_frame(runs: Mapping[str, Mapping[str, Mapping[int, FinalRun]]],
     """Per-row predictions of every family, protocol and seed (results schema columns), on
     the test parts or (``part="validation"``) on the clean protocol's validation tails."""
     check_part(part)
-    parts = [p.assign(model=key, protocol=protocol, seed=seed)
-             for key, by_protocol in runs.items()
-             for protocol, by_seed in by_protocol.items()
-             for seed, run_ in by_seed.items()
-             for p in (run_.predictions if part == "test" else run_.validation)]
-    out = pd.concat(parts, ignore_index=True)
-    first = ["model", "protocol", "seed", *experiment.PREDICTION_COLUMNS]
-    return out[first + [c for c in out.columns if c not in first]]
+    return experiment.predictions_table(
+        (key, protocol, seed, p) for key, by_protocol in runs.items()
+        for protocol, by_seed in by_protocol.items() for seed, run_ in by_seed.items()
+        for p in (run_.predictions if part == "test" else run_.validation))
 
 
 def importances(frame: pd.DataFrame, folds: Sequence[splits.Fold], family: type[Family],

@@ -59,14 +59,14 @@ TABLE = {1: [0.5, 0.1, 0.1, 0.1], 2: [0.1, 0.9, 0.9, 0.9], 3: [0.2, 0.2, 0.3, 0.
          4: [0.3, 0.1, 0.2, 0.05], 5: [0.4, 0.3, 0.1, 0.1]}
 
 
-def _run(tmp_path, keep, calls=None, name="s"):
+def _run(tmp_path, keep, calls=None, name="s", db="h.db"):
     def objective(params, *, fold, table):
         if calls is not None:
             calls.append((fold, params["a"]))
         return scripted(params, fold=fold, table=table)
     return halving.run(name, GRID, objective, [1, 2, 3, 4], keep=keep, settings={},
                        schema=1, bound={"table": TABLE}, profile="test",
-                       storage=f"sqlite:///{tmp_path / 'h.db'}", progress=False)
+                       storage=f"sqlite:///{tmp_path / db}", progress=False)
 
 
 def test_run_halves_fold_by_fold_and_resumes(tmp_path):
@@ -166,3 +166,29 @@ def test_no_test_row_of_a_fold_reaches_its_own_choice(tmp_path, noised_fold):
     assert any(not np.allclose(a, b, equal_nan=True) for a, b in zip(later, later_n,
                                                                      strict=True))
     assert search.grid_points(GRID)  # the grid the choices index
+
+
+def all_folds(params, *, table):
+    """An exhaustive all-fold record, as lstm_study.search_objective stores one."""
+    mse = table[params["a"]]
+    return {"mse": float(np.mean(mse)), "fold_mse": mse, "test_fold_mse": [10 * v for v in mse],
+            "epochs": [1, 2, 3, 4], "seconds": 1.0}
+
+
+def test_replay_stored_finds_the_latest_exhaustive_search_of_each_name(tmp_path):
+    import functools
+
+    url = f"sqlite:///{tmp_path / 'r.db'}"
+    for name in ("x-structure", "x-tuning"):
+        search.run_grid(name, GRID, functools.partial(all_folds, table=TABLE), profile="test",
+                        storage=url, progress=False)
+    _run(tmp_path, 0.5, name="y-structure", db="r.db")  # per-fold records: not replayable
+    found = halving.replay_stored(url, 0.5, [1, 2, 3, 4])
+    assert set(found["search"]) == {"x-structure"}  # tuning: another name
+    exhaustive = search.in_grid_order(
+        pd.DataFrame([{"a": a, "b": "x", **all_folds({"a": a}, table=TABLE)} for a in GRID["a"]]),
+        GRID)
+    expected = halving.replay(exhaustive, [1, 2, 3, 4], 0.5)
+    pd.testing.assert_frame_equal(found.drop(columns=["search", "points", "cost"]), expected,
+                                  check_like=True)
+    assert (found["points"] == 5).all() and found["cost"].iloc[0] == expected.attrs["cost"]
