@@ -337,7 +337,7 @@ def epoch_shares(epochs: int) -> None:
     parts = experiment.fold_parts(frame, fold, crf_study.FEATURES, "clean", 0.2)
     _share_line("CRF 32, seq_len 25", lambda: crf_study.train_fold(
         parts, "32", 0.0007, 25, max_epochs=epochs, patience=epochs + 1, seed=0))
-    settings = bnn_study.Settings(max_epochs=epochs, patience=epochs + 1, monitor_samples=20)
+    settings = bnn_study.profile_settings("full", max_epochs=epochs, patience=epochs + 1)
     _share_line("BNN 1 x 64, 20 monitor samples", lambda: bnn_study.train_fold(
         frame, fold, "clean", {"lr": 0.01, "hidden": 64, "hidden_layers": 1}, settings, 0))
     for seq_len, layers, hidden in ((5, 1, 16), (10, 2, 32), (15, 3, 64), (20, 4, 64)):

@@ -39,6 +39,7 @@ from . import (
     experiment,
     metrics,
     nested,
+    profiles,
     protocol_gap,
     search,
     splits,
@@ -61,18 +62,19 @@ class Settings:
     """Everything but the searched parameters; all of it changes results.
 
     The report gives neither the BNN's epoch limit nor its patience nor its
-    batch size; these are the book's choices, stated in the chapter.
+    batch size; these are the book's choices, stated in the chapter. No field
+    has a default: the values live in one place, ``params/<profile>.yaml``.
     """
 
-    batch_size: int = 64
-    max_epochs: int = 200
-    patience: int = 20
-    samples: int = 100
-    monitor_samples: int = 10
-    kl: str = "mean"
-    kl_weight: float = 0.01
-    prior_sigma: float = 0.1
-    val_fraction: float = 0.2
+    batch_size: int
+    max_epochs: int
+    patience: int
+    samples: int
+    monitor_samples: int
+    kl: str
+    kl_weight: float
+    prior_sigma: float
+    val_fraction: float
 
     def __post_init__(self) -> None:
         for name in ("batch_size", "max_epochs", "patience"):
@@ -90,6 +92,14 @@ class Settings:
     def replace(self, **changes: Any) -> Settings:
         """A copy of these settings with ``changes`` applied (the dataclass is frozen)."""
         return Settings(**{**asdict(self), **changes})
+
+
+def profile_settings(profile: str, **changes: Any) -> Settings:
+    """The chapter's :class:`Settings` as ``params/<profile>.yaml`` gives them, with
+    ``changes`` applied (tests and benchmarks shrink a profile this way, never by
+    defaults of their own)."""
+    given = profiles.notebook_parameters(profile, "05_bnn")
+    return Settings(**{**{f: given[f] for f in Settings.__dataclass_fields__}, **changes})
 
 
 def check_params(params: Mapping[str, Any]) -> dict[str, Any]:

@@ -4,7 +4,8 @@ A stored search is reused only while everything that computed it is the same,
 and nothing else should throw it away. The key therefore holds:
 
 - ``code``: a digest of every function and class of the package that the
-  objective reaches (followed through the names its code uses), each parsed and
+  objective reaches (followed through the names its code uses, and through the
+  classes and functions a module-level dict or list holds), each parsed and
   dumped with docstrings removed, so comments, docstrings, tables and figures
   can change freely while an edit to training code starts a new search;
 - ``bound``: the arguments bound to the objective (``functools.partial``);
@@ -213,7 +214,28 @@ def code_digests(objective: Callable[..., Any]) -> dict[str, str]:
                     digest = _value_digest(value)
                     if digest:
                         digests[f"{scope['__name__']}.{name}"] = digest
+                    # a registry (a dict or list of classes or functions): their code counts
+                    stack += _callables_in(value)
     return dict(sorted(digests.items()))
+
+
+def _callables_in(value: Any) -> list[Any]:
+    """The functions, classes and partials held in a container constant, at any depth
+    (``networks.NETWORKS`` maps names to classes; the code runs through them)."""
+    if isinstance(value, Mapping):
+        items = list(value.values())
+    elif isinstance(value, list | tuple | set | frozenset):
+        items = list(value)
+    else:
+        return []
+    out: list[Any] = []
+    for item in items:
+        if inspect.isfunction(item) or inspect.isclass(item) or isinstance(item,
+                                                                           functools.partial):
+            out.append(item)
+        else:
+            out += _callables_in(item)
+    return out
 
 
 def library_versions() -> dict[str, str]:

@@ -18,7 +18,8 @@ from occupancy_utils.models import bnn
 
 matplotlib.use("Agg")
 
-FAST = bnn_study.Settings(batch_size=64, max_epochs=3, patience=2, samples=8, monitor_samples=3)
+FAST = bnn_study.profile_settings("quick", batch_size=64, max_epochs=3, patience=2, samples=8,
+                                   monitor_samples=3)
 PARAMS = {"lr": 0.01, "hidden": 8, "hidden_layers": 1}
 
 
@@ -282,7 +283,7 @@ def test_posterior_table_measures_sigma_against_its_start():
 
 
 def test_other_kl_swaps_the_scaling_and_its_weight():
-    settings = bnn_study.Settings(kl="mean", kl_weight=0.01)
+    settings = bnn_study.profile_settings("full", kl="mean", kl_weight=0.01)
     swapped = bnn_study.other_kl(settings)
     assert (swapped.kl, swapped.kl_weight) == ("elbo", 1.0)
     assert (bnn_study.other_kl(swapped).kl, bnn_study.other_kl(swapped).kl_weight) == (

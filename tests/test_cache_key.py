@@ -97,6 +97,38 @@ def test_editing_computing_code_or_a_constant_changes_the_key(tmp_path, monkeypa
     assert edited != base
 
 
+REGISTRY_TRAIN = '''
+from . import helpers
+
+KINDS = {"double": helpers.Doubler, "nested": [helpers.halve]}
+
+
+def fit(x, kind="double"):
+    return KINDS[kind]().run(x)
+'''
+REGISTRY_HELPERS = '''
+class Doubler:
+    def run(self, x):
+        return x * 2
+
+
+def halve(x):
+    return x / 2
+'''
+
+
+@pytest.mark.parametrize("edit", [("return x * 2", "return x * 4"),
+                                  ("return x / 2", "return x / 3")])
+def test_code_reached_through_a_registry_keys_the_search(tmp_path, monkeypatch, edit):
+    """A dict of classes (``networks.NETWORKS``) or a list inside it is followed: editing
+    a class or function it holds changes the key, as the rolling re-scoring needs."""
+    base = _digests(tmp_path, monkeypatch, train=REGISTRY_TRAIN, helpers=REGISTRY_HELPERS)
+    assert {"helpers.Doubler", "helpers.Doubler.run", "helpers.halve"} <= set(base)
+    old, new = edit
+    assert _digests(tmp_path, monkeypatch, train=REGISTRY_TRAIN,
+                    helpers=REGISTRY_HELPERS.replace(old, new)) != base
+
+
 def test_the_families_keys_hold_training_code_and_no_presentation():
     objectives = {
         "crf": functools.partial(crf_study.group_objective, protocol="clean", max_epochs=3,

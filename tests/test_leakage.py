@@ -47,8 +47,8 @@ def _crf(frame: pd.DataFrame, fold: splits.Fold, protocol: str):
 
 
 def _bnn(frame: pd.DataFrame, fold: splits.Fold, protocol: str):
-    settings = bnn_study.Settings(batch_size=256, max_epochs=6, patience=2, samples=5,
-                                  monitor_samples=3)
+    settings = bnn_study.profile_settings("quick", batch_size=256, max_epochs=6, patience=2,
+                                          samples=5, monitor_samples=3)
     run = bnn_study.train_fold(frame, fold, protocol, {"lr": 0.01, "hidden": 8,
                                                        "hidden_layers": 1}, settings, seed=0)
     return run.model, run.history
@@ -196,8 +196,8 @@ def _crf_pipeline(frame, folds):
 
 
 def _bnn_pipeline(frame, folds):
-    settings = bnn_study.Settings(batch_size=256, max_epochs=2, patience=1, samples=5,
-                                  monitor_samples=3)
+    settings = bnn_study.profile_settings("quick", batch_size=256, max_epochs=2, patience=1,
+                                          samples=5, monitor_samples=3)
     # four configurations whose mean over folds is close enough for fold 1's test rows to
     # move it (with fewer, the noise lifts every mean alike and the check cannot fail)
     studies = {"tiny": {"lr": [0.02], "hidden": [16, 32], "hidden_layers": [1, 2]}}

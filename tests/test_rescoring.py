@@ -89,7 +89,7 @@ def test_rescore_assembles_each_folds_choice_on_every_test_row(monkeypatch, fram
 
 
 def _tiny_bnn_spec() -> rescoring.Spec:
-    settings = {**dataclasses.asdict(bnn_study.Settings()), **BNN_TINY}
+    settings = dataclasses.asdict(bnn_study.profile_settings("quick", **BNN_TINY))
     return rescoring.Spec("bnn", "bnn", ("bnn",), settings,
                           {1: {"lr": 0.01, "hidden": 8, "hidden_layers": 1},
                            2: {"lr": 0.05, "hidden": 8, "hidden_layers": 1},
