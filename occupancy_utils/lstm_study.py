@@ -548,20 +548,18 @@ def two_stage_search(variant: str, protocol: str, *, structure_grid: Mapping[str
             return _per_fold_tuning(variant, stage1, structure_grid=structure_grid,
                                     tuning_grid=tuning_grid, fold_numbers=fold_numbers,
                                     common=common, threads=threads, run=run)
-        objective1 = functools.partial(search_objective, variant=variant, protocol=protocol,
-                                       fixed=fixed1, settings=asdict(settings), seed=seed,
-                                       threads=threads)
-        stage1 = search.run_grid(f"06_lstm-{variant}-{protocol}-structure", structure_grid,
-                                 objective1, settings={"fixed": fixed1, **common},
-                                 schema=SCHEMA, **run)
-        win1 = _best_row(stage1, structure_grid)
-        fixed2 = {k: results.plain(win1[k]) for k in STRUCTURE_KEYS}
-        objective2 = functools.partial(search_objective, variant=variant, protocol=protocol,
-                                       fixed=fixed2, settings=asdict(settings), seed=seed,
-                                       threads=threads)
-        stage2 = search.run_grid(f"06_lstm-{variant}-{protocol}-tuning", tuning_grid,
-                                 objective2, settings={"fixed": fixed2, **common},
-                                 schema=SCHEMA, **run)
+
+        def exhaustive(stage: str, grid: Mapping[str, Sequence], fixed: Mapping[str, Any]
+                       ) -> pd.DataFrame:
+            objective = functools.partial(search_objective, variant=variant, protocol=protocol,
+                                          fixed=fixed, settings=asdict(settings), seed=seed,
+                                          threads=threads)
+            return search.run_grid(f"06_lstm-{variant}-{protocol}-{stage}", grid, objective,
+                                   settings={"fixed": fixed, **common}, schema=SCHEMA, **run)
+
+        stage1 = exhaustive("structure", structure_grid, fixed1)
+        fixed2 = {k: results.plain(_best_row(stage1, structure_grid)[k]) for k in STRUCTURE_KEYS}
+        stage2 = exhaustive("tuning", tuning_grid, fixed2)
     win2 = _best_row(stage2, tuning_grid)
     best = Config(variant=variant, **fixed2, **{k: results.plain(win2[k]) for k in TUNING_KEYS})
     return Search(variant, protocol, stage1, stage2, {k: best for k in fold_numbers},

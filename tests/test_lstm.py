@@ -308,16 +308,21 @@ def fake_fold(params, *, variant, protocol, fixed, settings, seed, fold, threads
     return {"mse": mse, "fold_mse": [mse], "test_mse": mse, "epochs": [3], "seconds": 0.5}
 
 
-def test_clean_search_chooses_every_stage_per_fold(tmp_path, monkeypatch):
-    monkeypatch.setattr(lstm_study, "search_objective", fake_structure)
-    monkeypatch.setattr(lstm_study, "fold_objective", fake_fold)
-    s = lstm_study.two_stage_search(
+def _clean_search(tmp_path, keep: float) -> lstm_study.Search:
+    """The clean two-stage search on four window lengths and two learning rates."""
+    return lstm_study.two_stage_search(
         "regression", "clean", structure_grid={"seq_len": [5, 10, 15, 20], "layers": [1],
                                                "hidden": [8]},
         structure_fixed={"lr": 0.001, "dropout": 0.2},
         tuning_grid={"dropout": [0.2], "lr": [0.001, 0.01]},
         settings=lstm_study.Settings(), seed=0, profile="test",
-        storage=f"sqlite:///{tmp_path / 's.db'}", progress=False, keep=1.0)
+        storage=f"sqlite:///{tmp_path / 's.db'}", progress=False, keep=keep)
+
+
+def test_clean_search_chooses_every_stage_per_fold(tmp_path, monkeypatch):
+    monkeypatch.setattr(lstm_study, "search_objective", fake_structure)
+    monkeypatch.setattr(lstm_study, "fold_objective", fake_fold)
+    s = _clean_search(tmp_path, keep=1.0)
     assert {k: c.seq_len for k, c in s.per_fold.items()} == {1: 5, 2: 10, 3: 15, 4: 20}
     assert {k: c.lr for k, c in s.per_fold.items()} == {1: 0.01, 2: 0.01, 3: 0.001, 4: 0.001}
     # one stage-1 study per fold (keep 1: every structure on each), one stage-2 study per
@@ -343,13 +348,7 @@ def test_clean_search_halves_the_structures_fold_by_fold(tmp_path, monkeypatch):
         return fake_fold(params, **kw)
 
     monkeypatch.setattr(lstm_study, "fold_objective", counted)
-    s = lstm_study.two_stage_search(
-        "regression", "clean", structure_grid={"seq_len": [5, 10, 15, 20], "layers": [1],
-                                               "hidden": [8]},
-        structure_fixed={"lr": 0.001, "dropout": 0.2},
-        tuning_grid={"dropout": [0.2], "lr": [0.001, 0.01]},
-        settings=lstm_study.Settings(), seed=0, profile="test",
-        storage=f"sqlite:///{tmp_path / 's.db'}", progress=False, keep=0.5)
+    s = _clean_search(tmp_path, keep=0.5)
     assert sorted(calls) == [(1, 5), (1, 10), (1, 15), (1, 20), (2, 5), (2, 10), (3, 5), (4, 5)]
     assert {k: c.seq_len for k, c in s.per_fold.items()} == {1: 5, 2: 10, 3: 5, 4: 5}
     assert s.structure["folds_reached"].tolist() == [4, 2, 1, 1]
