@@ -114,7 +114,7 @@ def predictions_table(parts: Iterable[tuple[str, str, int, pd.DataFrame]]) -> pd
 
     ``parts`` are (model key, protocol, seed, frame of :func:`prediction_frame`);
     the table starts with ``model``, ``protocol`` and ``seed``, then
-    :data:`PREDICTION_COLUMNS`, then whatever else a model has (``value``,
+    ``PREDICTION_COLUMNS``, then whatever else a model has (``value``,
     ``std``, ``p0``..``p3``). Every chapter writes its predictions through this,
     so chapter 7 reads one layout.
     """
