@@ -33,14 +33,12 @@ import pandas as pd
 
 from . import nested, search
 
-#: The share of points that goes on after each fold, when a profile does not say.
-KEEP = 0.5
 
-
-def check_keep(keep: float) -> float:
-    """``keep`` as a float; a one-line error unless 0 < keep <= 1 (1: the exhaustive grid)."""
+def check_keep(keep: float, name: str = "the halving keep share") -> float:
+    """``keep`` as a float; a one-line error naming ``name`` unless 0 < keep <= 1 (1: the
+    exhaustive grid). The share itself has no default here: profiles set it."""
     if isinstance(keep, bool) or not isinstance(keep, (int, float)) or not 0 < keep <= 1:
-        raise ValueError(f"the halving keep share must be in (0, 1], got {keep!r}")
+        raise ValueError(f"{name} must be in (0, 1], got {keep!r}")
     return float(keep)
 
 
@@ -135,6 +133,13 @@ def table(points: Sequence[Mapping[str, Any]], records: Mapping[tuple[int, int],
     return pd.DataFrame(rows)
 
 
+def trained_per_fold(found: pd.DataFrame, fold_numbers: Sequence[int]) -> dict[int, int]:
+    """How many grid points were trained on each fold (a NaN ``fold_mse``: not trained);
+    every point on every fold for an exhaustive search's table."""
+    per_fold = np.array([list(v) for v in found["fold_mse"]], dtype=float)
+    return {k: int((~np.isnan(per_fold[:, i])).sum()) for i, k in enumerate(fold_numbers)}
+
+
 def choose(found: pd.DataFrame, grid: Mapping[str, Sequence[Any]],
            fold_numbers: Sequence[int]) -> dict[int, dict[str, Any]]:
     """Fold k's point: :func:`~occupancy_utils.nested.choose` (lowest MSE on fold k's own
@@ -211,18 +216,11 @@ def replay_stored(storage: str, keep: float, fold_numbers: Sequence[int],
     """
     import optuna  # only when a storage is read
 
-    latest = {}
-    for summary in optuna.get_all_study_summaries(storage, include_best_trial=False):
-        name = summary.study_name.split("-key")[0]
-        key = summary.user_attrs.get("cache_key")
+    rows = []
+    for name, summary in search.latest_studies(storage).items():
+        key = summary.user_attrs["cache_key"]
         if contains not in name or not isinstance(key, dict) or not summary.n_trials:
             continue
-        when = summary.datetime_start.timestamp() if summary.datetime_start else 0.0
-        if name not in latest or when >= latest[name][0]:
-            latest[name] = (when, summary)
-    rows = []
-    for _, summary in latest.values():
-        key = summary.user_attrs["cache_key"]
         grid = key.get("grid", {})
         study = optuna.load_study(study_name=summary.study_name, storage=storage)
         try:
@@ -234,6 +232,6 @@ def replay_stored(storage: str, keep: float, fold_numbers: Sequence[int],
                 or any(len(v) != len(fold_numbers) for v in found["fold_mse"])):
             continue
         replayed = replay(found, fold_numbers, keep, fold_cost)
-        rows.append(replayed.assign(search=summary.study_name.split("-key")[0],
-                                    points=len(found), cost=replayed.attrs["cost"]))
+        rows.append(replayed.assign(search=name, points=len(found),
+                                    cost=replayed.attrs["cost"]))
     return pd.concat(rows, ignore_index=True) if rows else pd.DataFrame()

@@ -178,7 +178,7 @@ def check_parameters(*, seeds: Sequence[int], structure_grid: Mapping[str, Seque
                      structure_fixed: Mapping[str, float],
                      tuning_grid: Mapping[str, Sequence[Any]], settings: Settings,
                      mc_samples: int, search_protocols: Sequence[str],
-                     torch_threads: int = 0, structure_keep: float = halving.KEEP) -> None:
+                     structure_keep: float, torch_threads: int = 0) -> None:
     """Every parameter of the chapter, checked before anything trains.
 
     Each bad value fails with a one-line ValueError naming the parameter.
@@ -207,7 +207,7 @@ def check_parameters(*, seeds: Sequence[int], structure_grid: Mapping[str, Seque
     _positive_int("mc_samples", mc_samples)
     if isinstance(torch_threads, bool) or not isinstance(torch_threads, int) or torch_threads < 0:
         raise ValueError(f"torch_threads must be a non-negative integer, got {torch_threads!r}")
-    halving.check_keep(structure_keep)
+    halving.check_keep(structure_keep, "structure_keep")
     if (not isinstance(search_protocols, (list, tuple)) or not search_protocols
             or any(p not in training.PROTOCOLS for p in search_protocols)):
         raise ValueError(f"search_protocols must be a non-empty list from {training.PROTOCOLS}, "
@@ -514,7 +514,7 @@ def two_stage_search(variant: str, protocol: str, *, structure_grid: Mapping[str
                      structure_fixed: Mapping[str, float], tuning_grid: Mapping[str, Sequence],
                      settings: Settings, seed: int, profile: str, workers: int = 1,
                      storage: str | None = None, progress: bool = True,
-                     threads: int = 0, keep: float = halving.KEEP) -> Search:
+                     keep: float, threads: int = 0) -> Search:
     """The report's two series: structure at fixed lr/dropout, then dropout and lr.
 
     Under ``report`` one winner for every fold, by the mean test MSE over folds

@@ -404,6 +404,23 @@ def points_study(frame: pd.DataFrame, grid: Mapping[str, Sequence[Any]],
 
 
 
+def latest_studies(storage: str) -> dict[str, Any]:
+    """The latest stored study of each search name (the name before ``-key``), by start.
+
+    A search stored under an older key is not counted, nor one stored before
+    searches were keyed (no code runs it any more).
+    """
+    latest: dict[str, Any] = {}
+    for summary in optuna.get_all_study_summaries(storage=storage, include_best_trial=False):
+        if "cache_key" not in summary.user_attrs:
+            continue
+        prefix = summary.study_name.split("-key")[0]
+        if prefix not in latest or (summary.datetime_start or 0) > (
+                latest[prefix].datetime_start or 0):
+            latest[prefix] = summary
+    return latest
+
+
 def cost_table(storage: str) -> pd.DataFrame:
     """What every stored search cost: one row per study of a storage.
 
@@ -416,16 +433,8 @@ def cost_table(storage: str) -> pd.DataFrame:
     whose records keep no epochs show them as missing. Of the searches stored
     under several keys, only the latest counts.
     """
-    latest: dict[str, Any] = {}  # a search stored under an older key is not counted
-    for summary in optuna.get_all_study_summaries(storage=storage, include_best_trial=False):
-        if "cache_key" not in summary.user_attrs:
-            continue  # stored before searches were keyed: no code runs it any more
-        prefix = summary.study_name.split("-key")[0]
-        if prefix not in latest or (summary.datetime_start or 0) > (
-                latest[prefix].datetime_start or 0):
-            latest[prefix] = summary
     rows = []
-    for summary in latest.values():
+    for summary in latest_studies(storage).values():
         study = optuna.load_study(study_name=summary.study_name, storage=storage)
         trials = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
         if not trials:

@@ -18,7 +18,7 @@ from occupancy_utils.models import lstm
 GOOD = dict(seeds=[0], structure_grid={"seq_len": [15], "layers": [1], "hidden": [16]},
             structure_fixed={"lr": 0.01, "dropout": 0.5},
             tuning_grid={"dropout": [0.3], "lr": [0.01]}, settings=lstm_study.Settings(),
-            mc_samples=10, search_protocols=["report", "clean"])
+            mc_samples=10, search_protocols=["report", "clean"], structure_keep=0.5)
 
 
 # --- windows ------------------------------------------------------------------------------
@@ -243,6 +243,8 @@ def test_same_seed_same_metrics(frame):
     ({"mc_samples": 0}, "mc_samples"),
     ({"search_protocols": ["test"]}, "search_protocols"),
     ({"torch_threads": -1}, "torch_threads"),
+    ({"structure_keep": 0}, "structure_keep"),
+    ({"structure_keep": 1.5}, "structure_keep"),
 ])
 def test_bad_parameters_are_named(change, name):
     with pytest.raises(ValueError, match=name.replace(".", r"\.")):
@@ -278,8 +280,8 @@ def test_two_stage_search_tunes_the_stage_one_winner(tmp_path, monkeypatch):
         structure_fixed={"lr": 0.001, "dropout": 0.2},
         tuning_grid={"dropout": [0.2, 0.5], "lr": [0.001, 0.01]},
         settings=lstm_study.Settings(), seed=0, profile="test",
-        storage=f"sqlite:///{tmp_path / 's.db'}", progress=False)
-    assert len(s.structure) == 4 and len(s.tuning) == 4
+        storage=f"sqlite:///{tmp_path / 's.db'}", progress=False, keep=0.5)
+    assert len(s.structure) == 4 and len(s.tuning) == 4  # the report's: every structure
     best = s.per_fold[1]
     assert set(s.per_fold.values()) == {best}  # the report's way: one winner for all folds
     assert (best.seq_len, best.layers, best.hidden, best.lr) == (10, 2, 8, 0.01)
@@ -329,6 +331,7 @@ def test_clean_search_chooses_every_stage_per_fold(tmp_path, monkeypatch):
     # fold, each on that fold's structure
     assert len(s.names) == 8 and sorted(set(s.tuning["fold"])) == [1, 2, 3, 4]
     assert (s.structure["folds_reached"] == 4).all()
+    assert lstm_findings.halving_text(s) == "every structure on every fold (16 trainings)"
     assert (s.tuning.groupby("fold")["seq_len"].first() == [5, 10, 15, 20]).all()
     assert s.hyper()["seq_len"] == "5 / 10 / 15 / 20" and s.hyper()["layers"] == 1
     tidy = lstm_findings.long_folds(s.tuning, lstm_study.TUNING_KEYS)
@@ -352,6 +355,9 @@ def test_clean_search_halves_the_structures_fold_by_fold(tmp_path, monkeypatch):
     assert sorted(calls) == [(1, 5), (1, 10), (1, 15), (1, 20), (2, 5), (2, 10), (3, 5), (4, 5)]
     assert {k: c.seq_len for k, c in s.per_fold.items()} == {1: 5, 2: 10, 3: 5, 4: 5}
     assert s.structure["folds_reached"].tolist() == [4, 2, 1, 1]
+    assert lstm_findings.halving_text(s) == ("4, 2, 1 and 1 structures on folds 1-4, 8 of the "
+                                             "16 trainings an exhaustive grid needs")
+    assert lstm_findings.ties(s)["structure"][1] == {1: 4, 2: 2, 3: 1, 4: 1}
     assert np.isnan(s.structure["mse"].iloc[1]) and s.structure["mse"].iloc[0] == 7.5
 
 

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .. import nested, protocol_gap, search
+from .. import halving, nested, protocol_gap, search
 from ..lstm_study import MODEL_KEYS, STRUCTURE_KEYS, TUNING_KEYS, Final, Search, summaries
 from ..models import lstm
 from ..ranking import block_interval
@@ -139,8 +139,7 @@ def ties(found: Search) -> dict[str, tuple[dict[int, int], int | dict[int, int]]
     tuning = {k: nested.tied_at_minimum(found.tuning[found.tuning["fold"] == k], [k])[k]
               for k in folds}
     n_tuning = int((found.tuning["fold"] == folds[0]).sum())
-    reached = np.array([list(v) for v in found.structure["fold_mse"]], dtype=float)
-    structures = {k: int((~np.isnan(reached[:, i])).sum()) for i, k in enumerate(folds)}
+    structures = halving.trained_per_fold(found.structure, folds)
     same = len(set(structures.values())) == 1  # every structure on every fold
     return {"structure": (nested.tied_at_minimum(found.structure, folds),
                           structures[folds[0]] if same else structures),
@@ -151,12 +150,9 @@ def halving_text(found: Search) -> str:
     """How much of the exhaustive structure grid a clean search trained: the structures per
     fold (successive halving, :mod:`~occupancy_utils.halving`) and the trainings against
     every structure on every fold."""
-    reached = found.structure.get("folds_reached")
-    if reached is None:
-        return "every structure on every fold (an exhaustive grid)"
     folds = sorted(found.per_fold)
-    per_fold = [int((reached >= i).sum()) for i in range(1, len(folds) + 1)]
-    trained, total = int(reached.sum()), len(reached) * len(folds)
+    per_fold = list(halving.trained_per_fold(found.structure, folds).values())
+    trained, total = sum(per_fold), len(found.structure) * len(folds)
     if trained == total:
         return f"every structure on every fold ({total} trainings)"
     return (f"{joined([str(n) for n in per_fold])} structures on folds "
