@@ -623,4 +623,4 @@ def gap_scores(frame: pd.DataFrame, folds: Sequence[splits.Fold], final: FinalMo
             preds.append(prediction_frame(run))
         return float(experiment.summarize(preds)["mean"]["mse"])
 
-    return protocol_gap.paired_scores(reused, seeds, train)
+    return protocol_gap.paired_scores(reused, seeds, protocol_gap.per_seed(train))

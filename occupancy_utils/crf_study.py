@@ -28,8 +28,8 @@ the 24 models share each batch, their first layers are one matrix product,
 and one CRF recursion runs for all of them. Each model keeps its own
 initial weights, learning rate, early stopping and best weights, so the
 results are those of training them one by one, up to float rounding (a test
-compares the two). Final models (the chosen configuration over seeds) are
-trained one at a time.
+compares the two). Final models, the chosen configuration over seeds, train
+the same way: the seeds of one fold as one stack, each with its own batches.
 
 Tensors and the models go to ``training.device()``, as in every chapter, so
 the same code runs on a CUDA GPU.
@@ -145,62 +145,62 @@ def train_fold(parts: experiment.FoldParts, hidden: str, lr: float, seq_len: int
                max_epochs: int, patience: int, seed: int, batch_size: int = BATCH_SIZE,
                record_transitions: bool = False, progress: bool = False
                ) -> tuple[MLPCRF, training.History]:
-    """Train one model with Adam, stopping on the CRF NLL of the monitor part.
+    """Train one model: :func:`train_group` of one member.
 
-    The monitor loss is one batched call over all monitor chunks. With
-    ``record_transitions`` the transition matrix of every epoch goes into
+    With ``record_transitions`` the transition matrix of every epoch goes into
     ``history.extra`` (for Figure 8; kept off in the search to save memory).
     """
-    check_config(hidden, lr, seq_len)
-    x_fit, y_fit = chunk_part(parts, "fit", seq_len)
-    x_mon, y_mon = chunk_part(parts, "monitor", seq_len)
-    generator = training.seed_everything(seed)
-    model = MLPCRF(x_fit.shape[2], hidden).to(training.device())
-
-    def on_epoch(epoch: int, history: training.History) -> dict:
-        return {"transitions": model.transition_matrix()}
-
-    with single_thread():
-        history = training.fit(
-            model, lambda idx: model.nll(x_fit[idx], y_fit[idx]), len(x_fit),
-            lambda: model.nll(x_mon, y_mon),
-            lr=lr, batch_size=batch_size, max_epochs=max_epochs, patience=patience,
-            generator=generator, on_epoch=on_epoch if record_transitions else None,
-            progress=progress, description=f"fold {parts.fold.number}")
-    return model, history
+    return train_group(parts, [(hidden, lr)], seq_len, seeds=[seed], max_epochs=max_epochs,
+                       patience=patience, batch_size=batch_size,
+                       record_transitions=[0] if record_transitions else (),
+                       progress=progress)[0]
 
 
 def train_group(parts: experiment.FoldParts, configs: Sequence[tuple[str, float]],
-                seq_len: int, *, max_epochs: int, patience: int, seed: int,
-                batch_size: int = BATCH_SIZE, progress: bool = False
-                ) -> list[tuple[MLPCRF, training.History]]:
-    """:func:`train_fold` for several (hidden, lr) configurations of one ``seq_len`` at once.
+                seq_len: int, *, seeds: Sequence[int], max_epochs: int, patience: int,
+                batch_size: int = BATCH_SIZE, record_transitions: Sequence[int] = (),
+                progress: bool = False) -> list[tuple[MLPCRF, training.History]]:
+    """Several models of one ``seq_len`` trained as one stack, each a (hidden, lr)
+    configuration with its own seed (``seeds[k]`` for ``configs[k]``).
 
-    Each model starts from the weights :func:`train_fold` would give it (the
-    global seed is reset before each is built) and sees the same batches (one
-    generator seeded as there), so each is trained as it would be alone, up to
-    float rounding in the stacked products (``tests/test_crf.py`` measures the
-    agreement). ``training.fit_many`` keeps early stopping per model.
+    Adam with early stopping on the CRF NLL of the monitor part, per model. Each
+    model starts from the weights its seed gives it alone (the global seed is reset
+    before each is built) and draws its batches from a generator seeded as alone:
+    one generator shared by all when they share a seed (the search's groups), one
+    each otherwise (final models over seeds). So each is trained as it would be
+    alone, up to float rounding in the stacked products (``tests/test_crf.py``
+    measures the agreement); ``training.fit_many`` keeps early stopping per model.
+    ``record_transitions``: the members whose transition matrix of every epoch goes
+    into ``history.extra`` (Figure 8).
     """
     if not configs:
         raise ValueError("train_group needs at least one (hidden, lr) configuration")
+    if len(seeds) != len(configs):
+        raise ValueError(f"train_group needs one seed per configuration, got {len(seeds)} "
+                         f"for {len(configs)}")
     for hidden, lr in configs:
         check_config(hidden, lr, seq_len)
     x_fit, y_fit = chunk_part(parts, "fit", seq_len)
     x_mon, y_mon = chunk_part(parts, "monitor", seq_len)
     models = []
-    for hidden, _ in configs:
+    for (hidden, _), seed in zip(configs, seeds, strict=True):
         training.seed_everything(seed)
         models.append(MLPCRF(x_fit.shape[2], hidden).to(training.device()))
-    generator = torch.Generator().manual_seed(seed)
+    generator = (torch.Generator().manual_seed(seeds[0]) if len(set(seeds)) == 1
+                 else [torch.Generator().manual_seed(seed) for seed in seeds])
     stack = MLPCRFStack(models)
+    recorded = set(record_transitions)
+
+    def on_epoch(epoch: int, i: int) -> dict | None:
+        return {"transitions": models[i].transition_matrix()} if i in recorded else None
+
     with single_thread():
         histories = training.fit_many(
             models, lambda idx, active: stack.nll(x_fit[idx], y_fit[idx], active), len(x_fit),
             lambda active: stack.nll(x_mon, y_mon, active),
             lrs=[lr for _, lr in configs], batch_size=batch_size, max_epochs=max_epochs,
-            patience=patience, generator=generator, progress=progress,
-            description=f"fold {parts.fold.number}, {len(configs)} configurations")
+            patience=patience, generator=generator, on_epoch=on_epoch if recorded else None,
+            progress=progress, description=f"fold {parts.fold.number}, {len(configs)} models")
     return list(zip(models, histories, strict=True))
 
 
@@ -228,29 +228,49 @@ def predict_whole(model: MLPCRF, x: np.ndarray, proba: bool = False
     return labels, (model.marginals(xt)[0] if proba else None)
 
 
-def run_fold(frame: pd.DataFrame, fold: splits.Fold, params: Mapping[str, Any], protocol: str,
-             *, max_epochs: int, patience: int, seed: int, val_fraction: float = 0.2,
-             features: list[str] | None = None, record_transitions: bool = False,
-             proba: bool = False, progress: bool = False,
-             parts: experiment.FoldParts | None = None) -> FoldRun:
-    """Train on one fold under one protocol and predict its test and monitor parts
-    (``parts``: ready-made parts instead of the protocol's, as
-    :mod:`~occupancy_utils.protocol_gap` needs)."""
+def run_seeds(frame: pd.DataFrame, fold: splits.Fold, params: Mapping[str, Any],
+              protocol: str, seeds: Sequence[int], *, max_epochs: int, patience: int,
+              val_fraction: float = 0.2, features: list[str] | None = None,
+              record_transitions_seed: int | None = None, proba: bool = False,
+              parts: experiment.FoldParts | None = None) -> list[FoldRun]:
+    """One configuration on one fold under one protocol, once per seed, the seeds trained
+    as one stack (:func:`train_group`); one run per seed with its test and monitor
+    predictions (``parts``: ready-made parts instead of the protocol's, as
+    :mod:`~occupancy_utils.protocol_gap` needs). With ``proba`` under the clean
+    protocol each run also holds its labels and marginals on the validation tail."""
     parts = parts or experiment.fold_parts(frame, fold, features or FEATURES, protocol,
                                            val_fraction)
-    seq_len = int(params["seq_len"])
-    start = time.perf_counter()
-    model, history = train_fold(parts, params["hidden"], params["lr"], seq_len,
-                                max_epochs=max_epochs, patience=patience, seed=seed,
-                                record_transitions=record_transitions, progress=progress)
-    run = _fold_run(parts, model, history, seq_len, time.perf_counter() - start, proba)
+    seeds = list(seeds)
+    recorded = [seeds.index(record_transitions_seed)] if record_transitions_seed in seeds else []
+    runs = _stack_runs(parts, [(str(params["hidden"]), float(params["lr"]))] * len(seeds),
+                       int(params["seq_len"]), seeds, max_epochs=max_epochs, patience=patience,
+                       record_transitions=recorded, proba=proba)
     if not (proba and protocol == "clean"):
-        return run
-    with single_thread():
-        tail = {"chunks": predict_chunks(model, parts.x["monitor"], seq_len, True),
-                "whole": predict_whole(model, parts.x["monitor"], True)}
-    return ValidatedFoldRun(**{f.name: getattr(run, f.name) for f in fields(run)},
-                            validation_positions=parts.positions["monitor"], validation=tail)
+        return [run for run, _ in runs]
+    out = []
+    for run, model in runs:
+        with single_thread():
+            tail = {"chunks": predict_chunks(model, parts.x["monitor"], run.seq_len, True),
+                    "whole": predict_whole(model, parts.x["monitor"], True)}
+        out.append(ValidatedFoldRun(**{f.name: getattr(run, f.name) for f in fields(run)},
+                                    validation_positions=parts.positions["monitor"],
+                                    validation=tail))
+    return out
+
+
+def _stack_runs(parts: experiment.FoldParts, configs: Sequence[tuple[str, float]],
+                seq_len: int, seeds: Sequence[int], *, max_epochs: int, patience: int,
+                record_transitions: Sequence[int] = (), proba: bool = False
+                ) -> list[tuple[FoldRun, MLPCRF]]:
+    """:func:`train_group` on one fold's parts, then each model's predictions; a run's
+    ``train_seconds`` is the stack's training time divided by its models (what one of
+    them cost, shared)."""
+    start = time.perf_counter()
+    trained = train_group(parts, configs, seq_len, seeds=seeds, max_epochs=max_epochs,
+                          patience=patience, record_transitions=record_transitions)
+    share = (time.perf_counter() - start) / len(configs)
+    return [(_fold_run(parts, model, history, seq_len, share, proba), model)
+            for model, history in trained]
 
 
 @dataclass
@@ -285,31 +305,26 @@ def run_group(frame: pd.DataFrame, fold: splits.Fold, configs: Sequence[tuple[st
               seq_len: int, protocol: str, *, max_epochs: int, patience: int, seed: int,
               val_fraction: float = 0.2, features: list[str] | None = None
               ) -> list[FoldRun]:
-    """:func:`run_fold` for a group of configurations trained together; one run per config.
-
-    Each run's ``train_seconds`` is the group's training time divided by the
-    number of configurations (what one of them cost, shared).
-    """
+    """A search group on one fold: every configuration with the search's one seed, trained
+    together; one run per configuration."""
     parts = experiment.fold_parts(frame, fold, features or FEATURES, protocol, val_fraction)
-    start = time.perf_counter()
-    trained = train_group(parts, configs, seq_len, max_epochs=max_epochs, patience=patience,
-                          seed=seed)
-    share = (time.perf_counter() - start) / len(configs)
-    return [_fold_run(parts, model, history, seq_len, share) for model, history in trained]
+    return [run for run, _ in _stack_runs(parts, configs, seq_len, [seed] * len(configs),
+                                          max_epochs=max_epochs, patience=patience)]
 
 
 def run_config(frame: pd.DataFrame, folds: Sequence[splits.Fold], params: Mapping[str, Any],
                protocol: str, *, max_epochs: int, patience: int, seed: int,
                val_fraction: float = 0.2, features: list[str] | None = None,
-               record_transitions_fold: int | None = None, proba: bool = False,
-               progress: bool = False) -> list[FoldRun]:
-    """One configuration on every fold (the unit of the grid search)."""
+               record_transitions_fold: int | None = None, proba: bool = False
+               ) -> list[FoldRun]:
+    """One configuration with one seed on every fold (transitions recorded on
+    ``record_transitions_fold``)."""
     check_config(params["hidden"], params["lr"], params["seq_len"])
     check_settings(protocol, max_epochs, patience, val_fraction, [seed])
-    return [run_fold(frame, fold, params, protocol, max_epochs=max_epochs, patience=patience,
-                     seed=seed, val_fraction=val_fraction, features=features,
-                     record_transitions=fold.number == record_transitions_fold, proba=proba,
-                     progress=progress)
+    return [run_seeds(frame, fold, params, protocol, [seed], max_epochs=max_epochs,
+                      patience=patience, val_fraction=val_fraction, features=features,
+                      record_transitions_seed=seed if fold.number == record_transitions_fold
+                      else None, proba=proba)[0]
             for fold in folds]
 
 
@@ -521,21 +536,22 @@ def retrain(frame: pd.DataFrame, folds: Sequence[splits.Fold],
             chosen: Mapping[int, Mapping[str, Any]], protocol: str, seeds: Sequence[int], *,
             max_epochs: int, patience: int, val_fraction: float = 0.2,
             record_transitions_fold: int | None = None) -> dict[int, list[FoldRun]]:
-    """Each fold's chosen configuration (:func:`choices`) on that fold, once per seed,
-    with class probabilities.
+    """Each fold's chosen configuration (:func:`choices`) on that fold, once per seed (the
+    seeds of a fold trained as one stack), with class probabilities.
 
     Transitions are recorded on ``record_transitions_fold`` for the first seed only.
     """
     check_settings(protocol, max_epochs, patience, val_fraction, list(seeds))
     nested.check_chosen(chosen, folds)
-    out = {}
-    for i, seed in enumerate(tqdm(list(seeds), desc=f"{protocol} seeds", leave=False)):
-        transitions = record_transitions_fold if i == 0 else None
-        out[seed] = [run_config(frame, [fold], chosen[fold.number], protocol,
-                                max_epochs=max_epochs, patience=patience, seed=seed,
-                                val_fraction=val_fraction, record_transitions_fold=transitions,
-                                proba=True)[0]
-                     for fold in folds]
+    seeds = list(seeds)
+    out: dict[int, list[FoldRun]] = {seed: [] for seed in seeds}
+    for fold in tqdm(list(folds), desc=f"{protocol} folds", leave=False):
+        runs = run_seeds(frame, fold, chosen[fold.number], protocol, seeds,
+                         max_epochs=max_epochs, patience=patience, val_fraction=val_fraction,
+                         record_transitions_seed=seeds[0]
+                         if fold.number == record_transitions_fold else None, proba=True)
+        for seed, run in zip(seeds, runs, strict=True):
+            out[seed].append(run)
     return out
 
 
@@ -630,12 +646,14 @@ def gap_scores(frame: pd.DataFrame, folds: Sequence[splits.Fold],
               for regime in protocol_gap.REGIMES
               if regime in final and all(c == config for c in chosen.get(regime, {}).values())}
 
-    def train(regime: str, seed: int) -> float:
+    def train(regime: str, seeds: Sequence[int]) -> dict[int, float]:
         protocol = "clean" if regime == "clean" else "report"
-        return seed_score([run_fold(frame, fold, config, protocol, max_epochs=max_epochs,
-                                     patience=patience, seed=seed, val_fraction=val_fraction,
-                                     parts=protocol_gap.regime_parts(frame, fold, FEATURES,
-                                                                     regime, val_fraction))
-                            for fold in folds], "chunks", "mse")
+        by_fold = [run_seeds(frame, fold, config, protocol, seeds, max_epochs=max_epochs,
+                             patience=patience, val_fraction=val_fraction,
+                             parts=protocol_gap.regime_parts(frame, fold, FEATURES, regime,
+                                                             val_fraction))
+                   for fold in folds]
+        return {seed: seed_score([runs[k] for runs in by_fold], "chunks", "mse")
+                for k, seed in enumerate(seeds)}
 
     return protocol_gap.paired_scores(reused, seeds, train)

@@ -804,7 +804,7 @@ def gap_scores(frame: pd.DataFrame, final: Final, *, settings: Settings,
         return float(experiment.summarize(preds)["mean"]["mse"])
 
     with training.torch_threads(threads_per_worker(threads, 1)):
-        return protocol_gap.paired_scores(reused, seeds, train)
+        return protocol_gap.paired_scores(reused, seeds, protocol_gap.per_seed(train))
 
 
 def protocol_gaps(frame: pd.DataFrame, finals: Mapping[str, Final], *, settings: Settings,

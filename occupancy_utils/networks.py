@@ -13,7 +13,7 @@ candidates, the choice, the stored runs) is written once, in
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -59,6 +59,12 @@ class Network:
         """Train ``config`` on ``fold``'s clean parts with ``seed``; predict its test rows."""
         raise NotImplementedError
 
+    def fit_predict_seeds(self, frame: pd.DataFrame, fold: splits.Fold,
+                          config: Mapping[str, Any], seeds: Sequence[int]) -> list[Fitted]:
+        """:meth:`fit_predict` once per seed, in order. One seed after another here; a
+        family that can train its seeds together (the CRF) overrides this."""
+        return [self.fit_predict(frame, fold, config, seed) for seed in seeds]
+
 
 def _in_test_order(fold: splits.Fold, positions: np.ndarray, labels: np.ndarray) -> np.ndarray:
     """Labels reordered to ``fold.test``; a one-line error if a test row has none."""
@@ -78,16 +84,24 @@ class CRF(Network):
 
     def fit_predict(self, frame: pd.DataFrame, fold: splits.Fold, config: Mapping[str, Any],
                     seed: int) -> Fitted:
-        """:func:`~occupancy_utils.crf_study.run_fold` under the clean protocol; both
-        decodings of its test part."""
-        run = crf_study.run_fold(frame, fold, config, "clean",
-                                 max_epochs=int(self.settings["max_epochs"]),
-                                 patience=int(self.settings["patience"]), seed=seed,
-                                 val_fraction=float(self.settings["val_fraction"]))
-        decoded = {"crf": run.chunk_pred, "crf_whole_fold": run.whole_pred}
-        return Fitted(metrics.scores(run.monitor_true, run.monitor_pred)["mse"],
-                      {key: _in_test_order(fold, run.positions, decoded[key])
-                       for key in self.models})
+        """:meth:`fit_predict_seeds` of one seed."""
+        return self.fit_predict_seeds(frame, fold, config, [seed])[0]
+
+    def fit_predict_seeds(self, frame: pd.DataFrame, fold: splits.Fold,
+                          config: Mapping[str, Any], seeds: Sequence[int]) -> list[Fitted]:
+        """:func:`~occupancy_utils.crf_study.run_seeds` under the clean protocol (the seeds
+        trained as one stack); both decodings of each run's test part."""
+        runs = crf_study.run_seeds(frame, fold, config, "clean", seeds,
+                                   max_epochs=int(self.settings["max_epochs"]),
+                                   patience=int(self.settings["patience"]),
+                                   val_fraction=float(self.settings["val_fraction"]))
+        out = []
+        for run in runs:
+            decoded = {"crf": run.chunk_pred, "crf_whole_fold": run.whole_pred}
+            out.append(Fitted(metrics.scores(run.monitor_true, run.monitor_pred)["mse"],
+                              {key: _in_test_order(fold, run.positions, decoded[key])
+                               for key in self.models}))
+        return out
 
 
 class BNN(Network):
@@ -155,7 +169,7 @@ def network(family: str, models: tuple[str, ...], settings: Mapping[str, Any]) -
 
 
 def fit_predict(net: Network, frame: pd.DataFrame, fold: splits.Fold,
-                config: Mapping[str, Any], seed: int) -> Fitted:
-    """:meth:`Network.fit_predict` on one torch thread (one per worker process)."""
+                config: Mapping[str, Any], seeds: Sequence[int]) -> list[Fitted]:
+    """:meth:`Network.fit_predict_seeds` on one torch thread (one per worker process)."""
     with training.torch_threads(1):
-        return net.fit_predict(frame, fold, config, seed)
+        return net.fit_predict_seeds(frame, fold, config, seeds)

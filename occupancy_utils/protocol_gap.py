@@ -49,13 +49,15 @@ def regime_parts(frame: pd.DataFrame, fold: splits.Fold, features: list[str], re
 
 
 def paired_scores(reused: Mapping[str, Mapping[int, float]], seeds: Sequence[int],
-                  train: Callable[[str, int], float]) -> dict[str, dict[int, float]]:
+                  train: Callable[[str, Sequence[int]], Mapping[int, float]]
+                  ) -> dict[str, dict[int, float]]:
     """Every regime's score per seed: taken from ``reused`` where a regime there holds every
-    seed, otherwise ``train(regime, seed)``.
+    seed, otherwise ``train(regime, seeds)`` (seed -> score).
 
     The one skeleton every family's gap shares: a family passes the scores its
     final models already hold for this configuration and how it trains one regime
-    and seed on every fold (returning the mean-over-folds test MSE).
+    on every fold for the given seeds (returning each seed's mean-over-folds test
+    MSE); :func:`per_seed` makes that of a one-seed training.
     """
     out: dict[str, dict[int, float]] = {}
     for regime in REGIMES:
@@ -63,9 +65,18 @@ def paired_scores(reused: Mapping[str, Mapping[int, float]], seeds: Sequence[int
         if all(s in have for s in seeds):
             out[regime] = {s: float(have[s]) for s in seeds}
             continue
-        out[regime] = {s: float(train(regime, s))
-                       for s in tqdm(list(seeds), desc=f"protocol gap ({regime})", leave=False)}
+        trained = train(regime, list(seeds))
+        out[regime] = {s: float(trained[s]) for s in seeds}
     return out
+
+
+def per_seed(train_one: Callable[[str, int], float]
+             ) -> Callable[[str, Sequence[int]], dict[int, float]]:
+    """A :func:`paired_scores` trainer that trains one seed after another."""
+    def train(regime: str, seeds: Sequence[int]) -> dict[int, float]:
+        return {s: float(train_one(regime, s))
+                for s in tqdm(list(seeds), desc=f"protocol gap ({regime})", leave=False)}
+    return train
 
 
 def verdict(mean: float, two_se: float) -> str:

@@ -15,9 +15,10 @@ protocol has already chosen one configuration per hand-made fold (chapters
   the earlier hand-made fold's choice. The winner's test predictions are the
   fold's.
 
-Every (seed, fold, candidate) training is one point of a stored, resumable
-search (:func:`~occupancy_utils.search.run_grid`, keyed on the code it runs),
-so ``WORKERS`` share it out and an interrupted build resumes. The families'
+Every (fold, candidate) is one trial of a stored, resumable search
+(:func:`~occupancy_utils.search.run_grid`, keyed on the code it runs) that
+trains it once per seed, so ``WORKERS`` share it out, an interrupted build
+resumes, and a family that trains its seeds together (the CRF) does so. The families'
 training is :mod:`~occupancy_utils.networks`'; the settings and the hand-made
 folds' choices come from chapters 4-6's results files (:func:`specs`).
 """
@@ -37,7 +38,7 @@ from . import bnn_study, experiment, lstm_study, networks, search, splits
 from .models import lstm
 
 #: The version of what the stored runs hold (part of their key, see cache_key).
-SCHEMA = 1
+SCHEMA = 2  # 2: one trial per (fold, candidate), its seeds as a group
 
 
 @dataclass(frozen=True)
@@ -81,41 +82,45 @@ def candidates(chosen: Mapping[int, Mapping[str, Any]], allowed: Mapping[int, Se
     return out
 
 
-def tasks(cands: Mapping[int, Sequence[Any]], seeds: Sequence[int]) -> list[str]:
-    """One stored point per seed, rolling fold and candidate: ``"seed/fold/candidate"``."""
-    return [f"{s}/{k}/{i}" for s in seeds for k, c in cands.items() for i in range(len(c))]
+def tasks(cands: Mapping[int, Sequence[Any]]) -> list[str]:
+    """One stored trial per rolling fold and candidate: ``"fold/candidate"``."""
+    return [f"{k}/{i}" for k, c in cands.items() for i in range(len(c))]
 
 
-def _parse(task: str) -> tuple[int, int, int]:
-    seed, fold, i = (int(v) for v in task.split("/"))
-    return seed, fold, i
+def _parse(task: str) -> tuple[int, int]:
+    fold, i = (int(v) for v in task.split("/"))
+    return fold, i
 
 
 def run_task(frame: pd.DataFrame, folds: Mapping[int, splits.Fold], net: networks.Network,
-             cands: Mapping[str, Sequence[Mapping[str, Any]]], task: str) -> dict[str, Any]:
-    """Train one task's candidate on its rolling fold: tail MSE (``mse``, what the choice
-    minimises) and the test rows' predicted counts per model key (``test_<key>``)."""
-    seed, k, i = _parse(task)
-    fitted = networks.fit_predict(net, frame, folds[k], cands[str(k)][i], seed)
-    return {"mse": float(fitted.tail_mse),
-            **{f"test_{key}": labels.tolist() for key, labels in fitted.test.items()}}
+             cands: Mapping[str, Sequence[Mapping[str, Any]]], task: str,
+             seeds: Sequence[int]) -> list[dict[str, Any]]:
+    """Train one task's candidate on its rolling fold once per seed: per seed, the tail MSE
+    (``mse``, what the choice minimises) and the test rows' predicted counts per model key
+    (``test_<key>``)."""
+    k, i = _parse(task)
+    fitted = networks.fit_predict(net, frame, folds[k], cands[str(k)][i], seeds)
+    return [{"mse": float(f.tail_mse),
+             **{f"test_{key}": labels.tolist() for key, labels in f.test.items()}}
+            for f in fitted]
 
 
-def objective(params: dict[str, Any], *, family: str, models: Sequence[str],
-              settings: dict[str, Any], cands: dict[str, list[dict[str, Any]]]
-              ) -> dict[str, Any]:
-    """The stored runs' objective: :func:`run_task` on the book's data and rolling folds."""
+def objective(params: dict[str, Any], group: Sequence[Mapping[str, Any]], *, family: str,
+              models: Sequence[str], settings: dict[str, Any],
+              cands: dict[str, list[dict[str, Any]]]) -> list[dict[str, Any]]:
+    """The stored runs' objective: :func:`run_task` of one trial's seeds (``group``) on the
+    book's data and rolling folds."""
     frame, _ = experiment.search_data()
     folds = {f.number: f for f in splits.design_folds(frame.index, "rolling")}
     return run_task(frame, folds, networks.network(family, tuple(models), settings), cands,
-                    params["task"])
+                    params["task"], [int(g["seed"]) for g in group])
 
 
 def choose(found: pd.DataFrame) -> pd.DataFrame:
     """Per seed and rolling fold, the candidate with the lowest tail MSE (a tie to the
     earlier candidate); one row each, with every candidate's tail MSE beside it."""
-    parsed = pd.DataFrame([_parse(t) for t in found["task"]], columns=["seed", "fold", "i"])
-    table = pd.concat([parsed, found[["mse"]].reset_index(drop=True)], axis=1)
+    parsed = pd.DataFrame([_parse(t) for t in found["task"]], columns=["fold", "i"])
+    table = pd.concat([parsed, found[["seed", "mse"]].reset_index(drop=True)], axis=1)
     if table["mse"].isna().any():
         raise ValueError("a tail MSE is NaN: no candidate can be chosen on it")
     rows = []
@@ -132,14 +137,14 @@ def predictions(found: pd.DataFrame, chosen: pd.DataFrame, frame: pd.DataFrame,
                 ) -> dict[str, pd.DataFrame]:
     """Model key -> the chosen candidates' test predictions over the rolling folds, one frame
     with ``seed`` and the columns of ``experiment.PREDICTION_COLUMNS``."""
-    by_task = found.set_index("task")
+    by_task = found.set_index(["task", "seed"])
     y = frame[experiment.TARGET].to_numpy()
     out = {}
     for key in models:
         parts = []
         for r in chosen.itertuples():
             fold = folds[r.fold]
-            labels = by_task.loc[f"{r.seed}/{r.fold}/{r.candidate}", f"test_{key}"]
+            labels = by_task.loc[(f"{r.fold}/{r.candidate}", r.seed), f"test_{key}"]
             parts.append(experiment.prediction_frame(fold.number, fold.test, y[fold.test],
                                                      np.asarray(labels)).assign(seed=r.seed))
         f = pd.concat(parts, ignore_index=True)
@@ -164,19 +169,21 @@ def rescore(spec: Spec, seeds: Sequence[int], *, profile: str,
     allowed = eligible(hand, rolling.values())
     by_fold = candidates(chosen, allowed)
     cands = {str(k): c for k, c in by_fold.items()}  # JSON keys: the stored runs' key
-    points = tasks(by_fold, seeds)
+    points = tasks(by_fold)
     if frame is not None:
         net = networks.network(spec.family, spec.models, spec.settings)
-        found = pd.DataFrame([{"task": t, **run_task(frame, rolling, net, cands, t)}
-                              for t in points])
+        found = pd.DataFrame([{"task": t, "seed": s, **record} for t in points
+                              for s, record in zip(seeds, run_task(frame, rolling, net, cands,
+                                                                   t, seeds), strict=True)])
     else:
         found = search.run_grid(
-            f"07_rolling-{spec.name}", {"task": points},
+            f"07_rolling-{spec.name}", {"task": points, "seed": list(seeds)},
             functools.partial(objective, family=spec.family, models=list(spec.models),
                               settings=dict(spec.settings), cands=cands),
-            profile=profile, settings={"seeds": list(seeds)}, schema=SCHEMA, storage=storage,
-            workers=workers, progress=progress)
-        found = found.set_index("task").loc[points].reset_index()
+            profile=profile, schema=SCHEMA, storage=storage, workers=workers,
+            progress=progress, batch_keys=("seed",))
+        found = found.set_index(["task", "seed"]).loc[
+            [(t, s) for t in points for s in seeds]].reset_index()
     choice = choose(found)
     choice["configuration"] = [by_fold[r.fold][r.candidate] for r in choice.itertuples()]
     # the hand-made fold whose choice it is (the first one, if several chose it)

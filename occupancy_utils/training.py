@@ -176,15 +176,20 @@ def fit_many(models: list[torch.nn.Module],
              batch_size: int,
              max_epochs: int,
              patience: int,
-             generator: torch.Generator | None = None,
+             generator: torch.Generator | Sequence[torch.Generator] | None = None,
+             on_epoch: Callable[[int, int], dict | None] | None = None,
              progress: bool = False,
              description: str = "epochs") -> list[History]:
     """:func:`fit` for several models at once, each as if it were trained alone.
 
-    All models see the same shuffled batches (one seeded generator, as each
-    would have under the same seed on its own). ``batch_losses(idx, active)``
-    returns one loss per model in ``active`` and ``monitor(active)`` one
-    monitored value per model in ``active``. The summed loss gives every model
+    With one ``generator`` all models see the same shuffled batches (as each
+    would have under the same seed on its own) and ``idx`` is one index batch;
+    with one generator per model (models trained with different seeds) each
+    draws its own order, and ``idx`` is (len(active), batch), row k the batch
+    of ``active[k]``. ``batch_losses(idx, active)`` returns one loss per model
+    in ``active`` and ``monitor(active)`` one monitored value per model in
+    ``active``; ``on_epoch(epoch, i)`` may return model i's extra records of
+    the epoch (:func:`fit`'s ``on_epoch``, per model). The summed loss gives every model
     the gradient of its own loss, as the models share no parameter. Each model
     keeps its own learning rate (one Adam parameter group per rate), its own
     early stopping, and its best weights; a stopped model leaves ``active``,
@@ -197,6 +202,10 @@ def fit_many(models: list[torch.nn.Module],
     """
     if len(lrs) != len(models) or not models:
         raise ValueError(f"fit_many needs one lr per model, got {len(lrs)} for {len(models)}")
+    shared = generator is None or isinstance(generator, torch.Generator)
+    if not shared and len(generator) != len(models):
+        raise ValueError(f"fit_many needs one generator per model, got {len(generator)} "
+                         f"for {len(models)}")
     for name, value in (("batch_size", batch_size), ("max_epochs", max_epochs),
                         ("patience", patience), *(("lr", lr) for lr in lrs)):
         if not value > 0:
@@ -217,13 +226,16 @@ def fit_many(models: list[torch.nn.Module],
             models[i].train()
         totals = torch.zeros(len(active), dtype=torch.float64)
         count = 0
-        for idx in batches(n_items, batch_size, generator):
+        steps = (batches(n_items, batch_size, generator) if shared else
+                 torch.stack([torch.randperm(n_items, generator=generator[i])
+                              for i in active]).split(batch_size, dim=1))
+        for idx in steps:
             optimizer.zero_grad()  # set_to_none: stopped models get no gradient, no step
             losses = batch_losses(idx, active)
             losses.sum().backward()
             optimizer.step()
-            totals += losses.detach().double().cpu() * len(idx)
-            count += len(idx)
+            totals += losses.detach().double().cpu() * idx.shape[-1]
+            count += idx.shape[-1]
         for i in active:
             models[i].eval()
         with torch.no_grad():
@@ -233,6 +245,8 @@ def fit_many(models: list[torch.nn.Module],
             history, value = histories[i], values[k]
             history.train_loss.append(float(totals[k]) / max(count, 1))
             history.monitor.append(value)
+            if on_epoch is not None:
+                history.extra.append(on_epoch(epoch, i) or {})
             if value < best[i]:
                 best[i], waited[i], history.best_epoch = value, 0, epoch
                 best_state[i] = copy.deepcopy(models[i].state_dict())

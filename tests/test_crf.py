@@ -407,18 +407,43 @@ def test_stacked_nll_is_pytorch_crf_nll_model_by_model():
         alone = torch.stack([m.nll(x, y) for m in models])
         for active in ([0, 1, 2, 3], [3, 0, 2], [1]):
             assert torch.allclose(stack.nll(x, y, active), alone[active], atol=1e-6)
+    # one batch per member (members trained with their own seeds draw their own batches)
+    xs, ys = torch.randn(3, 5, 7, len(FEATURES)), torch.randint(0, 4, (3, 5, 7))
+    with torch.no_grad():
+        own = torch.stack([models[i].nll(xs[k], ys[k]) for k, i in enumerate([3, 0, 2])])
+        assert torch.allclose(stack.nll(xs, ys, [3, 0, 2]), own, atol=1e-6)
     with pytest.raises(ValueError, match="at least one"):
         MLPCRFStack([])
 
 
-def test_group_training_agrees_with_one_model_at_a_time(synthetic):
-    """The speed-up of the search may not change what it computes (up to float rounding)."""
+def _plain(parts, hidden, lr, seq_len, *, max_epochs, patience, seed):
+    """One model through training.fit, the plain one-model loop: the reference a stack
+    must reproduce."""
+    x_fit, y_fit = crf_study.chunk_part(parts, "fit", seq_len)
+    x_mon, y_mon = crf_study.chunk_part(parts, "monitor", seq_len)
+    generator = training.seed_everything(seed)
+    model = MLPCRF(x_fit.shape[2], hidden)
+    with training.torch_threads(1):
+        history = training.fit(model, lambda idx: model.nll(x_fit[idx], y_fit[idx]),
+                               len(x_fit), lambda: model.nll(x_mon, y_mon), lr=lr,
+                               batch_size=crf_study.BATCH_SIZE, max_epochs=max_epochs,
+                               patience=patience, generator=generator)
+    return model, history
+
+
+@pytest.mark.parametrize("seeds", [[5, 5, 5, 5], [5, 6, 7, 5]],
+                         ids=["search group: one seed", "final models: a seed each"])
+def test_stacked_training_agrees_with_one_model_at_a_time(synthetic, seeds):
+    """The speed-up may not change what is computed (up to float rounding): a stack of
+    configurations with the search's one seed, or of seeds (with their own batches), trains
+    each model as the plain one-model loop does."""
     frame, folds = synthetic
     parts = experiment.fold_parts(frame, folds[1], FEATURES, "clean", 0.2)
     configs = [("16", 0.01), ("8-4", 0.003), ("16", 0.05), ("32-8-4", 0.01)]
-    kwargs = dict(max_epochs=25, patience=3, seed=5)
-    together = crf_study.train_group(parts, configs, 10, **kwargs)
-    alone = [crf_study.train_fold(parts, h, lr, 10, **kwargs) for h, lr in configs]
+    kwargs = dict(max_epochs=25, patience=3)
+    together = crf_study.train_group(parts, configs, 10, seeds=seeds, **kwargs)
+    alone = [_plain(parts, h, lr, 10, seed=s, **kwargs)
+             for (h, lr), s in zip(configs, seeds, strict=True)]
     assert len({h.epochs for _, h in together}) > 1  # models stopped at different epochs
     for (m_group, h_group), (m_alone, h_alone) in zip(together, alone, strict=True):
         assert (h_group.epochs, h_group.best_epoch) == (h_alone.epochs, h_alone.best_epoch)
@@ -428,6 +453,26 @@ def test_group_training_agrees_with_one_model_at_a_time(synthetic):
         x_test = parts.x["test"]
         assert np.array_equal(crf_study.predict_chunks(m_group, x_test, 10)[0],
                               crf_study.predict_chunks(m_alone, x_test, 10)[0])
+    with pytest.raises(ValueError, match="one seed per configuration, got 1 for 4"):
+        crf_study.train_group(parts, configs, 10, seeds=[5], **kwargs)
+
+
+def test_seeds_of_a_final_model_are_the_runs_one_seed_at_a_time(synthetic):
+    """run_seeds trains the seeds as one stack; each run is the one-seed run's, label for
+    label, with Figure 8's transitions only on the seed asked for."""
+    frame, folds = synthetic
+    params = {"hidden": "16", "lr": 0.01, "seq_len": 10}
+    kwargs = dict(max_epochs=6, patience=2, features=FEATURES)
+    runs = crf_study.run_seeds(frame, folds[0], params, "clean", [0, 1, 2], proba=True,
+                               record_transitions_seed=1, **kwargs)
+    for seed, run in zip([0, 1, 2], runs, strict=True):
+        one = crf_study.run_seeds(frame, folds[0], params, "clean", [seed], proba=True,
+                                  **kwargs)[0]
+        assert np.array_equal(run.chunk_pred, one.chunk_pred)
+        assert np.array_equal(run.validation["whole"][0], one.validation["whole"][0])
+        assert run.history.best_epoch == one.history.best_epoch
+    assert [len(r.transitions) for r in runs] == [0, runs[1].history.epochs, 0]
+    assert not np.array_equal(runs[0].chunk_proba, runs[1].chunk_proba)  # seeds differ
 
 
 def test_grouped_search_gives_one_row_and_one_plot_trial_per_configuration(

@@ -87,7 +87,7 @@ def test_paired_scores_reuse_only_regimes_that_hold_every_seed():
         return 10 * seed + len(regime)
 
     reused = {"report": {0: 0.5, 1: 0.6, 7: 9.9}, "clean": {0: 0.1}}
-    scores = protocol_gap.paired_scores(reused, [0, 1], train)
+    scores = protocol_gap.paired_scores(reused, [0, 1], protocol_gap.per_seed(train))
     assert scores["report"] == {0: 0.5, 1: 0.6}  # reused; an extra seed is ignored
     # clean lacks seed 1, so both of its seeds are trained: one regime, one kind of run
     assert scores["clean"] == {0: 5.0, 1: 15.0}

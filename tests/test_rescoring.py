@@ -46,8 +46,8 @@ def test_candidates_are_distinct_and_in_hand_made_fold_order():
 
 
 def test_the_lowest_tail_wins_and_a_tie_goes_to_the_earlier_candidate():
-    found = pd.DataFrame({"task": ["0/1/0", "0/1/1", "0/2/0", "0/2/1", "1/2/0", "1/2/1"],
-                          "mse": [0.3, 0.2, 0.1, 0.1, 0.4, 0.1]})
+    found = pd.DataFrame({"task": ["1/0", "1/1", "2/0", "2/1", "2/0", "2/1"],
+                          "seed": [0, 0, 0, 0, 1, 1], "mse": [0.3, 0.2, 0.1, 0.1, 0.4, 0.1]})
     chosen = rescoring.choose(found)
     assert chosen[["seed", "fold", "candidate"]].values.tolist() == [
         [0, 1, 1], [0, 2, 0], [1, 2, 1]]
@@ -135,7 +135,7 @@ def test_the_lstm_tail_is_the_one_chapter_6_chooses_on(frame):
     fold = splits.make_folds(frame.index)[0]
     net = networks.network("lstm", ("lstm_classification", "lstm_classification_mcd"),
                            {**LSTM_TINY, "variant": "classification", "mc_samples": 3})
-    fitted = networks.fit_predict(net, frame, fold, _lstm_config(), seed=0)
+    fitted, = networks.fit_predict(net, frame, fold, _lstm_config(), [0])
     stored = lstm_study.fold_objective(
         {"dropout": 0.2, "lr": 0.01}, variant="classification", protocol="clean",
         fixed={"seq_len": 5, "layers": 1, "hidden": 8}, settings=LSTM_TINY, seed=0, fold=1,
@@ -149,8 +149,8 @@ def test_the_bnn_tail_is_the_one_chapter_5_chooses_on(frame):
     fold = splits.make_folds(frame.index)[0]
     spec = _tiny_bnn_spec()
     config = spec.chosen[1]
-    fitted = networks.fit_predict(networks.network("bnn", ("bnn",), spec.settings), frame,
-                                  fold, config, seed=0)
+    fitted, = networks.fit_predict(networks.network("bnn", ("bnn",), spec.settings), frame,
+                                   fold, config, [0])
     record = bnn_study.evaluate(frame, [fold], "clean", config,
                                 bnn_study.Settings(**spec.settings), 0)["folds"][0]
     assert fitted.tail_mse == record["monitor"]["mse"]

@@ -83,8 +83,11 @@ def test_torch_threads_restores_the_setting():
         pass
 
 
-def test_fit_many_trains_each_model_as_fit_would_alone():
-    """Three regressions with their own learning rates and stopping points, trained as one."""
+@pytest.mark.parametrize("seeds", [[0, 0, 0], [3, 4, 5]], ids=["one seed", "a seed each"])
+def test_fit_many_trains_each_model_as_fit_would_alone(seeds):
+    """Three regressions with their own learning rates and stopping points, trained as one:
+    with one seed they share the batches (one generator); with a seed each, each draws its
+    own (one generator each, ``idx`` one row per active model)."""
     lrs, patience = [0.05, 0.01, 0.2], 3
     x = torch.randn(64, 3, generator=torch.Generator().manual_seed(9))
     y = x @ torch.tensor([1.0, -2.0, 0.5])
@@ -92,8 +95,8 @@ def test_fit_many_trains_each_model_as_fit_would_alone():
 
     def models():
         out = []
-        for _ in lrs:
-            training.seed_everything(0)
+        for seed in seeds:
+            training.seed_everything(seed)
             out.append(torch.nn.Linear(3, 1))
         return out
 
@@ -101,17 +104,24 @@ def test_fit_many_trains_each_model_as_fit_would_alone():
         return ((model(xs).squeeze(-1) - ys) ** 2).mean()
 
     alone, alone_hist = models(), []
-    for model, lr in zip(alone, lrs, strict=True):
+    for model, lr, seed in zip(alone, lrs, seeds, strict=True):
         alone_hist.append(training.fit(
             model, lambda i, m=model: loss(m, x[i], y[i]), len(x),
             lambda m=model: float(loss(m, x_mon, y[:16])), lr=lr, batch_size=8,
-            max_epochs=60, patience=patience, generator=torch.Generator().manual_seed(0)))
+            max_epochs=60, patience=patience, generator=torch.Generator().manual_seed(seed)))
     together = models()
+    shared = len(set(seeds)) == 1
+    generator = (torch.Generator().manual_seed(seeds[0]) if shared
+                 else [torch.Generator().manual_seed(s) for s in seeds])
+
+    def batch_losses(i, act):
+        rows = [i] * len(act) if shared else list(i)
+        return torch.stack([loss(together[k], x[r], y[r]) for k, r in zip(act, rows, strict=True)])
+
     hists = training.fit_many(
-        together, lambda i, act: torch.stack([loss(together[k], x[i], y[i]) for k in act]),
+        together, batch_losses,
         len(x), lambda act: torch.stack([loss(together[k], x_mon, y[:16]) for k in act]),
-        lrs=lrs, batch_size=8, max_epochs=60, patience=patience,
-        generator=torch.Generator().manual_seed(0))
+        lrs=lrs, batch_size=8, max_epochs=60, patience=patience, generator=generator)
     assert len({h.epochs for h in hists}) > 1  # the test exercises per-model stopping
     for a, b, ma, mb in zip(alone_hist, hists, alone, together, strict=True):
         assert (a.epochs, a.best_epoch, a.stopped_early) == (b.epochs, b.best_epoch,
@@ -127,3 +137,7 @@ def test_fit_many_needs_one_lr_per_model():
     with pytest.raises(ValueError, match="lr"):
         training.fit_many([torch.nn.Linear(1, 1)], lambda i, a: None, 4, lambda a: None,
                           lrs=[-0.1], batch_size=2, max_epochs=1, patience=1)
+    with pytest.raises(ValueError, match="one generator per model, got 2 for 1"):
+        training.fit_many([torch.nn.Linear(1, 1)], lambda i, a: None, 4, lambda a: None,
+                          lrs=[0.1], batch_size=2, max_epochs=1, patience=1,
+                          generator=[torch.Generator(), torch.Generator()])

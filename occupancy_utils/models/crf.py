@@ -117,16 +117,22 @@ def stacked_nll(emissions: torch.Tensor, tags: torch.Tensor, start: torch.Tensor
     """Per-step CRF NLL of M models at once: pytorch-crf's ``token_mean``, model by model.
 
     ``emissions`` is (M, batch, steps, tags), the CRF scores are (M, tags) and
-    (M, tags, tags); ``tags`` (batch, steps) is shared, as every model sees the
-    same batch. The forward recursion is one loop over the steps for all M
-    models together, which is what makes training a group of configurations
-    cheaper than training them one by one: on a CPU the cost of these tiny
-    models is the number of operations, not their size.
+    (M, tags, tags); ``tags`` is (batch, steps) when every model sees the same batch,
+    or (M, batch, steps), one batch per model. The forward recursion is one loop over
+    the steps for all M models together, which is what makes training a group of
+    configurations cheaper than training them one by one: on a CPU the cost of these
+    tiny models is the number of operations, not their size.
     """
     models, batch, steps, _ = emissions.shape
-    gathered = emissions.gather(3, tags.expand(models, batch, steps).unsqueeze(-1)).squeeze(-1)
-    score = start[:, tags[:, 0]] + gathered.sum(2) + end[:, tags[:, -1]]
-    score = score + transitions[:, tags[:, :-1], tags[:, 1:]].sum(2)
+    if tags.dim() == 2:
+        gathered = emissions.gather(3, tags.expand(models, batch, steps).unsqueeze(-1)).squeeze(-1)
+        score = start[:, tags[:, 0]] + gathered.sum(2) + end[:, tags[:, -1]]
+        score = score + transitions[:, tags[:, :-1], tags[:, 1:]].sum(2)
+    else:
+        member = torch.arange(models, device=tags.device).unsqueeze(1)
+        gathered = emissions.gather(3, tags.unsqueeze(-1)).squeeze(-1)
+        score = start[member, tags[:, :, 0]] + gathered.sum(2) + end[member, tags[:, :, -1]]
+        score = score + transitions[member.unsqueeze(2), tags[:, :, :-1], tags[:, :, 1:]].sum(2)
     per_step = emissions.unbind(2)  # unbind, not indexing: its gradient is one stack
     trans = transitions.unsqueeze(1)  # (M, 1, from, to)
     alpha = start.unsqueeze(1) + per_step[0]
@@ -153,9 +159,15 @@ class MLPCRFStack:
         self.layouts = [tuple(m.mlp) for m in members]
 
     def emissions(self, x: torch.Tensor, active: list[int]) -> torch.Tensor:
-        """Emission scores (len(active), batch, steps, tags) of the active members."""
-        batch, steps, features = x.shape
-        flat = x.reshape(batch * steps, features)
+        """Emission scores (len(active), batch, steps, tags) of the active members.
+
+        ``x`` is one batch every member sees, (batch, steps, features), or one batch per
+        active member, (len(active), batch, steps, features): members trained with
+        different seeds draw their batches apart.
+        """
+        per_member = x.dim() == 4
+        batch, steps, features = x.shape[-3:]
+        flat = x.reshape(*x.shape[:-3], batch * steps, features)
         groups: dict[tuple[int, ...], list[int]] = {}
         for i in active:  # members with one layout share the batched products
             widths = tuple(layer.out_features for layer in self.members[i].mlp
@@ -164,7 +176,7 @@ class MLPCRFStack:
         order, outputs = [], []
         for indices in groups.values():
             mlps = [self.members[i].mlp for i in indices]
-            h = flat
+            h = flat[[active.index(i) for i in indices]] if per_member else flat
             for j, layer in enumerate(mlps[0]):
                 if isinstance(layer, nn.Linear):
                     weight = torch.stack([m[j].weight for m in mlps]).transpose(1, 2)
@@ -179,7 +191,8 @@ class MLPCRFStack:
         return em[[position[i] for i in active]] if order != list(active) else em
 
     def nll(self, x: torch.Tensor, y: torch.Tensor, active: list[int]) -> torch.Tensor:
-        """Per-step NLL of each active member, shape (len(active),)."""
+        """Per-step NLL of each active member, shape (len(active),); ``x`` and ``y`` shared
+        or one per active member, as in :meth:`emissions`."""
         crfs = [self.members[i].crf for i in active]
         return stacked_nll(self.emissions(x, active), y,
                            torch.stack([c.start_transitions for c in crfs]),
