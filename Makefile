@@ -1,11 +1,13 @@
 # The book's commands. `make book` and `make test` do their own set-up on a fresh machine.
 #   make book [PROFILE=full|quick] [DATA_SOURCE=url-or-path] [WORKERS=N|auto]
 #   (WORKERS=auto, the default: one search worker per usable core)
-#   make test [DATA_SOURCE=url-or-path]
+#   make test [DATA_SOURCE=url-or-path] [TEST_JOBS=N|auto]
+#   (TEST_JOBS=auto, the default: pytest-xdist runs the test files on every usable core)
 
 PROFILE     ?= full
 DATA_SOURCE ?= https://archive.ics.uci.edu/static/public/864/room+occupancy+estimation.zip
 WORKERS     ?= auto
+TEST_JOBS   ?= auto
 PYTHON      ?= python3
 MATHJAX_VERSION := 3.2.2
 
@@ -84,8 +86,10 @@ lab: $(STAMP) $(DATA)
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 
+# One test file per xdist worker at a time (--dist loadfile): a file's module fixtures
+# (the quick book build, a PostgreSQL cluster) are made once.
 test: setup $(DATA) lint
-	$(PY) -m pytest
+	$(PY) -m pytest -n $(TEST_JOBS) --dist loadfile
 
 bench: $(STAMP) $(DATA)
 	$(PY) benchmarks/run.py

@@ -24,7 +24,10 @@ Prints, in one run:
 8. peak memory (resident set) of this process and of its children;
 9. successive halving over the folds (chapter 6's clean structure search) replayed
    on every stored exhaustive search: how often it keeps the exhaustive choice, per
-   fold, and its share of the training epochs.
+   fold, and its share of the training epochs;
+10. the CRF's final models (one configuration over seeds, as chapter 4's finals,
+    protocol-gap regimes and chapter 7's re-scoring train them): the seeds one at a
+    time against one stack of all of them, each drawing its own batches.
 
 Epoch counts are fixed here (no early stopping) so runs compare like for like.
 """
@@ -195,6 +198,28 @@ def crf_throughput(epochs: int) -> None:
             seconds = time.perf_counter() - start
         line(f"grouped run_grid, WORKERS={workers} ({n} configs in 2 groups, incl. start-up): "
              f"{seconds:6.1f} s = {n * 60 / seconds:6.2f} configs/min")
+    line()
+
+
+def crf_seeds(epochs: int, seeds: tuple[int, ...] = (0, 1, 2)) -> None:
+    """Seconds to train one configuration over ``seeds`` on the last fold's clean parts,
+    seed by seed against one stack (``crf_study.train_group``, a generator per seed)."""
+    frame, folds = experiment.search_data()
+    parts = experiment.fold_parts(frame, folds[-1], crf_study.FEATURES, "clean", 0.2)
+    kwargs = dict(max_epochs=epochs, patience=epochs + 1)
+    line(f"## CRF final models: {len(seeds)} seeds of one configuration, last fold, "
+         f"{epochs} epochs each, no early stop")
+    for hidden, seq_len in (("64-32-16", 25), ("64", 10)):
+        start = time.perf_counter()
+        for seed in seeds:
+            crf_study.train_group(parts, [(hidden, 0.0007)], seq_len, seeds=[seed], **kwargs)
+        alone = time.perf_counter() - start
+        start = time.perf_counter()
+        crf_study.train_group(parts, [(hidden, 0.0007)] * len(seeds), seq_len,
+                              seeds=list(seeds), **kwargs)
+        stacked = time.perf_counter() - start
+        line(f"hidden {hidden}, seq_len {seq_len}: seed by seed {alone:6.2f} s, one stack "
+             f"{stacked:6.2f} s, speed-up {alone / stacked:4.1f}x")
     line()
 
 
@@ -398,6 +423,7 @@ def main(argv: list[str] | None = None) -> int:
     search_costs()
     halving_replay()
     crf_throughput(args.epochs)
+    crf_seeds(args.epochs)
     lstm_epoch()
     mc_sampling(args.samples)
     epoch_shares(args.share_epochs)
