@@ -56,6 +56,7 @@ from occupancy_utils import (
     halving,
     lstm_study,
     profiles,
+    rng,
     search,
     splits,
     training,
@@ -65,6 +66,8 @@ from occupancy_utils.paths import RESULTS_DIR
 
 CRF_CONFIG = {"hidden": "32", "lr": 0.0007, "seq_len": 25}
 CRF_LRS = [0.001, 0.0007, 0.0003, 0.0001]  # the report's grid
+#: the validation tail's share, as the full profile gives it (the one place it is set)
+VAL_FRACTION = profiles.notebook_parameters("full", "04_crf")["val_fraction"]
 
 
 def line(text: str = "") -> None:
@@ -134,7 +137,7 @@ def _crf_config_seconds(epochs: int, threads: int | None) -> float:
     start = time.perf_counter()
     with ctx, patch:
         crf_study.run_config(frame, list(folds), CRF_CONFIG, "report", max_epochs=epochs,
-                             patience=epochs + 1, seed=0)
+                             patience=epochs + 1, seed=0, val_fraction=VAL_FRACTION)
     return time.perf_counter() - start
 
 
@@ -165,7 +168,8 @@ def _crf_layouts_seconds(epochs: int, seq_len: int) -> float:
     for hidden in crf.LAYOUTS:
         crf_study.run_config(frame, list(folds), {"hidden": hidden, "lr": 0.001,
                                                   "seq_len": seq_len},
-                             "report", max_epochs=epochs, patience=epochs + 1, seed=0)
+                             "report", max_epochs=epochs, patience=epochs + 1, seed=0,
+                             val_fraction=VAL_FRACTION)
     return (time.perf_counter() - start) / len(crf.LAYOUTS)
 
 
@@ -261,7 +265,8 @@ def lstm_lower_bound(gflops: float) -> None:
     epochs = params["patience"] + 1
     frame, folds = experiment.search_data()
     n_features = len(lstm_study.FEATURES)
-    windows = {(p, s): sum(len(lstm_study.fold_windows(frame, f, p, s)["fit"]) for f in folds)
+    windows = {(p, s): sum(len(lstm_study.fold_windows(frame, f, p, s, VAL_FRACTION)["fit"])
+                           for f in folds)
                for p in params["search_protocols"] for s in grid["seq_len"]}
     stage_2 = {"regression": (15, 3, 64), "classification": (15, 4, 32)}
     total = 0.0
@@ -282,16 +287,16 @@ def lstm_epoch() -> None:
     line("## LSTM: one training epoch, regression 3 x 64, seq_len 15, last fold")
     frame = data.load()
     fold = splits.make_folds(frame.index)[-1]
-    windows = lstm_study.fold_windows(frame, fold, "report", 15)
+    windows = lstm_study.fold_windows(frame, fold, "report", 15, val_fraction=VAL_FRACTION)
     config = lstm_study.Config("regression", 15, 3, 64, 0.5, 0.003)
+    one_epoch = lstm_study.profile_settings("full", max_epochs=1)
     with training.torch_threads(1):
-        lstm_study.train_fold(windows, config, lstm_study.Settings(max_epochs=1), seed=0)
+        lstm_study.train_fold(windows, config, one_epoch, seed=0)
     for threads in (1, 2):
         with training.torch_threads(threads):
             seconds = []
             for _ in range(2):
-                _, hist, s = lstm_study.train_fold(windows, config,
-                                                   lstm_study.Settings(max_epochs=1), seed=0)
+                _, hist, s = lstm_study.train_fold(windows, config, one_epoch, seed=0)
                 seconds.append(s)
         line(f"{threads} thread(s): {min(seconds):.2f} s per epoch over "
              f"{len(windows['fit'])} windows")
@@ -309,9 +314,9 @@ def mc_sampling(samples: int) -> None:
     with training.torch_threads(1):
         b = bnn.benchmark_sampling(samples=samples, rows=2500)
     line("BNN (1 x 64, 2,500 rows): " + ", ".join(f"{k} {v:.3g}" for k, v in b.items()))
-    training.seed_everything(0)
-    model = lstm.build("regression", 12, 64, 3, 0.5)
-    x = torch.rand(2500, 15, 12)
+    with rng.seeded(0):
+        model = lstm.build("regression", 12, 64, 3, 0.5)
+        x = torch.rand(2500, 15, 12)
     with training.torch_threads(1):
         t = lstm.time_mc(model, x, "regression", samples, repeats=1)
     line("LSTM (3 x 64, seq 15, 2,500 windows): "
@@ -366,9 +371,9 @@ def epoch_shares(epochs: int) -> None:
     _share_line("BNN 1 x 64, 20 monitor samples", lambda: bnn_study.train_fold(
         frame, fold, "clean", {"lr": 0.01, "hidden": 64, "hidden_layers": 1}, settings, 0))
     for seq_len, layers, hidden in ((5, 1, 16), (10, 2, 32), (15, 3, 64), (20, 4, 64)):
-        windows = lstm_study.fold_windows(frame, fold, "clean", seq_len)
+        windows = lstm_study.fold_windows(frame, fold, "clean", seq_len, val_fraction=VAL_FRACTION)
         config = lstm_study.Config("regression", seq_len, layers, hidden, 0.2, 0.001)
-        lstm_settings = lstm_study.Settings(max_epochs=epochs, patience=epochs + 1)
+        lstm_settings = lstm_study.profile_settings("full", max_epochs=epochs, patience=epochs + 1)
         _share_line(f"LSTM {layers} x {hidden}, seq_len {seq_len}",
                     functools.partial(lstm_study.train_fold, windows, config, lstm_settings, 0))
     line()

@@ -41,6 +41,7 @@ from . import (
     nested,
     profiles,
     protocol_gap,
+    rng,
     search,
     splits,
     training,
@@ -163,49 +164,48 @@ def train_fold(frame: pd.DataFrame, fold: splits.Fold, protocol: str, params: Ma
     :mod:`~occupancy_utils.protocol_gap` needs).
     """
     params = check_params(params)
-    generator = training.seed_everything(seed)
-    parts = parts or experiment.fold_parts(frame, fold, list(features), protocol,
-                                           settings.val_fraction)
-    x = {k: training.tensor(v, torch.float32) for k, v in parts.x.items()}
-    y = {k: training.tensor(v, torch.long) for k, v in parts.y.items()}
-    model = bnn.BayesMLP(len(features), bnn.layer_sizes(params["hidden"], params["hidden_layers"]),
-                         n_classes=len(data.CLASSES),
-                         prior_sigma=settings.prior_sigma).to(training.device())
-    n_fit = len(y["fit"])
-    cross_entropy = torch.nn.CrossEntropyLoss()
+    with rng.seeded(seed) as generator:
+        parts = parts or experiment.fold_parts(frame, fold, list(features), protocol,
+                                               settings.val_fraction)
+        x = {k: training.tensor(v, torch.float32) for k, v in parts.x.items()}
+        y = {k: training.tensor(v, torch.long) for k, v in parts.y.items()}
+        sizes = bnn.layer_sizes(params["hidden"], params["hidden_layers"])
+        model = bnn.BayesMLP(len(features), sizes, n_classes=len(data.CLASSES),
+                             prior_sigma=settings.prior_sigma).to(training.device())
+        n_fit = len(y["fit"])
+        cross_entropy = torch.nn.CrossEntropyLoss()
 
-    def batch_loss(idx: torch.Tensor) -> torch.Tensor:
-        idx = idx.to(x["fit"].device)
-        ce = cross_entropy(model(x["fit"][idx]), y["fit"][idx])
-        if settings.kl_weight == 0:
-            return ce
-        return ce + settings.kl_weight * bnn.kl_term(model, settings.kl, n_fit)
+        def batch_loss(idx: torch.Tensor) -> torch.Tensor:
+            idx = idx.to(x["fit"].device)
+            ce = cross_entropy(model(x["fit"][idx]), y["fit"][idx])
+            if settings.kl_weight == 0:
+                return ce
+            return ce + settings.kl_weight * bnn.kl_term(model, settings.kl, n_fit)
 
-    def monitor() -> float:
-        return predictive_nll(model, x["monitor"], y["monitor"], settings.monitor_samples)
+        def monitor() -> float:
+            return predictive_nll(model, x["monitor"], y["monitor"], settings.monitor_samples)
 
-    def on_epoch(epoch: int, history: training.History) -> dict:
-        # Sampling for the curves must not move the random stream that training uses:
-        # recording curves may not change the model.
-        devices = [torch.cuda.current_device()] if torch.cuda.is_available() else []
-        with torch.no_grad(), torch.random.fork_rng(devices=devices):
-            fit = _scores_of(model, x["fit"], parts.y["fit"], settings.monitor_samples)
-            test = _scores_of(model, x["test"], parts.y["test"], settings.monitor_samples)
-        return {**{f"fit_{k}": v for k, v in fit.items()},
-                **{f"test_{k}": v for k, v in test.items()}}
+        def on_epoch(epoch: int, history: training.History) -> dict:
+            # Sampling for the curves must not move the random stream that training uses:
+            # recording curves may not change the model.
+            with torch.no_grad(), rng.restored():
+                fit = _scores_of(model, x["fit"], parts.y["fit"], settings.monitor_samples)
+                test = _scores_of(model, x["test"], parts.y["test"], settings.monitor_samples)
+            return {**{f"fit_{k}": v for k, v in fit.items()},
+                    **{f"test_{k}": v for k, v in test.items()}}
 
-    start = time.perf_counter()
-    history = training.fit(model, batch_loss, n_fit, monitor, lr=float(params["lr"]),
-                           batch_size=settings.batch_size, max_epochs=settings.max_epochs,
-                           patience=settings.patience, generator=generator,
-                           on_epoch=on_epoch if curves else None)
-    train_seconds = time.perf_counter() - start
-    start = time.perf_counter()
-    probs = model.predict_proba(x["test"], settings.samples).cpu().numpy()
-    predict_seconds = time.perf_counter() - start
-    monitor_probs = model.predict_proba(x["monitor"], settings.samples).cpu().numpy()
-    return FoldRun(model, history, parts, probs, monitor_probs, train_seconds, predict_seconds,
-                   list(history.extra) if curves else [])
+        start = time.perf_counter()
+        history = training.fit(model, batch_loss, n_fit, monitor, lr=float(params["lr"]),
+                               batch_size=settings.batch_size, max_epochs=settings.max_epochs,
+                               patience=settings.patience, generator=generator,
+                               on_epoch=on_epoch if curves else None)
+        train_seconds = time.perf_counter() - start
+        start = time.perf_counter()
+        probs = model.predict_proba(x["test"], settings.samples).cpu().numpy()
+        predict_seconds = time.perf_counter() - start
+        monitor_probs = model.predict_proba(x["monitor"], settings.samples).cpu().numpy()
+        return FoldRun(model, history, parts, probs, monitor_probs, train_seconds,
+                       predict_seconds, list(history.extra) if curves else [])
 
 
 def prediction_frame(run: FoldRun) -> pd.DataFrame:

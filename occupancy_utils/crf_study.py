@@ -49,7 +49,18 @@ import pandas as pd
 import torch
 from tqdm import tqdm  # text bars, as the shared modules (tqdm.auto needs ipywidgets)
 
-from . import data, experiment, metrics, nested, protocol_gap, search, sequences, splits, training
+from . import (
+    data,
+    experiment,
+    metrics,
+    nested,
+    protocol_gap,
+    rng,
+    search,
+    sequences,
+    splits,
+    training,
+)
 from .models.crf import LAYOUTS, MLPCRF, MLPCRFStack, parse_layout
 from .results import check_part
 
@@ -183,9 +194,10 @@ def train_group(parts: experiment.FoldParts, configs: Sequence[tuple[str, float]
     x_fit, y_fit = chunk_part(parts, "fit", seq_len)
     x_mon, y_mon = chunk_part(parts, "monitor", seq_len)
     models = []
-    for (hidden, _), seed in zip(configs, seeds, strict=True):
-        training.seed_everything(seed)
-        models.append(MLPCRF(x_fit.shape[2], hidden).to(training.device()))
+    with rng.restored():  # each member's initial weights from its own seed, as alone
+        for (hidden, _), seed in zip(configs, seeds, strict=True):
+            rng.seed_all(seed)
+            models.append(MLPCRF(x_fit.shape[2], hidden).to(training.device()))
     generator = (torch.Generator().manual_seed(seeds[0]) if len(set(seeds)) == 1
                  else [torch.Generator().manual_seed(seed) for seed in seeds])
     stack = MLPCRFStack(models)
@@ -230,7 +242,7 @@ def predict_whole(model: MLPCRF, x: np.ndarray, proba: bool = False
 
 def run_seeds(frame: pd.DataFrame, fold: splits.Fold, params: Mapping[str, Any],
               protocol: str, seeds: Sequence[int], *, max_epochs: int, patience: int,
-              val_fraction: float = 0.2, features: list[str] | None = None,
+              val_fraction: float, features: list[str] | None = None,
               record_transitions_seed: int | None = None, proba: bool = False,
               parts: experiment.FoldParts | None = None) -> list[FoldRun]:
     """One configuration on one fold under one protocol, once per seed, the seeds trained
@@ -303,7 +315,7 @@ def _fold_run(parts: experiment.FoldParts, model: MLPCRF, history: training.Hist
 
 def run_group(frame: pd.DataFrame, fold: splits.Fold, configs: Sequence[tuple[str, float]],
               seq_len: int, protocol: str, *, max_epochs: int, patience: int, seed: int,
-              val_fraction: float = 0.2, features: list[str] | None = None
+              val_fraction: float, features: list[str] | None = None
               ) -> list[FoldRun]:
     """A search group on one fold: every configuration with the search's one seed, trained
     together; one run per configuration."""
@@ -314,7 +326,7 @@ def run_group(frame: pd.DataFrame, fold: splits.Fold, configs: Sequence[tuple[st
 
 def run_config(frame: pd.DataFrame, folds: Sequence[splits.Fold], params: Mapping[str, Any],
                protocol: str, *, max_epochs: int, patience: int, seed: int,
-               val_fraction: float = 0.2, features: list[str] | None = None,
+               val_fraction: float, features: list[str] | None = None,
                record_transitions_fold: int | None = None, proba: bool = False
                ) -> list[FoldRun]:
     """One configuration with one seed on every fold (transitions recorded on
@@ -427,7 +439,7 @@ def study_settings(protocol: str, *, max_epochs: int, patience: int, seed: int,
 
 
 def run_search(grid: Mapping[str, Sequence[Any]], protocol: str, *, profile: str,
-               max_epochs: int, patience: int, seed: int, val_fraction: float = 0.2,
+               max_epochs: int, patience: int, seed: int, val_fraction: float,
                workers: int | None = None, storage: str | None = None
                ) -> tuple[pd.DataFrame, str]:
     """Run (or resume) the grid under one protocol; return its table and the study name."""
@@ -534,7 +546,7 @@ def ties(table: pd.DataFrame, grid: Mapping[str, Sequence[Any]],
 
 def retrain(frame: pd.DataFrame, folds: Sequence[splits.Fold],
             chosen: Mapping[int, Mapping[str, Any]], protocol: str, seeds: Sequence[int], *,
-            max_epochs: int, patience: int, val_fraction: float = 0.2,
+            max_epochs: int, patience: int, val_fraction: float,
             record_transitions_fold: int | None = None) -> dict[int, list[FoldRun]]:
     """Each fold's chosen configuration (:func:`choices`) on that fold, once per seed (the
     seeds of a fold trained as one stack), with class probabilities.
@@ -544,15 +556,18 @@ def retrain(frame: pd.DataFrame, folds: Sequence[splits.Fold],
     check_settings(protocol, max_epochs, patience, val_fraction, list(seeds))
     nested.check_chosen(chosen, folds)
     seeds = list(seeds)
-    out: dict[int, list[FoldRun]] = {seed: [] for seed in seeds}
-    for fold in tqdm(list(folds), desc=f"{protocol} folds", leave=False):
-        runs = run_seeds(frame, fold, chosen[fold.number], protocol, seeds,
-                         max_epochs=max_epochs, patience=patience, val_fraction=val_fraction,
-                         record_transitions_seed=seeds[0]
-                         if fold.number == record_transitions_fold else None, proba=True)
-        for seed, run in zip(seeds, runs, strict=True):
-            out[seed].append(run)
-    return out
+    return _by_seed(seeds, [
+        run_seeds(frame, fold, chosen[fold.number], protocol, seeds, max_epochs=max_epochs,
+                  patience=patience, val_fraction=val_fraction,
+                  record_transitions_seed=seeds[0] if fold.number == record_transitions_fold
+                  else None, proba=True)
+        for fold in tqdm(list(folds), desc=f"{protocol} folds", leave=False)])
+
+
+def _by_seed(seeds: Sequence[int], by_fold: Sequence[Sequence[FoldRun]]
+             ) -> dict[int, list[FoldRun]]:
+    """Per-fold lists of :func:`run_seeds` (one run per seed) as one list of folds per seed."""
+    return {seed: [runs[k] for runs in by_fold] for k, seed in enumerate(seeds)}
 
 
 def predictions(final: Mapping[str, Mapping[int, Sequence[FoldRun]]], part: str = "test"
@@ -653,7 +668,7 @@ def gap_scores(frame: pd.DataFrame, folds: Sequence[splits.Fold],
                              parts=protocol_gap.regime_parts(frame, fold, FEATURES, regime,
                                                              val_fraction))
                    for fold in folds]
-        return {seed: seed_score([runs[k] for runs in by_fold], "chunks", "mse")
-                for k, seed in enumerate(seeds)}
+        return {seed: seed_score(runs, "chunks", "mse")
+                for seed, runs in _by_seed(seeds, by_fold).items()}
 
     return protocol_gap.paired_scores(reused, seeds, train)

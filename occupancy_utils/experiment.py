@@ -59,7 +59,7 @@ class FoldParts:
     index: dict[str, pd.DatetimeIndex]
 
 
-def part_positions(fold: splits.Fold, protocol: str, val_fraction: float = 0.2
+def part_positions(fold: splits.Fold, protocol: str, val_fraction: float
                    ) -> dict[str, np.ndarray]:
     """Row positions of a fold's ``fit``, ``monitor`` and ``test`` parts under a protocol.
 
@@ -78,7 +78,7 @@ def part_positions(fold: splits.Fold, protocol: str, val_fraction: float = 0.2
 
 
 def fold_parts(frame: pd.DataFrame, fold: splits.Fold, features: list[str], protocol: str,
-               val_fraction: float = 0.2) -> FoldParts:
+               val_fraction: float) -> FoldParts:
     """One fold's scaled parts under a protocol: ``fit``, ``monitor`` and ``test``.
 
     ``report`` monitors (stops early) on the test part, as the report did;
@@ -177,7 +177,7 @@ def class_probabilities(model: Any, x: np.ndarray) -> np.ndarray:
 
 
 def held_out_parts(frame: pd.DataFrame, fold: splits.Fold, features: list[str],
-                   val_fraction: float = 0.2) -> FoldParts:
+                   val_fraction: float) -> FoldParts:
     """The clean protocol's rows with the report's stopping: train on the training part
     without its validation tail, stop on the test part.
 

@@ -46,8 +46,10 @@ from . import (
     experiment,
     halving,
     nested,
+    profiles,
     protocol_gap,
     results,
+    rng,
     search,
     sequences,
     splits,
@@ -106,18 +108,30 @@ class Config:
 
 @dataclass(frozen=True)
 class Settings:
-    """Training settings shared by every fit of the chapter."""
+    """Training settings shared by every fit of the chapter.
 
-    batch_size: int = 64
-    max_epochs: int = 300
-    patience: int = 10
-    val_fraction: float = 0.2
+    No field has a default: the values live in one place, ``params/<profile>.yaml``
+    (:func:`profile_settings` reads them).
+    """
+
+    batch_size: int
+    max_epochs: int
+    patience: int
+    val_fraction: float
 
     def __post_init__(self) -> None:
         for name in ("batch_size", "max_epochs", "patience"):
             _positive_int(name, getattr(self, name))
         if not 0 < self.val_fraction < 1:
             raise ValueError(f"val_fraction must be in (0, 1), got {self.val_fraction!r}")
+
+
+def profile_settings(profile: str, **changes: Any) -> Settings:
+    """The chapter's :class:`Settings` as ``params/<profile>.yaml`` gives them, with
+    ``changes`` applied (tests and benchmarks shrink a profile this way, never by
+    defaults of their own)."""
+    given = profiles.notebook_parameters(profile, "06_lstm")
+    return Settings(**{**{f: given[f] for f in Settings.__dataclass_fields__}, **changes})
 
 
 def _positive_int(name: str, value: Any) -> None:
@@ -128,25 +142,6 @@ def _positive_int(name: str, value: Any) -> None:
 def _positive_float(name: str, value: Any) -> None:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
         raise ValueError(f"{name} must be a positive number, got {value!r}")
-
-
-def set_threads(threads: int) -> None:
-    """Torch CPU threads for this process; 0 leaves torch's default (every core).
-
-    Only :func:`search_objective` (the report protocol's exhaustive searches) calls
-    it, unchanged because its code keys the stored searches; :func:`two_stage_search`
-    runs it inside :func:`~occupancy_utils.training.torch_threads`, which restores
-    the count, so no search leaves the process's thread count changed.
-
-    Small LSTMs gain little from intra-op threads, larger ones some (an epoch
-    at 3 x 64 is 1.4x faster on two threads of an idle 2-core machine), but
-    threads that share busy cores wait on each other and slow down many times
-    over; :func:`threads_per_worker` keeps search workers from doing that.
-    """
-    if isinstance(threads, bool) or not isinstance(threads, int) or threads < 0:
-        raise ValueError(f"torch_threads must be a non-negative integer, got {threads!r}")
-    if threads:
-        torch.set_num_threads(threads)
 
 
 def threads_per_worker(threads: int, workers: int) -> int:
@@ -178,7 +173,7 @@ def check_parameters(*, seeds: Sequence[int], structure_grid: Mapping[str, Seque
                      structure_fixed: Mapping[str, float],
                      tuning_grid: Mapping[str, Sequence[Any]], settings: Settings,
                      mc_samples: int, search_protocols: Sequence[str],
-                     structure_keep: float, torch_threads: int = 0) -> None:
+                     structure_keep: float, torch_threads: int) -> None:
     """Every parameter of the chapter, checked before anything trains.
 
     Each bad value fails with a one-line ValueError naming the parameter.
@@ -248,7 +243,7 @@ def part_windows(x: np.ndarray, y: np.ndarray, positions: np.ndarray,
 
 
 def fold_windows(frame: pd.DataFrame, fold: splits.Fold, protocol: str, seq_len: int,
-                 val_fraction: float = 0.2) -> dict[str, Windows]:
+                 val_fraction: float) -> dict[str, Windows]:
     """Windows of the fit, monitor and test parts of one fold (scaled on training rows only)."""
     parts = experiment.fold_parts(frame, fold, FEATURES, protocol, val_fraction)
     return {name: part_windows(parts.x[name], parts.y[name], parts.positions[name],
@@ -321,36 +316,36 @@ def train_fold(windows: Mapping[str, Windows], config: Config, settings: Setting
         raise ValueError(f"seq_len {config.seq_len} leaves a fit or monitor part without "
                          "windows")
     start = time.perf_counter()
-    generator = training.seed_everything(seed)
-    dev = training.device()
-    model = lstm.build(config.variant, len(FEATURES), config.hidden, config.layers,
-                       config.dropout).to(dev)
-    regression = config.variant == "regression"
-    ytype = torch.float32 if regression else torch.long
-    xf = training.tensor(windows["fit"].x, torch.float32, dev)
-    yf = training.tensor(windows["fit"].y, ytype, dev)
-    xm = training.tensor(windows["monitor"].x, torch.float32, dev)
-    ym = training.tensor(windows["monitor"].y, ytype, dev)
+    with rng.seeded(seed) as generator:
+        dev = training.device()
+        model = lstm.build(config.variant, len(FEATURES), config.hidden, config.layers,
+                           config.dropout).to(dev)
+        regression = config.variant == "regression"
+        ytype = torch.float32 if regression else torch.long
+        xf = training.tensor(windows["fit"].x, torch.float32, dev)
+        yf = training.tensor(windows["fit"].y, ytype, dev)
+        xm = training.tensor(windows["monitor"].x, torch.float32, dev)
+        ym = training.tensor(windows["monitor"].y, ytype, dev)
 
-    def loss_of(out: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        if regression:
-            return torch.nn.functional.mse_loss(out.squeeze(-1), target, reduction="sum")
-        return torch.nn.functional.cross_entropy(out, target, reduction="sum")
+        def loss_of(out: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+            if regression:
+                return torch.nn.functional.mse_loss(out.squeeze(-1), target, reduction="sum")
+            return torch.nn.functional.cross_entropy(out, target, reduction="sum")
 
-    def batch_loss(idx: torch.Tensor) -> torch.Tensor:
-        idx = idx.to(dev)
-        return loss_of(model(xf[idx]), yf[idx]) / len(idx)
+        def batch_loss(idx: torch.Tensor) -> torch.Tensor:
+            idx = idx.to(dev)
+            return loss_of(model(xf[idx]), yf[idx]) / len(idx)
 
-    def monitor() -> float:
-        total = sum(float(loss_of(model(xb), yb)) for xb, yb in zip(xm.split(4096),
-                                                                    ym.split(4096), strict=True))
-        return total / len(ym)
+        def monitor() -> float:
+            total = sum(float(loss_of(model(xb), yb))
+                        for xb, yb in zip(xm.split(4096), ym.split(4096), strict=True))
+            return total / len(ym)
 
-    history = training.fit(model, batch_loss, len(yf), monitor, lr=config.lr,
-                           batch_size=settings.batch_size, max_epochs=settings.max_epochs,
-                           patience=settings.patience, generator=generator, progress=progress,
-                           description=f"{config.variant} fold")
-    return model, history, time.perf_counter() - start
+        history = training.fit(model, batch_loss, len(yf), monitor, lr=config.lr,
+                               batch_size=settings.batch_size, max_epochs=settings.max_epochs,
+                               patience=settings.patience, generator=generator,
+                               progress=progress, description=f"{config.variant} fold")
+        return model, history, time.perf_counter() - start
 
 
 def to_labels(output: np.ndarray, variant: str) -> np.ndarray:
@@ -383,9 +378,9 @@ def mc_frame(model: lstm.LSTMNet, w: Windows, variant: str, fold: int, samples: 
     sample, the report's probabilities), ``y_pred_freq`` (its argmax),
     ``entropy`` (predictive) and ``mi`` (mutual information), in nats.
     """
-    torch.manual_seed(seed)
     x = training.tensor(w.x, torch.float32, next(model.parameters()).device)
-    sampled = lstm.mc_samples(model, x, variant, samples).cpu().numpy().astype("float64")
+    with rng.seeded(seed):
+        sampled = lstm.mc_samples(model, x, variant, samples).cpu().numpy().astype("float64")
     if variant == "regression":
         mean, std = sampled.mean(axis=0), sampled.std(axis=0)
         return experiment.prediction_frame(fold, w.positions, w.y, to_labels(mean, variant),
@@ -404,28 +399,26 @@ def mc_frame(model: lstm.LSTMNet, w: Windows, variant: str, fold: int, samples: 
 
 def search_objective(params: dict[str, Any], *, variant: str, protocol: str,
                      fixed: Mapping[str, Any], settings: Mapping[str, Any],
-                     seed: int, threads: int = 0) -> dict[str, Any]:
+                     seed: int, threads: int) -> dict[str, Any]:
     """Train one grid point on every fold (dropout off when scoring); mean monitor MSE.
 
     Module level so that search workers can pickle it. The returned ``mse``
     is what the search minimises: the mean over folds of the MSE on the
     monitor part (test under the report protocol, validation tail under the
     clean one), on labels (regression rounded), as the report did.
-    ``threads`` (0 = leave torch's default) also applies in worker processes.
+    Runs on ``threads`` torch threads and restores the process's count afterwards.
     """
-    set_threads(threads)
     config = Config(variant=variant, **{**fixed, **params})
     st = Settings(**settings)
     frame, folds = experiment.search_data()
     monitor_frames, test_frames, epochs, seconds = [], [], [], []
-    for fold in folds:
-        windows = fold_windows(frame, fold, protocol, config.seq_len, st.val_fraction)
-        model, history, secs = train_fold(windows, config, st, seed)
-        monitor_frames.append(deterministic_frame(model, windows["monitor"], variant,
-                                                  fold.number))
-        test_frames.append(deterministic_frame(model, windows["test"], variant, fold.number))
-        epochs.append(history.epochs)
-        seconds.append(secs)
+    with training.torch_threads(threads):
+        for fold in folds:
+            monitor, test, history, secs = _scored_fold(frame, fold, config, st, protocol, seed)
+            monitor_frames.append(monitor)
+            test_frames.append(test)
+            epochs.append(history.epochs)
+            seconds.append(secs)
     sel = experiment.summarize(monitor_frames)
     test = experiment.summarize(test_frames)
     return {
@@ -440,9 +433,21 @@ def search_objective(params: dict[str, Any], *, variant: str, protocol: str,
     }
 
 
+def _scored_fold(frame: pd.DataFrame, fold: splits.Fold, config: Config, settings: Settings,
+                 protocol: str, seed: int
+                 ) -> tuple[pd.DataFrame, pd.DataFrame, training.History, float]:
+    """One grid point trained on one fold; its dropout-off predictions of the monitor and
+    test parts, its history and seconds (what both kinds of search record)."""
+    windows = fold_windows(frame, fold, protocol, config.seq_len, settings.val_fraction)
+    model, history, secs = train_fold(windows, config, settings, seed)
+    return (deterministic_frame(model, windows["monitor"], config.variant, fold.number),
+            deterministic_frame(model, windows["test"], config.variant, fold.number),
+            history, secs)
+
+
 def fold_objective(params: dict[str, Any], *, variant: str, protocol: str,
                    fixed: Mapping[str, Any], settings: Mapping[str, Any], seed: int,
-                   fold: int, threads: int = 1) -> dict[str, Any]:
+                   fold: int, threads: int) -> dict[str, Any]:
     """Train one grid point on one fold only; its monitor MSE (the clean protocol's searches).
 
     The clean protocol's structure search runs fold by fold (successive halving,
@@ -454,17 +459,13 @@ def fold_objective(params: dict[str, Any], *, variant: str, protocol: str,
     replayed on a full run without training again. Runs on ``threads`` torch
     threads and restores the process's count afterwards.
     """
+    config = Config(variant=variant, **{**fixed, **params})
+    st = Settings(**settings)
+    frame, folds = experiment.search_data()
+    (one,) = [f for f in folds if f.number == fold]
     with training.torch_threads(threads):
-        config = Config(variant=variant, **{**fixed, **params})
-        st = Settings(**settings)
-        frame, folds = experiment.search_data()
-        (one,) = [f for f in folds if f.number == fold]
-        windows = fold_windows(frame, one, protocol, config.seq_len, st.val_fraction)
-        model, history, secs = train_fold(windows, config, st, seed)
-        sel = experiment.summarize([deterministic_frame(model, windows["monitor"], variant,
-                                                        fold)])
-        test = experiment.summarize([deterministic_frame(model, windows["test"], variant,
-                                                         fold)])
+        monitor, test, history, secs = _scored_fold(frame, one, config, st, protocol, seed)
+    sel, test = experiment.summarize([monitor]), experiment.summarize([test])
     return {"mse": sel["mean"]["mse"], "f1_macro": sel["mean"]["f1_macro"],
             "fold_mse": [sel["mean"]["mse"]], "test_mse": test["mean"]["mse"],
             "test_f1_macro": test["mean"]["f1_macro"], "epochs": [history.epochs],
@@ -514,7 +515,7 @@ def two_stage_search(variant: str, protocol: str, *, structure_grid: Mapping[str
                      structure_fixed: Mapping[str, float], tuning_grid: Mapping[str, Sequence],
                      settings: Settings, seed: int, profile: str, workers: int = 1,
                      storage: str | None = None, progress: bool = True,
-                     keep: float, threads: int = 0) -> Search:
+                     keep: float, threads: int) -> Search:
     """The report's two series: structure at fixed lr/dropout, then dropout and lr.
 
     Under ``report`` one winner for every fold, by the mean test MSE over folds
@@ -525,8 +526,8 @@ def two_stage_search(variant: str, protocol: str, *, structure_grid: Mapping[str
     fold), then dropout and lr in a per-fold stage 2 on that structure
     (``_per_fold_tuning``), so no fold's test rows reach its own model through
     another fold's tail. Each stage is resumable
-    (:func:`~occupancy_utils.search.run_grid`). Torch's thread count is the
-    same afterwards: a search run in this process restores it.
+    (:func:`~occupancy_utils.search.run_grid`). Each training runs on ``threads``
+    torch threads (0: the cores shared out among the workers) and restores the count.
     """
     training.check_protocol(protocol)
     keep = halving.check_keep(keep)
@@ -537,29 +538,28 @@ def two_stage_search(variant: str, protocol: str, *, structure_grid: Mapping[str
     run = {"profile": profile, "storage": storage, "workers": workers, "seed": seed,
            "progress": progress}
     fixed1 = dict(structure_fixed)
-    with training.torch_threads(threads):  # search_objective sets the count it runs on
-        if protocol == "clean":
-            objective = functools.partial(fold_objective, variant=variant, protocol=protocol,
-                                          fixed=fixed1, settings=asdict(settings), seed=seed)
-            stage1 = halving.run(f"06_lstm-{variant}-clean-structure", structure_grid,
-                                 objective, fold_numbers, keep=keep,
-                                 settings={"fixed": fixed1, **common}, schema=FOLD_SCHEMA,
-                                 bound={"threads": threads}, **run)
-            return _per_fold_tuning(variant, stage1, structure_grid=structure_grid,
-                                    tuning_grid=tuning_grid, fold_numbers=fold_numbers,
-                                    common=common, threads=threads, run=run)
+    if protocol == "clean":
+        objective = functools.partial(fold_objective, variant=variant, protocol=protocol,
+                                      fixed=fixed1, settings=asdict(settings), seed=seed)
+        stage1 = halving.run(f"06_lstm-{variant}-clean-structure", structure_grid,
+                             objective, fold_numbers, keep=keep,
+                             settings={"fixed": fixed1, **common}, schema=FOLD_SCHEMA,
+                             bound={"threads": threads}, **run)
+        return _per_fold_tuning(variant, stage1, structure_grid=structure_grid,
+                                tuning_grid=tuning_grid, fold_numbers=fold_numbers,
+                                common=common, threads=threads, run=run)
 
-        def exhaustive(stage: str, grid: Mapping[str, Sequence], fixed: Mapping[str, Any]
-                       ) -> pd.DataFrame:
-            objective = functools.partial(search_objective, variant=variant, protocol=protocol,
-                                          fixed=fixed, settings=asdict(settings), seed=seed,
-                                          threads=threads)
-            return search.run_grid(f"06_lstm-{variant}-{protocol}-{stage}", grid, objective,
-                                   settings={"fixed": fixed, **common}, schema=SCHEMA, **run)
+    def exhaustive(stage: str, grid: Mapping[str, Sequence], fixed: Mapping[str, Any]
+                   ) -> pd.DataFrame:
+        objective = functools.partial(search_objective, variant=variant, protocol=protocol,
+                                      fixed=fixed, settings=asdict(settings), seed=seed,
+                                      threads=threads)
+        return search.run_grid(f"06_lstm-{variant}-{protocol}-{stage}", grid, objective,
+                               settings={"fixed": fixed, **common}, schema=SCHEMA, **run)
 
-        stage1 = exhaustive("structure", structure_grid, fixed1)
-        fixed2 = {k: results.plain(_best_row(stage1, structure_grid)[k]) for k in STRUCTURE_KEYS}
-        stage2 = exhaustive("tuning", tuning_grid, fixed2)
+    stage1 = exhaustive("structure", structure_grid, fixed1)
+    fixed2 = {k: results.plain(_best_row(stage1, structure_grid)[k]) for k in STRUCTURE_KEYS}
+    stage2 = exhaustive("tuning", tuning_grid, fixed2)
     win2 = _best_row(stage2, tuning_grid)
     best = Config(variant=variant, **fixed2, **{k: results.plain(win2[k]) for k in TUNING_KEYS})
     return Search(variant, protocol, stage1, stage2, {k: best for k in fold_numbers},
@@ -618,7 +618,7 @@ class Final:
 def final_models(frame: pd.DataFrame, variant: str,
                  configs: Mapping[str, Mapping[int, Config]], *, settings: Settings,
                  seeds: Sequence[int], mc_samples: int, progress: bool = True,
-                 threads: int = 0) -> Final:
+                 threads: int) -> Final:
     """Train each protocol's choice for every seed and fold (``configs[protocol][fold]``,
     as ``Search.per_fold``); score with dropout off and MC.
 
@@ -768,7 +768,7 @@ def results_payload(profile: str, finals: Sequence[Final], searches: Sequence[Se
 
 
 def gap_scores(frame: pd.DataFrame, final: Final, *, settings: Settings,
-               seeds: Sequence[int], threads: int = 0) -> dict[str, dict[int, float]]:
+               seeds: Sequence[int], threads: int) -> dict[str, dict[int, float]]:
     """Dropout-off mean-over-folds test MSE per regime of
     :mod:`~occupancy_utils.protocol_gap` and seed, for the report protocol's configuration
     on every fold.
@@ -808,7 +808,7 @@ def gap_scores(frame: pd.DataFrame, final: Final, *, settings: Settings,
 
 
 def protocol_gaps(frame: pd.DataFrame, finals: Mapping[str, Final], *, settings: Settings,
-                  seeds: Sequence[int], threads: int = 0) -> dict[str, dict]:
+                  seeds: Sequence[int], threads: int) -> dict[str, dict]:
     """The results file's ``protocol_gap`` entries of every variant that ran under both
     protocols (:func:`gap_scores`, dropout off), keyed as its dropout-off model."""
     out = {}

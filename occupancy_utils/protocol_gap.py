@@ -39,7 +39,7 @@ PARTS = {"rows held out": ("held_out", "report"),
 
 
 def regime_parts(frame: pd.DataFrame, fold: splits.Fold, features: list[str], regime: str,
-                 val_fraction: float = 0.2) -> experiment.FoldParts:
+                 val_fraction: float) -> experiment.FoldParts:
     """One fold's parts under a regime of :data:`REGIMES`."""
     if regime not in REGIMES:
         raise ValueError(f"regime must be one of {REGIMES}, got {regime!r}")

@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import copy
-import os
-import random
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 
@@ -21,17 +19,6 @@ from tqdm import tqdm  # text bars: tqdm.auto needs ipywidgets, whose output nee
 
 #: ``report``: stop early on the test part, as the report did; ``clean``: on a validation tail.
 PROTOCOLS = ("report", "clean")
-
-
-def seed_everything(seed: int) -> torch.Generator:
-    """Seed Python, NumPy and torch; return a torch generator for batch shuffling."""
-    if not isinstance(seed, int) or seed < 0:
-        raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
-    random.seed(seed)
-    np.random.seed(seed)
-    torch.manual_seed(seed)
-    os.environ.setdefault("PYTHONHASHSEED", str(seed))
-    return torch.Generator().manual_seed(seed)
 
 
 def device() -> torch.device:
@@ -227,8 +214,8 @@ def fit_many(models: list[torch.nn.Module],
         totals = torch.zeros(len(active), dtype=torch.float64)
         count = 0
         steps = (batches(n_items, batch_size, generator) if shared else
-                 torch.stack([torch.randperm(n_items, generator=generator[i])
-                              for i in active]).split(batch_size, dim=1))
+                 map(torch.stack, zip(*(batches(n_items, batch_size, generator[i])
+                                        for i in active), strict=True)))
         for idx in steps:
             optimizer.zero_grad()  # set_to_none: stopped models get no gradient, no step
             losses = batch_losses(idx, active)

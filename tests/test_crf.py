@@ -14,6 +14,7 @@ from occupancy_utils import crf_study, data, experiment, results, splits, traini
 from occupancy_utils.figures import crf as crf_figures
 from occupancy_utils.findings import crf as crf_findings
 from occupancy_utils.models.crf import MLPCRF, MLPCRFStack, parse_layout
+from occupancy_utils.rng import seed_all
 
 FEATURES = data.NON_LIGHT_FEATURES
 
@@ -68,11 +69,11 @@ def test_bad_config_fails_before_training(params, name, synthetic, monkeypatch):
     frame, folds = synthetic
     with pytest.raises(ValueError, match=name):
         crf_study.run_config(frame, folds, params, "report", max_epochs=2, patience=1, seed=0,
-                             features=FEATURES)
+                             features=FEATURES, val_fraction=0.2)
     grid = {k: [v] for k, v in params.items()}
     with pytest.raises(ValueError, match=name):
         crf_study.run_search(grid, "report", profile="quick", max_epochs=2, patience=1, seed=0,
-                             storage="sqlite:////nonexistent/never-opened.db")
+                             storage="sqlite:////nonexistent/never-opened.db", val_fraction=0.2)
 
 
 def test_unknown_protocol_and_settings_are_named(monkeypatch):
@@ -167,7 +168,7 @@ def test_crf_learns_a_known_transition_structure():
     x = (np.eye(4)[y] + rng.normal(0, 0.6, (len(y), 4))).astype("float32")
     xc, yc = (torch.as_tensor(a) for a in
               (x.reshape(-1, 10, 4), y.reshape(-1, 10).astype(np.int64)))
-    generator = training.seed_everything(0)
+    generator = seed_all(0)
     model = MLPCRF(4, "16")
     with crf_study.single_thread():
         history = training.fit(model, lambda idx: model.nll(xc[idx], yc[idx]), len(xc),
@@ -212,7 +213,7 @@ def test_label_changes_split_at_chunk_starts():
 def two_runs(synthetic):
     frame, folds = synthetic
     params = {"hidden": "16", "lr": 0.01, "seq_len": 10}
-    kwargs = dict(max_epochs=4, patience=2, seed=3, features=FEATURES)
+    kwargs = dict(max_epochs=4, patience=2, seed=3, features=FEATURES, val_fraction=0.2)
     first = crf_study.run_config(frame, folds, params, "clean", **kwargs,
                                  record_transitions_fold=2)
     second = crf_study.run_config(frame, folds, params, "clean", **kwargs)
@@ -421,7 +422,7 @@ def _plain(parts, hidden, lr, seq_len, *, max_epochs, patience, seed):
     must reproduce."""
     x_fit, y_fit = crf_study.chunk_part(parts, "fit", seq_len)
     x_mon, y_mon = crf_study.chunk_part(parts, "monitor", seq_len)
-    generator = training.seed_everything(seed)
+    generator = seed_all(seed)
     model = MLPCRF(x_fit.shape[2], hidden)
     with training.torch_threads(1):
         history = training.fit(model, lambda idx: model.nll(x_fit[idx], y_fit[idx]),
@@ -462,7 +463,7 @@ def test_seeds_of_a_final_model_are_the_runs_one_seed_at_a_time(synthetic):
     label, with Figure 8's transitions only on the seed asked for."""
     frame, folds = synthetic
     params = {"hidden": "16", "lr": 0.01, "seq_len": 10}
-    kwargs = dict(max_epochs=6, patience=2, features=FEATURES)
+    kwargs = dict(max_epochs=6, patience=2, features=FEATURES, val_fraction=0.2)
     runs = crf_study.run_seeds(frame, folds[0], params, "clean", [0, 1, 2], proba=True,
                                record_transitions_seed=1, **kwargs)
     for seed, run in zip([0, 1, 2], runs, strict=True):
@@ -483,7 +484,7 @@ def test_grouped_search_gives_one_row_and_one_plot_trial_per_configuration(
     grid = {"hidden": ["16", "8-4"], "lr": [0.01, 0.003], "seq_len": [10, 20]}
     url = f"sqlite:///{tmp_path / 'crf.db'}"
     table, name = crf_study.run_search(grid, "clean", profile="quick", max_epochs=2,
-                                       patience=1, seed=0, workers=1, storage=url)
+                                       patience=1, seed=0, workers=1, storage=url, val_fraction=0.2)
     assert len(table) == 8 and table["rank"].tolist() == list(range(1, 9))
     stored = crf_study.optuna.load_study(study_name=name, storage=url)
     assert len(stored.trials) == 2  # one trial per seq_len: the groups
@@ -494,7 +495,7 @@ def test_grouped_search_gives_one_row_and_one_plot_trial_per_configuration(
     row = table.set_index(["hidden", "lr", "seq_len"]).loc[("8-4", 0.003, 20)]
     alone = crf_study.config_record(crf_study.run_config(
         frame, folds, {"hidden": "8-4", "lr": 0.003, "seq_len": 20}, "clean", max_epochs=2,
-        patience=1, seed=0, features=FEATURES), 0.0)
+        patience=1, seed=0, features=FEATURES, val_fraction=0.2), 0.0)
     assert row["mse"] == pytest.approx(alone["mse"]) and row["val_mse"] == alone["val_mse"]
 
 
@@ -502,15 +503,17 @@ def test_retrain_trains_each_fold_on_its_own_choice(synthetic):
     frame, folds = synthetic
     chosen = {folds[0].number: {"hidden": "16", "lr": 0.01, "seq_len": 10},
               folds[1].number: {"hidden": "8", "lr": 0.01, "seq_len": 5}}
-    final = crf_study.retrain(frame, folds, chosen, "clean", [3], max_epochs=2, patience=1)
+    final = crf_study.retrain(frame, folds, chosen, "clean", [3], max_epochs=2, patience=1,
+                              val_fraction=0.2)
     runs = final[3]
     assert [r.fold for r in runs] == [f.number for f in folds]
     assert [r.seq_len for r in runs] == [10, 5]
     alone = crf_study.run_config(frame, [folds[1]], chosen[folds[1].number], "clean",
-                                 max_epochs=2, patience=1, seed=3, proba=True)[0]
+                                 max_epochs=2, patience=1, seed=3, proba=True, val_fraction=0.2)[0]
     assert np.array_equal(runs[1].chunk_pred, alone.chunk_pred)
     with pytest.raises(ValueError, match=r"fold\(s\) \[2\]"):
-        crf_study.retrain(frame, folds, {1: chosen[1]}, "clean", [3], max_epochs=2, patience=1)
+        crf_study.retrain(frame, folds, {1: chosen[1]}, "clean", [3], max_epochs=2, patience=1,
+                          val_fraction=0.2)
 
 
 def test_chunk_finding_verdict_at_its_boundary():

@@ -14,7 +14,7 @@ def fold(frame):
 
 
 def test_report_protocol_monitors_the_test_part(frame, fold):
-    parts = experiment.fold_parts(frame, fold, data.NON_LIGHT_FEATURES, "report")
+    parts = experiment.fold_parts(frame, fold, data.NON_LIGHT_FEATURES, "report", val_fraction=0.2)
     assert np.array_equal(parts.positions["monitor"], fold.test)
     assert np.array_equal(parts.positions["fit"], fold.train)
 
@@ -27,7 +27,7 @@ def test_clean_protocol_never_touches_the_test_part(frame, fold):
     assert parts.x["fit"].shape == (len(parts.positions["fit"]), 12)
     assert np.array_equal(parts.y["test"], frame[data.TARGET].to_numpy()[fold.test])
     with pytest.raises(ValueError, match="protocol"):
-        experiment.fold_parts(frame, fold, data.NON_LIGHT_FEATURES, "peeking")
+        experiment.fold_parts(frame, fold, data.NON_LIGHT_FEATURES, "peeking", val_fraction=0.2)
 
 
 def test_summarize_uses_value_column_for_mse():

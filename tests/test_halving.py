@@ -130,7 +130,7 @@ def _tail_scores(frame: pd.DataFrame, folds) -> dict[int, list[float]]:
     for a in GRID["a"]:
         scores = []
         for fold in folds:
-            tail = experiment.part_positions(fold, "clean")["monitor"]
+            tail = experiment.part_positions(fold, "clean", val_fraction=0.2)["monitor"]
             scores.append(float(np.mean(np.abs(x[tail] - x[tail].mean() * (0.96 + 0.02 * a)))))
         out[a] = scores
     return out

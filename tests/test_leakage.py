@@ -42,7 +42,7 @@ FOLD = 0  # fold 1: the smallest training part, the fastest to train
 
 
 def _crf(frame: pd.DataFrame, fold: splits.Fold, protocol: str):
-    parts = experiment.fold_parts(frame, fold, crf_study.FEATURES, protocol)
+    parts = experiment.fold_parts(frame, fold, crf_study.FEATURES, protocol, val_fraction=0.2)
     return crf_study.train_fold(parts, "8", 0.01, 10, max_epochs=6, patience=2, seed=0)
 
 
@@ -55,10 +55,10 @@ def _bnn(frame: pd.DataFrame, fold: splits.Fold, protocol: str):
 
 
 def _lstm(frame: pd.DataFrame, fold: splits.Fold, protocol: str):
-    windows = lstm_study.fold_windows(frame, fold, protocol, seq_len=5)
+    windows = lstm_study.fold_windows(frame, fold, protocol, seq_len=5, val_fraction=0.2)
     config = lstm_study.Config(variant="classification", seq_len=5, layers=1, hidden=8,
                                dropout=0.2, lr=0.01)
-    settings = lstm_study.Settings(batch_size=256, max_epochs=6, patience=2)
+    settings = lstm_study.profile_settings("quick", batch_size=256, max_epochs=6, patience=2)
     model, history, _ = lstm_study.train_fold(windows, config, settings, seed=0)
     return model, history
 
@@ -181,7 +181,7 @@ def test_nested_selection_under_the_report_protocol_sees_test_rows(key, frame, f
 # ``experiment.search_data``; here it reads the given frame instead, and each run gets a
 # storage of its own (a stored search is keyed on code and settings, not on data).
 
-NET_SEARCH = {"max_epochs": 2, "patience": 1, "seed": 0}
+NET_SEARCH = {"max_epochs": 2, "patience": 1, "seed": 0, "val_fraction": 0.2}
 
 
 def _crf_pipeline(frame, folds):
@@ -189,7 +189,7 @@ def _crf_pipeline(frame, folds):
     table, _ = crf_study.run_search(grid, "clean", profile="test", workers=1, **NET_SEARCH)
     chosen = crf_study.choices(table, grid, "clean", [f.number for f in folds])
     c = chosen[folds[FOLD].number]
-    parts = experiment.fold_parts(frame, folds[FOLD], crf_study.FEATURES, "clean")
+    parts = experiment.fold_parts(frame, folds[FOLD], crf_study.FEATURES, "clean", val_fraction=0.2)
     model, _ = crf_study.train_fold(parts, c["hidden"], c["lr"], c["seq_len"], max_epochs=2,
                                     patience=1, seed=0)
     return chosen, _weights(model), crf_study.best_params(table, "clean")
@@ -209,15 +209,15 @@ def _bnn_pipeline(frame, folds):
 
 
 def _lstm_pipeline(frame, folds):
-    settings = lstm_study.Settings(batch_size=256, max_epochs=2, patience=1)
+    settings = lstm_study.profile_settings("quick", batch_size=256, max_epochs=2, patience=1)
     s = lstm_study.two_stage_search(
         "classification", "clean", structure_grid={"seq_len": [5, 10], "layers": [1],
                                                    "hidden": [8]},
         structure_fixed={"lr": 0.01, "dropout": 0.2},
         tuning_grid={"dropout": [0.2], "lr": [0.01, 0.001]}, settings=settings, seed=0,
-        profile="test", progress=False, keep=1.0)  # halving: tests/test_halving.py
+        profile="test", progress=False, keep=1.0, threads=1)  # halving: tests/test_halving.py
     config = s.per_fold[folds[FOLD].number]
-    windows = lstm_study.fold_windows(frame, folds[FOLD], "clean", config.seq_len)
+    windows = lstm_study.fold_windows(frame, folds[FOLD], "clean", config.seq_len, val_fraction=0.2)
     model, _, _ = lstm_study.train_fold(windows, config, settings, seed=0)
     mean = lstm_study._best_row(s.structure, {"seq_len": [5, 10], "layers": [1], "hidden": [8]})
     return s.per_fold, _weights(model), int(mean["seq_len"])

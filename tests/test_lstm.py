@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 
+import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import pytest
@@ -17,8 +18,10 @@ from occupancy_utils.models import lstm
 
 GOOD = dict(seeds=[0], structure_grid={"seq_len": [15], "layers": [1], "hidden": [16]},
             structure_fixed={"lr": 0.01, "dropout": 0.5},
-            tuning_grid={"dropout": [0.3], "lr": [0.01]}, settings=lstm_study.Settings(),
-            mc_samples=10, search_protocols=["report", "clean"], structure_keep=0.5)
+            tuning_grid={"dropout": [0.3], "lr": [0.01]},
+            settings=lstm_study.profile_settings("quick"),
+            mc_samples=10, search_protocols=["report", "clean"], structure_keep=0.5,
+            torch_threads=0)
 
 
 # --- windows ------------------------------------------------------------------------------
@@ -29,7 +32,7 @@ def test_windows_stay_inside_one_part_and_one_stretch(frame, protocol):
     step = np.diff(frame.index.asi8) / 1e9
     y_all = frame[TARGET].to_numpy()
     for fold in splits.make_folds(frame.index):
-        windows = lstm_study.fold_windows(frame, fold, protocol, seq_len)
+        windows = lstm_study.fold_windows(frame, fold, protocol, seq_len, val_fraction=0.2)
         parts = {"fit": fold.train, "monitor": fold.test, "test": fold.test}
         if protocol == "clean":
             parts["fit"], parts["monitor"] = fold.validation_split(0.2)
@@ -50,7 +53,7 @@ def test_windows_stay_inside_one_part_and_one_stretch(frame, protocol):
 
 def test_windows_carry_the_scaled_rows(frame):
     fold = splits.make_folds(frame.index)[1]
-    w = lstm_study.fold_windows(frame, fold, "report", 5)["test"]
+    w = lstm_study.fold_windows(frame, fold, "report", 5, val_fraction=0.2)["test"]
     x = splits.scaled_parts(frame, fold, lstm_study.FEATURES)["test"]
     where = {p: i for i, p in enumerate(fold.test)}
     for k in (0, len(w) // 2, len(w) - 1):
@@ -79,7 +82,7 @@ def test_history_windows_cover_every_test_row_from_past_readings(frame, seq_len)
         # the history never crosses a break: every row of a window is in its row's stretch
         assert (segments[w.rows] == segments[w.positions][:, None]).all()
         # where the test part holds a full window, it is the window the search used
-        inside = lstm_study.fold_windows(frame, fold, "report", seq_len)["test"]
+        inside = lstm_study.fold_windows(frame, fold, "report", seq_len, val_fraction=0.2)["test"]
         at = np.searchsorted(fold.test, inside.positions)
         assert np.array_equal(w.rows[at], inside.rows) and np.allclose(w.x[at], inside.x)
     # the first test part starts mid-stretch: its first rows reach back into training
@@ -206,13 +209,14 @@ def test_mc_frame_columns_and_frequencies():
 # --- training: same seed, same metrics ---------------------------------------------------
 
 def test_same_seed_same_metrics(frame):
-    settings = lstm_study.Settings(batch_size=512, max_epochs=1, patience=1)
+    settings = lstm_study.profile_settings("quick", batch_size=512, max_epochs=1, patience=1)
     one = lstm_study.Config("regression", 5, 1, 4, 0.3, 0.01)
     cfg = {"clean": dict.fromkeys((1, 2, 3, 4), one)}
 
     def run(seed: int) -> dict:
         final = lstm_study.final_models(frame, "regression", cfg, settings=settings,
-                                        seeds=[seed], mc_samples=3, progress=False)
+                                        seeds=[seed], mc_samples=3, progress=False,
+                                        threads=1)
         return lstm_study.results_models([final])
 
     a, b, c = run(0), run(0), run(1)
@@ -256,7 +260,7 @@ def test_good_parameters_pass_and_bad_settings_are_named():
     for kwargs, name in (({"batch_size": 0}, "batch_size"), ({"max_epochs": 2.5}, "max_epochs"),
                          ({"val_fraction": 1.0}, "val_fraction")):
         with pytest.raises(ValueError, match=name):
-            lstm_study.Settings(**kwargs)
+            lstm_study.profile_settings("quick", **kwargs)
     with pytest.raises(ValueError, match="hidden"):
         lstm_study.Config("regression", 15, 1, 0, 0.3, 0.01)
     with pytest.raises(ValueError, match="lr"):
@@ -279,8 +283,8 @@ def test_two_stage_search_tunes_the_stage_one_winner(tmp_path, monkeypatch):
                                                "hidden": [8]},
         structure_fixed={"lr": 0.001, "dropout": 0.2},
         tuning_grid={"dropout": [0.2, 0.5], "lr": [0.001, 0.01]},
-        settings=lstm_study.Settings(), seed=0, profile="test",
-        storage=f"sqlite:///{tmp_path / 's.db'}", progress=False, keep=0.5)
+        settings=lstm_study.profile_settings("quick"), seed=0, profile="test",
+        storage=f"sqlite:///{tmp_path / 's.db'}", progress=False, keep=0.5, threads=1)
     assert len(s.structure) == 4 and len(s.tuning) == 4  # the report's: every structure
     best = s.per_fold[1]
     assert set(s.per_fold.values()) == {best}  # the report's way: one winner for all folds
@@ -317,8 +321,8 @@ def _clean_search(tmp_path, keep: float) -> lstm_study.Search:
                                                "hidden": [8]},
         structure_fixed={"lr": 0.001, "dropout": 0.2},
         tuning_grid={"dropout": [0.2], "lr": [0.001, 0.01]},
-        settings=lstm_study.Settings(), seed=0, profile="test",
-        storage=f"sqlite:///{tmp_path / 's.db'}", progress=False, keep=keep)
+        settings=lstm_study.profile_settings("quick"), seed=0, profile="test",
+        storage=f"sqlite:///{tmp_path / 's.db'}", progress=False, keep=keep, threads=1)
 
 
 def test_clean_search_chooses_every_stage_per_fold(tmp_path, monkeypatch):
@@ -448,6 +452,28 @@ def test_figures_are_light_and_complete():
     assert len(f2.axes) == 4
 
 
+def test_search_figure_jitter_is_the_same_whatever_ran_before():
+    """seaborn jitters Figures 11-12's points with NumPy's global generator; the figure
+    seeds it for itself, so the same results draw the same figure in any session."""
+    stage = pd.DataFrame({"dropout": [0.2, 0.5], "lr": [0.01, 0.01],
+                          "fold_mse": [[0.1, 0.2, 0.3, 0.4], [0.2, 0.3, 0.4, 0.5]]})
+
+    def points(global_seed: int) -> np.ndarray:
+        np.random.seed(global_seed)
+        fig = lstm_figures.search_effects({"a": stage}, lstm_study.TUNING_KEYS)
+        offsets = np.concatenate([c.get_offsets() for c in fig.axes[0].collections
+                                  if len(c.get_offsets())])
+        plt.close(fig)
+        return offsets
+
+    first = points(1)
+    assert np.ptp(first[:, 0] - np.rint(first[:, 0])) > 0  # the points are jittered
+    np.testing.assert_array_equal(points(2), first)
+    after_figure = np.random.random()  # the global stream where the figure found it
+    np.random.seed(2)
+    assert np.random.random() == after_figure
+
+
 def test_table5_keeps_integer_hyper_parameters_and_differences_only_scores():
     # Table 6's dropout-off row, not Table 5's, is what the difference subtracts
     report = {"table_5_best": {"regression": {
@@ -546,12 +572,12 @@ def test_tie_counts_per_stage_and_fold():
 
 
 def test_final_models_train_each_fold_on_its_own_configuration(frame):
-    settings = lstm_study.Settings(batch_size=512, max_epochs=1, patience=1)
+    settings = lstm_study.profile_settings("quick", batch_size=512, max_epochs=1, patience=1)
     c = lstm_study.Config
     per_fold = {1: c("regression", 5, 1, 4, 0.3, 0.01), 2: c("regression", 20, 1, 4, 0.3, 0.01),
                 3: c("regression", 5, 1, 4, 0.3, 0.01), 4: c("regression", 10, 1, 4, 0.3, 0.01)}
     final = lstm_study.final_models(frame, "regression", {"clean": per_fold}, settings=settings,
-                                    seeds=[0], mc_samples=2, progress=False)
+                                    seeds=[0], mc_samples=2, progress=False, threads=1)
     folds = splits.make_folds(frame.index)
     counts = lstm_study.history_counts_per_fold(frame, folds, per_fold)
     frames = final.predictions[("lstm_regression", "clean", 0)]
@@ -567,13 +593,14 @@ def test_final_models_train_each_fold_on_its_own_configuration(frame):
 
 
 def test_gap_scores_reuse_the_finals_and_train_the_held_out_runs(frame):
-    settings = lstm_study.Settings(batch_size=512, max_epochs=1, patience=1)
+    settings = lstm_study.profile_settings("quick", batch_size=512, max_epochs=1, patience=1)
     config = lstm_study.Config("classification", 5, 1, 4, 0.3, 0.01)
     folds = splits.make_folds(frame.index)
     same = {f.number: config for f in folds}
     final = lstm_study.final_models(frame, "classification", {"report": same, "clean": same},
-                                    settings=settings, seeds=[0], mc_samples=2, progress=False)
-    scores = lstm_study.gap_scores(frame, final, settings=settings, seeds=[0])
+                                    settings=settings, seeds=[0], mc_samples=2, progress=False,
+                                    threads=1)
+    scores = lstm_study.gap_scores(frame, final, settings=settings, seeds=[0], threads=1)
     key = ("lstm_classification", "clean", 0)
     assert scores["clean"][0] == pytest.approx(
         np.mean([((f["y_pred"] - f["y_true"]) ** 2).mean() for f in final.predictions[key]]))
@@ -581,9 +608,9 @@ def test_gap_scores_reuse_the_finals_and_train_the_held_out_runs(frame):
     # without the clean finals the clean regime is trained here, and gives the same numbers
     alone = lstm_study.Final("classification", {"report": same},
                              {k: v for k, v in final.predictions.items() if k[1] == "report"})
-    assert lstm_study.gap_scores(frame, alone, settings=settings, seeds=[0]) == scores
+    assert lstm_study.gap_scores(frame, alone, settings=settings, seeds=[0], threads=1) == scores
     entries = lstm_study.protocol_gaps(frame, {"classification": final, "regression": alone},
-                                       settings=settings, seeds=[0])
+                                       settings=settings, seeds=[0], threads=1)
     assert list(entries) == ["lstm_classification"]  # only variants run under both protocols
     assert entries["lstm_classification"]["scores"]["held_out"] == {"0": scores["held_out"][0]}
     # one configuration under both protocols: the paired runs explain the whole finals gap
@@ -596,7 +623,7 @@ def test_gap_scores_reuse_the_finals_and_train_the_held_out_runs(frame):
     other = {**same, 2: lstm_study.Config("classification", 10, 1, 4, 0.3, 0.01)}
     with pytest.raises(ValueError, match="one configuration"):
         lstm_study.gap_scores(frame, lstm_study.Final("classification", {"report": other}),
-                              settings=settings, seeds=[0])
+                              settings=settings, seeds=[0], threads=1)
 
 
 def test_drop_on_errors_tells_a_real_drop_from_none():

@@ -32,11 +32,13 @@ def test_committed_without_outputs(path: Path):
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
-def test_parameters_cell_with_seed_and_profile(path: Path):
+def test_parameters_cell_with_profile(path: Path):
+    """Every chapter has one ``parameters`` cell with a ``profile``; a ``seed`` only where
+    the chapter draws random numbers (``test_every_declared_parameter_is_used``)."""
     nb = nbformat.read(path, as_version=4)
     tagged = [c for c in nb.cells if "parameters" in c.metadata.get("tags", [])]
     assert len(tagged) == 1, f"{path.name}: needs exactly one cell tagged 'parameters'"
-    assert "seed =" in tagged[0].source and "profile =" in tagged[0].source
+    assert "profile =" in tagged[0].source
     assert nb.cells[0].cell_type == "markdown" and nb.cells[0].source.startswith("# ")
     assert nb.metadata["kernelspec"]["name"] == book.KERNEL
 
@@ -53,6 +55,20 @@ def test_profiles_only_set_declared_parameters(profile: str):
         given = profiles.notebook_parameters(profile, path.stem)
         assert set(given) <= declared, f"{profile}/{path.stem}: {set(given) - declared}"
     assert set(data) - {"common"} <= set(IDS)
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_every_declared_parameter_is_used(path):
+    """A parameter no code reads is a setting that looks as if it mattered (a seed given to
+    a chapter that draws no random number); every name of the ``parameters`` cell but
+    ``profile`` is read by a later code cell."""
+    nb = nbformat.read(path, as_version=4)
+    index = next(i for i, c in enumerate(nb.cells) if "parameters" in c.metadata.get("tags", []))
+    declared = {line.split("=")[0].strip() for line in nb.cells[index].source.splitlines()
+                if "=" in line and not line.lstrip().startswith("#")}
+    later = "\n".join(c.source for c in nb.cells[index + 1:] if c.cell_type == "code")
+    unused = {n for n in declared - {"profile"} if not re.search(rf"\b{n}\b", later)}
+    assert not unused, f"{path.stem}: parameters no later cell reads: {sorted(unused)}"
 
 
 def test_toc_lists_every_notebook_and_page():

@@ -11,9 +11,9 @@ from occupancy_utils.data import NON_LIGHT_FEATURES
 
 def test_held_out_parts_are_the_clean_rows_stopping_on_the_test_part(frame):
     fold = splits.make_folds(frame.index)[1]
-    clean = experiment.fold_parts(frame, fold, NON_LIGHT_FEATURES, "clean")
-    report = experiment.fold_parts(frame, fold, NON_LIGHT_FEATURES, "report")
-    held = protocol_gap.regime_parts(frame, fold, NON_LIGHT_FEATURES, "held_out")
+    clean = experiment.fold_parts(frame, fold, NON_LIGHT_FEATURES, "clean", val_fraction=0.2)
+    report = experiment.fold_parts(frame, fold, NON_LIGHT_FEATURES, "report", val_fraction=0.2)
+    held = protocol_gap.regime_parts(frame, fold, NON_LIGHT_FEATURES, "held_out", val_fraction=0.2)
     # trains on the clean protocol's rows, with its scaler ...
     assert np.array_equal(held.positions["fit"], clean.positions["fit"])
     assert np.array_equal(held.x["fit"], clean.x["fit"])
@@ -23,7 +23,7 @@ def test_held_out_parts_are_the_clean_rows_stopping_on_the_test_part(frame):
     assert np.array_equal(held.y["monitor"], held.y["test"])
     assert len(held.positions["fit"]) < len(report.positions["fit"])
     with pytest.raises(ValueError, match="regime must be one of"):
-        protocol_gap.regime_parts(frame, fold, NON_LIGHT_FEATURES, "nested")
+        protocol_gap.regime_parts(frame, fold, NON_LIGHT_FEATURES, "nested", val_fraction=0.2)
 
 
 def test_decompose_pairs_the_seeds_and_the_parts_add_up():

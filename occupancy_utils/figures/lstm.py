@@ -11,6 +11,7 @@ import plotly.graph_objects as go
 import seaborn as sns
 from plotly.subplots import make_subplots
 
+from .. import rng
 from ..findings.lstm import assigned_probability, long_folds
 
 #: Longest series drawn per trace; longer ones are thinned evenly (the figures stay light).
@@ -29,22 +30,23 @@ def search_effects(stages: Mapping[str, pd.DataFrame], keys: Sequence[str],
     names = list(stages)
     fig, axes = plt.subplots(len(names), len(keys), figsize=(3.6 * len(keys), 3.2 * len(names)),
                              squeeze=False, sharey="row")
-    for r, name in enumerate(names):
-        tidy = long_folds(stages[name], keys)
-        for c, key in enumerate(keys):
-            ax = axes[r][c]
-            order = sorted(tidy[key].unique())
-            sns.stripplot(data=tidy, x=key, y="mse", hue="fold", order=order, ax=ax,
-                          palette="tab10", alpha=0.55, size=4, jitter=0.15, legend=(c == 0))
-            sns.pointplot(data=tidy, x=key, y="mse", order=order, ax=ax, color="black",
-                          errorbar="sd", capsize=0.1, markers="D", linestyles="-",
-                          linewidth=1.2, markersize=5)
-            ax.set_xlabel(key)
-            ax.set_ylabel((ylabels or {}).get(name, "MSE") if c == 0 else "")
-            if c == 0 and ax.get_legend() is not None:
-                ax.legend(title="fold", fontsize="x-small", title_fontsize="x-small",
-                          loc="upper right")
-        axes[r][0].set_title(name, loc="left", fontsize="medium")
+    with rng.seeded(0):  # seaborn jitters the points with NumPy's global generator
+        for r, name in enumerate(names):
+            tidy = long_folds(stages[name], keys)
+            for c, key in enumerate(keys):
+                ax = axes[r][c]
+                order = sorted(tidy[key].unique())
+                sns.stripplot(data=tidy, x=key, y="mse", hue="fold", order=order, ax=ax,
+                              palette="tab10", alpha=0.55, size=4, jitter=0.15, legend=(c == 0))
+                sns.pointplot(data=tidy, x=key, y="mse", order=order, ax=ax, color="black",
+                              errorbar="sd", capsize=0.1, markers="D", linestyles="-",
+                              linewidth=1.2, markersize=5)
+                ax.set_xlabel(key)
+                ax.set_ylabel((ylabels or {}).get(name, "MSE") if c == 0 else "")
+                if c == 0 and ax.get_legend() is not None:
+                    ax.legend(title="fold", fontsize="x-small", title_fontsize="x-small",
+                              loc="upper right")
+            axes[r][0].set_title(name, loc="left", fontsize="medium")
     fig.tight_layout()
     return fig
 

@@ -139,7 +139,7 @@ def decoding_table(runs: Sequence[FoldRun]) -> pd.DataFrame:
 
 
 def chunk_table(frame: pd.DataFrame, folds: Sequence[splits.Fold], seq_lens: Sequence[int],
-                protocol: str, val_fraction: float = 0.2) -> pd.DataFrame:
+                protocol: str, val_fraction: float) -> pd.DataFrame:
     """Rows of every training and monitor part, and the tail rows each sequence length drops."""
     rows = []
     for fold in folds:
