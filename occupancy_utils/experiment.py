@@ -18,7 +18,7 @@ In both, the min-max scaler is fitted on the training part only (for
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -140,6 +140,17 @@ def summarize(predictions: Sequence[pd.DataFrame], value_column: str | None = No
             item = (*item, p[value_column].to_numpy())
         parts.append(item)
     return metrics.fold_summary(parts)
+
+
+def seed_mean(summaries: Iterable[Mapping[str, Mapping[str, float]]], stat: str,
+              metric: str) -> float:
+    """One score of :func:`summarize`'s (``stat`` ``"mean"``, ``"std"`` or ``"pooled"``,
+    ``metric`` ``"mse"`` or ``"f1_macro"``) averaged over the seeds' summaries: how
+    every chapter puts a model's seeds into one number."""
+    values = [s[stat][metric] for s in summaries]
+    if not values:
+        raise ValueError(f"no seed's summary to average ({stat} {metric})")
+    return float(np.mean(values))
 
 
 @dataclass

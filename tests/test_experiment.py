@@ -87,3 +87,12 @@ def test_every_predictions_writer_refuses_an_unknown_part():
         with pytest.raises(ValueError, match="part must be one of"):
             call()
     assert results.check_part("validation") == "validation"
+
+
+def test_seed_mean_averages_one_score_over_the_seeds_summaries():
+    summaries = [{"mean": {"mse": 0.2, "f1_macro": 0.5}, "std": {"mse": 0.1, "f1_macro": 0.0}},
+                 {"mean": {"mse": 0.4, "f1_macro": 0.7}, "std": {"mse": 0.3, "f1_macro": 0.2}}]
+    assert experiment.seed_mean(summaries, "mean", "mse") == pytest.approx(0.3)
+    assert experiment.seed_mean(iter(summaries), "std", "f1_macro") == pytest.approx(0.1)
+    with pytest.raises(ValueError, match="no seed's summary"):
+        experiment.seed_mean([], "mean", "mse")

@@ -160,7 +160,8 @@ def publish_csv(table: pd.DataFrame, profile: str, name: str) -> Path:
 
 def _seed_mean(by_seed: Mapping[int, Sequence[FoldRun]], kind: str, which: str, key: str
                ) -> float:
-    return float(np.mean([summarize_runs(runs, kind)[which][key] for runs in by_seed.values()]))
+    return experiment.seed_mean((summarize_runs(runs, kind) for runs in by_seed.values()),
+                                which, key)
 
 
 def final_table(final: Mapping[str, Mapping[int, Sequence[FoldRun]]],

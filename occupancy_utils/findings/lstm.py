@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .. import halving, nested, protocol_gap, search
+from .. import experiment, halving, nested, protocol_gap, search
 from ..lstm_study import MODEL_KEYS, STRUCTURE_KEYS, TUNING_KEYS, Final, Search, summaries
 from ..models import lstm
 from ..ranking import block_interval
@@ -181,19 +181,16 @@ def long_folds(stage: pd.DataFrame, keys: Sequence[str], column: str = "fold_mse
     return pd.DataFrame(rows)
 
 
-def _seed_mean(entries: Sequence[dict], stat: str, metric: str) -> float:
-    return float(np.mean([e[stat][metric] for e in entries]))
-
-
 def score_row(final: Final, key: str, protocol: str, way: str = "labels") -> dict[str, float]:
     """Mean over folds and std over folds of MSE and F1 macro, averaged over seeds."""
     scored = summaries(final)
     entries = [v[way] for (k, p, _), v in scored.items() if k == key and p == protocol]
     if not entries:
         raise KeyError(f"no scores for {key} / {protocol} / {way}")
-    return {"mse": _seed_mean(entries, "mean", "mse"), "mse_std": _seed_mean(entries, "std", "mse"),
-            "f1_macro": _seed_mean(entries, "mean", "f1_macro"),
-            "f1_std": _seed_mean(entries, "std", "f1_macro")}
+    return {"mse": experiment.seed_mean(entries, "mean", "mse"),
+            "mse_std": experiment.seed_mean(entries, "std", "mse"),
+            "f1_macro": experiment.seed_mean(entries, "mean", "f1_macro"),
+            "f1_std": experiment.seed_mean(entries, "std", "f1_macro")}
 
 
 METRICS = ("mse", "mse_std", "f1_macro", "f1_std")
