@@ -155,8 +155,8 @@ def permutation_importance(frame: pd.DataFrame, folds: Sequence[splits.Fold], ru
 
 
 def protocol_comparison(frame: pd.DataFrame, sets: Mapping[str, Sequence[str]], *,
-                        random_state: int, n_estimators: int, n_jobs: int = 1,
-                        holdout: float = 0.25, shuffled_folds: int = 5,
+                        random_state: int, n_estimators: int, holdout: float,
+                        shuffled_folds: int, n_jobs: int = 1,
                         progress: bool = True) -> pd.DataFrame:
     """F1 macro of the same forest under two other validation schemes.
 

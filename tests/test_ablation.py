@@ -145,7 +145,8 @@ def test_protocol_comparison_shows_the_shuffled_split_leak():
     assert shuffled > 0.9 and holdout < 0.5
     with pytest.raises(ValueError, match="holdout"):
         ablation.protocol_comparison(frame, {"clock": ["clock"]}, random_state=0,
-                                     n_estimators=2, holdout=1.5, progress=False)
+                                     n_estimators=2, holdout=1.5, shuffled_folds=4,
+                                     progress=False)
 
 
 def test_results_entry_and_predictions_follow_the_schema(room):
