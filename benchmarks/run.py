@@ -2,8 +2,8 @@
 
 Prints, in one run:
 
-1. wall time per chapter, as each chapter recorded it in ``results/<profile>/``
-   for every profile that has been built;
+1. wall time per chapter, as the book runner recorded it in
+   ``results/<profile>/executed.json`` for every profile that has been built;
 2. what every stored search cost: fits, epochs per fit, seconds per epoch,
    wall and CPU minutes (:func:`occupancy_utils.search.cost_table`);
 3. CRF search throughput: configurations (x 4 folds) per minute trained one
@@ -75,17 +75,20 @@ def line(text: str = "") -> None:
 
 
 def chapter_times() -> None:
+    """Each chapter's wall time as the book runner recorded it (``executed.json``: every
+    chapter, those without a results file too), per profile."""
     line("## Wall time per chapter (as recorded by the last build of each profile)")
     for profile_dir in sorted(p for p in RESULTS_DIR.glob("*") if p.is_dir()):
-        rows = []
-        for path in sorted(profile_dir.glob("0*.json")):
-            elapsed = json.loads(path.read_text()).get("elapsed_seconds")
-            if elapsed is not None:
-                rows.append((path.stem, float(elapsed)))
+        try:
+            record = json.loads((profile_dir / profiles.EXECUTED).read_text())
+        except (OSError, ValueError):
+            continue
+        rows = sorted((name, float(entry["seconds"])) for name, entry in record.items()
+                      if isinstance(entry, dict) and "seconds" in entry)
         if rows:
             total = sum(s for _, s in rows)
             line(f"profile {profile_dir.name}: " + ", ".join(f"{n} {s:.0f} s" for n, s in rows)
-                 + f"; total {total:.0f} s")
+                 + f"; total {total:.0f} s ({total / 60:.1f} min)")
     line()
 
 

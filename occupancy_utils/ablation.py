@@ -25,7 +25,7 @@ from sklearn.ensemble import RandomForestClassifier
 from sklearn.model_selection import KFold
 from tqdm import tqdm
 
-from . import experiment, metrics, splits, training
+from . import experiment, metrics, results, splits, training
 from .data import FEATURE_GROUPS, FEATURES, TARGET
 
 
@@ -207,14 +207,13 @@ def results_entry(runs: Mapping[int, ForestRun], *, label: str, params: dict) ->
     A forest has no early stopping, so the same summary is stored under both
     protocols; ``note`` says so.
     """
-    block = {
-        "seeds": {str(seed): run.summary() for seed, run in runs.items()},
-        "train_seconds": float(np.mean([r.train_seconds for r in runs.values()])),
-        "predict_seconds": float(np.mean([r.predict_seconds for r in runs.values()])),
-    }
-    return {"label": label, "params": params, "probabilistic": True,
-            "note": "no early stopping: the report and clean protocols are the same run",
-            "protocols": {"report": block, "clean": block}}
+    block = results.protocol_block(
+        {seed: run.summary() for seed, run in runs.items()},
+        train_seconds=np.mean([r.train_seconds for r in runs.values()]),
+        predict_seconds=np.mean([r.predict_seconds for r in runs.values()]))
+    return results.model_entry(
+        label, params, probabilistic=True, protocols={"report": block, "clean": block},
+        note="no early stopping: the report and clean protocols are the same run")
 
 
 def predictions_frame(runs: Mapping[int, ForestRun], model: str = "random_forest"

@@ -37,7 +37,7 @@ from threadpoolctl import threadpool_limits
 from . import experiment, features, metrics, search, splits
 from .data import NON_LIGHT_FEATURES, TARGET
 from .families import Family, family
-from .results import check_part, plain
+from .results import check_part, model_entry, plain, protocol_block
 from .tables import joined
 from .training import PROTOCOLS, check_protocol
 
@@ -348,17 +348,15 @@ def results_entries(runs: Mapping[str, Mapping[str, Mapping[int, FinalRun]]]) ->
 
 def results_entry(fam: type[Family], runs: Mapping[str, Mapping[int, FinalRun]]) -> dict:
     """A family's entry in the results schema (CONTRIBUTING.md), both protocols."""
-    protocols = {}
-    for protocol, by_seed in runs.items():
-        first = next(iter(by_seed.values()))
-        protocols[protocol] = {
-            "seeds": {str(s): r.summary() for s, r in by_seed.items()},
-            "train_seconds": float(np.mean([r.train_seconds for r in by_seed.values()])),
-            "predict_seconds": float(np.mean([r.predict_seconds for r in by_seed.values()])),
-            "chosen": {str(k): v for k, v in first.chosen.items()}}
-    return {"label": fam.label, "params": {}, "probabilistic": True,
-            "note": "chosen per fold on that fold's monitored part (nested)",
-            "protocols": protocols}
+    protocols = {
+        protocol: protocol_block(
+            {s: r.summary() for s, r in by_seed.items()},
+            train_seconds=np.mean([r.train_seconds for r in by_seed.values()]),
+            predict_seconds=np.mean([r.predict_seconds for r in by_seed.values()]),
+            chosen=next(iter(by_seed.values())).chosen)
+        for protocol, by_seed in runs.items()}
+    return model_entry(fam.label, {}, probabilistic=True, protocols=protocols,
+                       note="chosen per fold on that fold's monitored part (nested)")
 
 
 def predictions_frame(runs: Mapping[str, Mapping[str, Mapping[int, FinalRun]]],

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -19,6 +19,74 @@ import pandas as pd
 import yaml
 
 from .paths import results_dir
+
+#: What every model's entry of a results file holds.
+ENTRY_KEYS = ("label", "params", "probabilistic", "protocols")
+#: What every protocol block of an entry holds.
+PROTOCOL_KEYS = ("seeds", "train_seconds", "predict_seconds")
+
+
+def protocol_block(seeds: Mapping[Any, Mapping[str, Any]], *, train_seconds: float,
+                   predict_seconds: float, chosen: Mapping[Any, Mapping[str, Any]] | None = None,
+                   **by_seed: Mapping[Any, Mapping[str, Any]]) -> dict[str, Any]:
+    """One protocol's block of a model's entry, the same for every chapter.
+
+    ``seeds``: each seed's :func:`~occupancy_utils.experiment.summarize` of the test
+    parts; ``train_seconds`` and ``predict_seconds``: per seed, summed over the folds
+    and averaged over the seeds (the one time every model reports, so chapter 7 can
+    set them side by side); ``chosen``: the configuration each fold's model used,
+    where the folds were searched; ``by_seed``: a family's other scores, each again
+    one per seed (``seeds_expected_count``, ``seeds_value_mse``...). Seeds and folds
+    become strings, as JSON keys are.
+    """
+    block: dict[str, Any] = {
+        "seeds": {str(s): v for s, v in seeds.items()},
+        "train_seconds": float(train_seconds), "predict_seconds": float(predict_seconds)}
+    if chosen is not None:
+        block["chosen"] = {str(k): dict(v) for k, v in chosen.items()}
+    for name, scores in by_seed.items():
+        block[name] = {str(s): v for s, v in scores.items()}
+    return block
+
+
+def model_entry(label: str, params: Mapping[str, Any], *, probabilistic: bool,
+                protocols: Mapping[str, Mapping[str, Any]], **extra: Any) -> dict[str, Any]:
+    """One model's entry of a results file (CONTRIBUTING.md): ``protocols`` maps each
+    protocol to its :func:`protocol_block`; ``extra`` adds a family's own fields (a
+    ``note``, the configurations per protocol). A ValueError names what is missing."""
+    entry = {"label": label, "params": dict(params), "probabilistic": bool(probabilistic),
+             "protocols": dict(protocols), **extra}
+    check_entry(entry, label)
+    return entry
+
+
+def check_entry(entry: Mapping[str, Any], name: str) -> None:
+    """A ValueError naming the model and what its entry lacks, if it lacks any of
+    :data:`ENTRY_KEYS`, has no protocol, or a protocol block lacks :data:`PROTOCOL_KEYS`
+    or a seed."""
+    missing = [k for k in ENTRY_KEYS if k not in entry]
+    if missing:
+        raise ValueError(f"results entry {name!r} lacks {', '.join(missing)}")
+    if not entry["protocols"]:
+        raise ValueError(f"results entry {name!r} has no protocol")
+    for protocol, block in entry["protocols"].items():
+        lacks = [k for k in PROTOCOL_KEYS if k not in block]
+        if lacks:
+            raise ValueError(f"results entry {name!r}, protocol {protocol!r} lacks "
+                             f"{', '.join(lacks)}")
+        if not block["seeds"]:
+            raise ValueError(f"results entry {name!r}, protocol {protocol!r} has no seed")
+
+
+def chapter_payload(chapter: str, profile: str, elapsed_seconds: float | None,
+                    models: Mapping[str, Mapping[str, Any]], **extra: Any) -> dict[str, Any]:
+    """A chapter's results file (CONTRIBUTING.md): its name, profile, wall seconds, each
+    model's entry (checked, :func:`check_entry`) and the chapter's own fields."""
+    for name, entry in models.items():
+        check_entry(entry, name)
+    return {"chapter": chapter, "profile": profile,
+            "elapsed_seconds": None if elapsed_seconds is None else float(elapsed_seconds),
+            "models": dict(models), **extra}
 
 
 class MissingResults(FileNotFoundError):

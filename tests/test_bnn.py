@@ -11,7 +11,7 @@ import pytest
 import torch
 import torchbnn
 
-from occupancy_utils import bnn_study, data, experiment, results, splits, training
+from occupancy_utils import bnn_finals, bnn_study, data, experiment, results, splits, training
 from occupancy_utils.figures import bnn as figures
 from occupancy_utils.findings import bnn as bnn_findings
 from occupancy_utils.models import bnn
@@ -164,12 +164,12 @@ def test_predictions_and_results_entry(synthetic):
     assert set(pred["position"]) == set(folds[1].test)
     assert ev["test_mse_value"] == pytest.approx(
         experiment.summarize(ev["predictions"], value_column="value")["mean"]["mse"])
-    entry = bnn_study.results_model("BNN", {f.number: PARAMS for f in folds[:2]}, FAST,
+    entry = bnn_finals.results_model("BNN", {f.number: PARAMS for f in folds[:2]}, FAST,
                                     {"clean": {0: ev}})
     assert entry["probabilistic"] is True and entry["params"]["hidden"] == PARAMS["hidden"]
     assert entry["protocols"]["clean"]["chosen"]["1"] == PARAMS
     assert entry["protocols"]["clean"]["seeds"]["0"]["pooled"] == ev["pooled"]
-    table = bnn_study.predictions_table({"bnn": {"clean": {0: ev}}})
+    table = bnn_finals.predictions_table({"bnn": {"clean": {0: ev}}})
     assert list(table.columns[:7]) == ["model", "protocol", "seed", "fold", "position", "y_true",
                                        "y_pred"]
     assert len(table) == sum(len(f.test) for f in folds[:2])
@@ -185,7 +185,7 @@ def test_predictions_and_results_entry(synthetic):
     plot = figures.uncertainty_figure(pred, times, "t", max_points=40)
     assert len(plot.data) == 6 and len(plot.data[0].x) <= 40
     with pytest.raises(ValueError, match="curves_fold"):
-        bnn_study.seeds_evaluation(frame, folds, "clean", {f.number: PARAMS for f in folds},
+        bnn_finals.seeds_evaluation(frame, folds, "clean", {f.number: PARAMS for f in folds},
                                    FAST, [0], curves_fold=9)
     summary = bnn_findings.confidence_summary(pred)
     assert 0 < summary["confidence_min"] <= summary["confidence_max"] <= 1
@@ -284,9 +284,9 @@ def test_posterior_table_measures_sigma_against_its_start():
 
 def test_other_kl_swaps_the_scaling_and_its_weight():
     settings = bnn_study.profile_settings("full", kl="mean", kl_weight=0.01)
-    swapped = bnn_study.other_kl(settings)
+    swapped = bnn_finals.other_kl(settings)
     assert (swapped.kl, swapped.kl_weight) == ("elbo", 1.0)
-    assert (bnn_study.other_kl(swapped).kl, bnn_study.other_kl(swapped).kl_weight) == (
+    assert (bnn_finals.other_kl(swapped).kl, bnn_finals.other_kl(swapped).kl_weight) == (
         "mean", 0.01)
     assert swapped.max_epochs == settings.max_epochs
 
@@ -295,19 +295,19 @@ def test_per_fold_evaluation_equals_one_configuration_everywhere(synthetic):
     frame, folds = synthetic
     folds = folds[:2]
     whole = bnn_study.evaluate(frame, folds, "clean", PARAMS, FAST, 0, keep_predictions=True)
-    per_fold = bnn_study.evaluate_chosen(frame, folds, "clean",
+    per_fold = bnn_finals.evaluate_chosen(frame, folds, "clean",
                                          {f.number: PARAMS for f in folds}, FAST, 0)
     assert per_fold["summary"] == whole["summary"] and per_fold["val_mse"] == whole["val_mse"]
     for a, b in zip(per_fold["predictions"], whole["predictions"], strict=True):
         pd.testing.assert_frame_equal(a, b)
     # a different configuration on one fold changes that fold only
     other = {**PARAMS, "hidden": PARAMS["hidden"] * 2}
-    mixed = bnn_study.evaluate_chosen(frame, folds, "clean",
+    mixed = bnn_finals.evaluate_chosen(frame, folds, "clean",
                                       {folds[0].number: PARAMS, folds[1].number: other}, FAST, 0)
     pd.testing.assert_frame_equal(mixed["predictions"][0], whole["predictions"][0])
     assert not np.allclose(mixed["predictions"][1]["p0"], whole["predictions"][1]["p0"])
     with pytest.raises(ValueError, match=r"fold\(s\) \[2\]"):
-        bnn_study.evaluate_chosen(frame, folds, "clean", {1: PARAMS}, FAST, 0)
+        bnn_finals.evaluate_chosen(frame, folds, "clean", {1: PARAMS}, FAST, 0)
 
 
 def test_each_fold_chooses_on_its_own_validation_tail():
@@ -342,8 +342,8 @@ def test_gap_scores_reuse_both_protocols_and_train_the_held_out_runs(synthetic):
     frame, folds = synthetic
     folds = folds[:2]
     chosen = {f.number: PARAMS for f in folds}
-    final = bnn_study.train_final(frame, folds, "bnn", chosen, FAST, ["report", "clean"], [0])
-    scores = bnn_study.gap_scores(frame, folds, final, [0])
+    final = bnn_finals.train_final(frame, folds, "bnn", chosen, FAST, ["report", "clean"], [0])
+    scores = bnn_finals.gap_scores(frame, folds, final, [0])
     assert scores["report"][0] == final.evaluations["report"][0]["test_mse"]
     assert scores["clean"][0] == final.evaluations["clean"][0]["test_mse"]
     # the held-out run trains on the clean rows and stops on the test part
@@ -354,7 +354,7 @@ def test_gap_scores_reuse_both_protocols_and_train_the_held_out_runs(synthetic):
     preds = [bnn_study.prediction_frame(r) for r in runs]
     assert scores["held_out"][0] == pytest.approx(experiment.summarize(preds)["mean"]["mse"])
     with pytest.raises(ValueError, match="one configuration on every fold"):
-        bnn_study.gap_scores(frame, folds, bnn_study.train_final(
+        bnn_finals.gap_scores(frame, folds, bnn_finals.train_final(
             frame, folds, "x", chosen, FAST, ["clean"], [0]), [0])
 
 

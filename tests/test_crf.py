@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 import torch
 
-from occupancy_utils import crf_study, data, experiment, results, splits, training
+from occupancy_utils import crf_finals, crf_study, data, experiment, results, splits, training
 from occupancy_utils.figures import crf as crf_figures
 from occupancy_utils.findings import crf as crf_findings
 from occupancy_utils.models.crf import MLPCRF, MLPCRFStack, parse_layout
@@ -331,7 +331,7 @@ def test_results_follow_the_shared_schema(two_runs, tmp_path, monkeypatch):
     runs = two_runs[0]
     final = {"clean": {3: runs}}
     chosen = {"clean": {r.fold: {"hidden": "16", "lr": 0.01, "seq_len": 10} for r in runs}}
-    payload = crf_study.results_payload(final, chosen, profile="quick", elapsed_seconds=1.0,
+    payload = crf_finals.results_payload(final, chosen, profile="quick", elapsed_seconds=1.0,
                                         search_seconds={"clean": 2.0}, settings={})
     model = payload["models"]["crf"]
     block = model["protocols"]["clean"]
@@ -339,7 +339,7 @@ def test_results_follow_the_shared_schema(two_runs, tmp_path, monkeypatch):
     assert block["seeds"]["3"]["mean"]["mse"] == pytest.approx(
         np.mean([np.mean((r.y_true - r.chunk_pred) ** 2) for r in runs]))
     assert payload["elapsed_seconds"] == 1.0 and model["probabilistic"] is False
-    frame = crf_study.predictions(final)
+    frame = crf_finals.predictions(final)
     assert {"model", "protocol", "seed", "fold", "position", "y_true", "y_pred"} <= set(frame)
     assert set(frame["model"]) == set(crf_study.MODEL_KEYS.values())
     monkeypatch.setattr(results, "results_dir", lambda profile: tmp_path)
@@ -503,7 +503,7 @@ def test_retrain_trains_each_fold_on_its_own_choice(synthetic):
     frame, folds = synthetic
     chosen = {folds[0].number: {"hidden": "16", "lr": 0.01, "seq_len": 10},
               folds[1].number: {"hidden": "8", "lr": 0.01, "seq_len": 5}}
-    final = crf_study.retrain(frame, folds, chosen, "clean", [3], max_epochs=2, patience=1,
+    final = crf_finals.retrain(frame, folds, chosen, "clean", [3], max_epochs=2, patience=1,
                               val_fraction=0.2)
     runs = final[3]
     assert [r.fold for r in runs] == [f.number for f in folds]
@@ -512,7 +512,7 @@ def test_retrain_trains_each_fold_on_its_own_choice(synthetic):
                                  max_epochs=2, patience=1, seed=3, proba=True, val_fraction=0.2)[0]
     assert np.array_equal(runs[1].chunk_pred, alone.chunk_pred)
     with pytest.raises(ValueError, match=r"fold\(s\) \[2\]"):
-        crf_study.retrain(frame, folds, {1: chosen[1]}, "clean", [3], max_epochs=2, patience=1,
+        crf_finals.retrain(frame, folds, {1: chosen[1]}, "clean", [3], max_epochs=2, patience=1,
                           val_fraction=0.2)
 
 
@@ -532,23 +532,23 @@ def test_gap_scores_reproduce_the_finals_they_pair_with(synthetic):
     config = {"hidden": "8", "lr": 0.01, "seq_len": 5}
     chosen = {f.number: config for f in folds}
     settings = dict(max_epochs=2, patience=1, val_fraction=0.2)
-    report = crf_study.retrain(frame, folds, chosen, "report", [0, 1], **settings)
-    clean = crf_study.retrain(frame, folds, chosen, "clean", [0, 1], **settings)
+    report = crf_finals.retrain(frame, folds, chosen, "report", [0, 1], **settings)
+    clean = crf_finals.retrain(frame, folds, chosen, "clean", [0, 1], **settings)
     other = {f.number: {**config, "lr": 0.003} for f in folds}
-    scores = crf_study.gap_scores(frame, folds, {"clean": clean},
+    scores = crf_finals.gap_scores(frame, folds, {"clean": clean},
                                   {"report": chosen, "clean": chosen}, [0, 1], **settings)
     # the report regime trained here is the report protocol's final, seed by seed
-    assert scores["report"] == {s: crf_study.seed_score(report[s], "chunks", "mse")
+    assert scores["report"] == {s: crf_finals.seed_score(report[s], "chunks", "mse")
                                 for s in (0, 1)}
-    assert scores["clean"] == {s: crf_study.seed_score(clean[s], "chunks", "mse")
+    assert scores["clean"] == {s: crf_finals.seed_score(clean[s], "chunks", "mse")
                                for s in (0, 1)}
     assert set(scores["held_out"]) == {0, 1}
     # finals of another configuration are not reused: the clean regime is trained again
-    again = crf_study.gap_scores(frame, folds, {"report": report, "clean": clean},
+    again = crf_finals.gap_scores(frame, folds, {"report": report, "clean": clean},
                                  {"report": chosen, "clean": other}, [0, 1], **settings)
     assert again == scores
     with pytest.raises(ValueError, match="one configuration"):
-        crf_study.gap_scores(frame, folds, {}, {"report": {1: config, 2: other[2]}}, [0],
+        crf_finals.gap_scores(frame, folds, {}, {"report": {1: config, 2: other[2]}}, [0],
                              **settings)
 
 

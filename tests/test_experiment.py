@@ -77,11 +77,11 @@ def test_atomic_write_keeps_the_old_file_on_error(tmp_path):
 
 
 def test_every_predictions_writer_refuses_an_unknown_part():
-    from occupancy_utils import bnn_study, crf_study, lstm_study, nested, results
+    from occupancy_utils import bnn_finals, crf_finals, lstm_finals, nested, results
 
-    for call in (lambda: crf_study.predictions({}, part="valdation"),
-                 lambda: bnn_study.predictions_table({}, part="valdation"),
-                 lambda: lstm_study.predictions_frame([], part="valdation"),
+    for call in (lambda: crf_finals.predictions({}, part="valdation"),
+                 lambda: bnn_finals.predictions_table({}, part="valdation"),
+                 lambda: lstm_finals.predictions_frame([], part="valdation"),
                  lambda: nested.predictions_frame({}, part="valdation"),
                  lambda: results.check_part("train")):
         with pytest.raises(ValueError, match="part must be one of"):

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 import torch
 
-from occupancy_utils import lstm_study, sequences, splits
+from occupancy_utils import lstm_finals, lstm_study, sequences, splits
 from occupancy_utils.data import TARGET
 from occupancy_utils.figures import lstm as lstm_figures
 from occupancy_utils.findings import lstm as lstm_findings
@@ -214,10 +214,10 @@ def test_same_seed_same_metrics(frame):
     cfg = {"clean": dict.fromkeys((1, 2, 3, 4), one)}
 
     def run(seed: int) -> dict:
-        final = lstm_study.final_models(frame, "regression", cfg, settings=settings,
+        final = lstm_finals.final_models(frame, "regression", cfg, settings=settings,
                                         seeds=[seed], mc_samples=3, progress=False,
                                         threads=1)
-        return lstm_study.results_models([final])
+        return lstm_finals.results_models([final])
 
     a, b, c = run(0), run(0), run(1)
     assert a["lstm_regression"]["protocols"]["clean"]["seeds"] == \
@@ -367,9 +367,9 @@ def test_clean_search_halves_the_structures_fold_by_fold(tmp_path, monkeypatch):
 
 # --- results, tables and the measured claims ---------------------------------------------
 
-def _synthetic_final() -> lstm_study.Final:
+def _synthetic_final() -> lstm_finals.Final:
     rng = np.random.default_rng(0)
-    final = lstm_study.Final("regression", {
+    final = lstm_finals.Final("regression", {
         "report": dict.fromkeys((1, 2), lstm_study.Config("regression", 15, 1, 8, 0.5, 0.01)),
         "clean": dict.fromkeys((1, 2), lstm_study.Config("regression", 10, 1, 8, 0.5, 0.01))})
     for protocol in ("report", "clean"):
@@ -390,7 +390,7 @@ def _synthetic_final() -> lstm_study.Final:
 
 def test_results_follow_the_schema():
     final = _synthetic_final()
-    models = lstm_study.results_models([final])
+    models = lstm_finals.results_models([final])
     assert set(models) == {"lstm_regression", "lstm_regression_mcd"}
     entry = models["lstm_regression_mcd"]
     assert entry["probabilistic"] is True and models["lstm_regression"]["probabilistic"] is False
@@ -403,7 +403,7 @@ def test_results_follow_the_schema():
     frames = final.predictions[("lstm_regression_mcd", "report", 0)]
     expected = np.mean([np.mean((f["y_true"] - f["value"]) ** 2) for f in frames])
     assert value_mse == pytest.approx(expected)
-    preds = lstm_study.predictions_frame([final])
+    preds = lstm_finals.predictions_frame([final])
     assert {"model", "protocol", "seed", "fold", "position", "y_true", "y_pred", "value",
             "std"} <= set(preds.columns)
     assert len(preds) == 4 * 2 * 50
@@ -576,7 +576,7 @@ def test_final_models_train_each_fold_on_its_own_configuration(frame):
     c = lstm_study.Config
     per_fold = {1: c("regression", 5, 1, 4, 0.3, 0.01), 2: c("regression", 20, 1, 4, 0.3, 0.01),
                 3: c("regression", 5, 1, 4, 0.3, 0.01), 4: c("regression", 10, 1, 4, 0.3, 0.01)}
-    final = lstm_study.final_models(frame, "regression", {"clean": per_fold}, settings=settings,
+    final = lstm_finals.final_models(frame, "regression", {"clean": per_fold}, settings=settings,
                                     seeds=[0], mc_samples=2, progress=False, threads=1)
     folds = splits.make_folds(frame.index)
     counts = lstm_study.history_counts_per_fold(frame, folds, per_fold)
@@ -587,7 +587,7 @@ def test_final_models_train_each_fold_on_its_own_configuration(frame):
     # the longer window reaches further back before the test part
     reach = counts["history before the test part"]
     assert reach[1] >= 19 > 4 >= reach[0]
-    models = lstm_study.results_models([final])
+    models = lstm_finals.results_models([final])
     assert models["lstm_regression"]["params"] == {}  # the folds differ: no one configuration
     assert models["lstm_regression"]["params_by_protocol"]["clean"]["2"]["seq_len"] == 20
 
@@ -597,19 +597,19 @@ def test_gap_scores_reuse_the_finals_and_train_the_held_out_runs(frame):
     config = lstm_study.Config("classification", 5, 1, 4, 0.3, 0.01)
     folds = splits.make_folds(frame.index)
     same = {f.number: config for f in folds}
-    final = lstm_study.final_models(frame, "classification", {"report": same, "clean": same},
+    final = lstm_finals.final_models(frame, "classification", {"report": same, "clean": same},
                                     settings=settings, seeds=[0], mc_samples=2, progress=False,
                                     threads=1)
-    scores = lstm_study.gap_scores(frame, final, settings=settings, seeds=[0], threads=1)
+    scores = lstm_finals.gap_scores(frame, final, settings=settings, seeds=[0], threads=1)
     key = ("lstm_classification", "clean", 0)
     assert scores["clean"][0] == pytest.approx(
         np.mean([((f["y_pred"] - f["y_true"]) ** 2).mean() for f in final.predictions[key]]))
     assert set(scores) == {"report", "held_out", "clean"}
     # without the clean finals the clean regime is trained here, and gives the same numbers
-    alone = lstm_study.Final("classification", {"report": same},
+    alone = lstm_finals.Final("classification", {"report": same},
                              {k: v for k, v in final.predictions.items() if k[1] == "report"})
-    assert lstm_study.gap_scores(frame, alone, settings=settings, seeds=[0], threads=1) == scores
-    entries = lstm_study.protocol_gaps(frame, {"classification": final, "regression": alone},
+    assert lstm_finals.gap_scores(frame, alone, settings=settings, seeds=[0], threads=1) == scores
+    entries = lstm_finals.protocol_gaps(frame, {"classification": final, "regression": alone},
                                        settings=settings, seeds=[0], threads=1)
     assert list(entries) == ["lstm_classification"]  # only variants run under both protocols
     assert entries["lstm_classification"]["scores"]["held_out"] == {"0": scores["held_out"][0]}
@@ -622,7 +622,7 @@ def test_gap_scores_reuse_the_finals_and_train_the_held_out_runs(frame):
     assert "regression" not in text
     other = {**same, 2: lstm_study.Config("classification", 10, 1, 4, 0.3, 0.01)}
     with pytest.raises(ValueError, match="one configuration"):
-        lstm_study.gap_scores(frame, lstm_study.Final("classification", {"report": other}),
+        lstm_finals.gap_scores(frame, lstm_finals.Final("classification", {"report": other}),
                               settings=settings, seeds=[0], threads=1)
 
 
@@ -759,7 +759,7 @@ def test_confidence_numbers_say_higher_only_when_the_frequencies_are_higher_on_e
 
 def test_all_final_models_train_only_variants_searched_under_every_protocol(monkeypatch):
     trained = []
-    monkeypatch.setattr(lstm_study, "final_models", lambda frame, variant, configs, **kw:
+    monkeypatch.setattr(lstm_finals, "final_models", lambda frame, variant, configs, **kw:
                         trained.append((variant, sorted(configs), kw)) or variant)
 
     class Found:
@@ -767,6 +767,6 @@ def test_all_final_models_train_only_variants_searched_under_every_protocol(monk
 
     searches = {("regression", "report"): Found(), ("regression", "clean"): Found(),
                 ("classification", "report"): Found()}
-    out = lstm_study.all_final_models(None, searches, ["report", "clean"], seeds=[0])
+    out = lstm_finals.all_final_models(None, searches, ["report", "clean"], seeds=[0])
     assert out == {"regression": "regression"}
     assert trained == [("regression", ["clean", "report"], {"seeds": [0]})]

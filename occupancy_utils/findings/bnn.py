@@ -17,7 +17,8 @@ import pandas as pd
 import torch
 
 from .. import data, metrics, protocol_gap, splits
-from ..bnn_study import PARAM_KEYS, FinalModel, check_params, config_text
+from ..bnn_finals import FinalModel
+from ..bnn_study import PARAM_KEYS, check_params, config_text
 from ..models import bnn
 
 

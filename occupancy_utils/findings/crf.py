@@ -18,12 +18,12 @@ import numpy as np
 import pandas as pd
 
 from .. import experiment, nested, protocol_gap, splits
+from ..crf_finals import seed_score
 from ..crf_study import (
     FEATURES,
     FoldRun,
     best_params,
     label_changes,
-    seed_score,
     summarize_runs,
 )
 from ..models.crf import LAYOUTS

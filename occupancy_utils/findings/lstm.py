@@ -17,7 +17,8 @@ import numpy as np
 import pandas as pd
 
 from .. import experiment, halving, nested, protocol_gap, search
-from ..lstm_study import MODEL_KEYS, STRUCTURE_KEYS, TUNING_KEYS, Final, Search, summaries
+from ..lstm_finals import Final, summaries
+from ..lstm_study import MODEL_KEYS, STRUCTURE_KEYS, TUNING_KEYS, Search
 from ..models import lstm
 from ..ranking import block_interval
 from ..tables import joined
@@ -447,7 +448,7 @@ def majority_reading(share_fold1: float, share_all: float | None = None) -> str:
 
 def gap_remainders(finals: Mapping[str, Final], gap_table: pd.DataFrame) -> str:
     """For each variant in ``gap_table`` (:func:`~occupancy_utils.protocol_gap.table` of
-    :func:`~occupancy_utils.lstm_study.protocol_gaps`): how much of its Table 5 gap (clean
+    :func:`~occupancy_utils.lstm_finals.protocol_gaps`): how much of its Table 5 gap (clean
     minus report, dropout off) the paired runs of the report's configuration explain
     (:func:`~occupancy_utils.protocol_gap.remainder_reading`)."""
     parts = []
