@@ -78,14 +78,14 @@ def check_entry(entry: Mapping[str, Any], name: str) -> None:
             raise ValueError(f"results entry {name!r}, protocol {protocol!r} has no seed")
 
 
-def chapter_payload(chapter: str, profile: str, elapsed_seconds: float | None,
+def chapter_payload(chapter: str, profile: str, elapsed_seconds: float,
                     models: Mapping[str, Mapping[str, Any]], **extra: Any) -> dict[str, Any]:
     """A chapter's results file (CONTRIBUTING.md): its name, profile, wall seconds, each
     model's entry (checked, :func:`check_entry`) and the chapter's own fields."""
     for name, entry in models.items():
         check_entry(entry, name)
     return {"chapter": chapter, "profile": profile,
-            "elapsed_seconds": None if elapsed_seconds is None else float(elapsed_seconds),
+            "elapsed_seconds": float(elapsed_seconds),
             "models": dict(models), **extra}
 
 
