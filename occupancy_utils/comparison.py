@@ -16,7 +16,7 @@ from dataclasses import replace
 import numpy as np
 import pandas as pd
 
-from . import ablation, experiment, families, nested, search, splits
+from . import ablation, experiment, families, finals, nested, search, splits
 from .data import NON_LIGHT_FEATURES, TARGET
 from .experiment import PROBA_COLUMNS
 from .paths import results_dir
@@ -261,7 +261,7 @@ def second_design(frame: pd.DataFrame, grids: dict, settings: nested.Settings, s
     forest_runs = {s: ablation.run_forest(frame, folds, NON_LIGHT_FEATURES, random_state=s,
                                           n_estimators=int(forest["n_estimators"]))
                    for s in seeds}
-    rows = pd.concat([nested.predictions_frame(runs),
+    rows = pd.concat([finals.predictions_frame(runs),
                       ablation.predictions_frame(forest_runs).query("protocol == 'clean'")],
                      ignore_index=True)
     cols = ["seed", *experiment.PREDICTION_COLUMNS]

@@ -261,6 +261,18 @@ def within_group_min(corr: pd.DataFrame, groups: Mapping[str, Sequence[str]]) ->
     return pd.Series(out, name="weakest pairwise correlation")
 
 
+#: Groups whose columns come from one physical sensor (the CO₂ level and its slope, a
+#: level and its rate of change): whether they correlate says nothing about sensors
+#: agreeing, so :func:`sensor_kinds` leaves them out.
+ONE_SENSOR_GROUPS = ("co2",)
+
+
+def sensor_kinds(groups: Mapping[str, Sequence[str]]) -> dict[str, list[str]]:
+    """The groups of several sensors of one kind: ``groups`` without
+    :data:`ONE_SENSOR_GROUPS`."""
+    return {name: list(cols) for name, cols in groups.items() if name not in ONE_SENSOR_GROUPS}
+
+
 #: Sensors of one kind "agree closely" when their weakest pairwise correlation is at
 #: least this.
 CLOSE_AGREEMENT = 0.8

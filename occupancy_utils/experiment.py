@@ -166,6 +166,8 @@ class FittedFolds:
     predict_seconds: float
     #: the same models' predictions on each fold's validation tail, where one was held out
     validation: list[pd.DataFrame] = field(default_factory=list)
+    #: fold number -> the configuration that fold's model uses, where the folds were searched
+    chosen: dict[int, Any] = field(default_factory=dict)
 
     def summary(self) -> dict:
         """Per-fold, mean, std and pooled scores (:func:`summarize`)."""

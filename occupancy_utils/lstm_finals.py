@@ -7,15 +7,16 @@ Nothing here is reached by a stored search (their code lives in
 
 from __future__ import annotations
 
+import functools
 import time
-from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import pandas as pd
-from tqdm import tqdm
 
-from . import experiment, nested, protocol_gap, results, splits, training
+from . import experiment, finals, nested, protocol_gap, results, splits, training
+from .experiment import FittedFolds
 from .lstm_study import (
     FEATURES,
     LABELS,
@@ -37,16 +38,22 @@ from .models import lstm
 
 @dataclass
 class Final:
-    """Predictions and timings of the final models of one variant, every protocol and seed."""
+    """The final models of one variant: :data:`~occupancy_utils.finals.Runs` (model key ->
+    protocol -> seed -> the seed's models over the folds, each run's ``chosen`` holding
+    every fold's :class:`~occupancy_utils.lstm_study.Config`)."""
 
     variant: str
-    configs: dict[str, dict[int, Config]]
-    predictions: dict[tuple[str, str, int], list[pd.DataFrame]] = field(default_factory=dict)
-    #: the same models' predictions on each fold's validation tail (clean protocol only)
-    validation: dict[tuple[str, str, int], list[pd.DataFrame]] = field(default_factory=dict)
-    train_seconds: dict[str, float] = field(default_factory=dict)
-    predict_seconds: dict[tuple[str, str], float] = field(default_factory=dict)
-    epochs: dict[tuple[str, int], list[int]] = field(default_factory=dict)
+    runs: finals.Runs
+
+    @property
+    def configs(self) -> dict[str, dict[int, Config]]:
+        """Protocol -> fold number -> the configuration that fold's models use."""
+        runs = self.runs[MODEL_KEYS[(self.variant, False)]]
+        return {p: dict(next(iter(by_seed.values())).chosen) for p, by_seed in runs.items()}
+
+    def frames(self, key: str, protocol: str, seed: int) -> list[pd.DataFrame]:
+        """Per-fold test predictions of one model key, protocol and seed."""
+        return self.runs[key][protocol][seed].predictions
 
 
 def final_models(frame: pd.DataFrame, variant: str,
@@ -54,50 +61,46 @@ def final_models(frame: pd.DataFrame, variant: str,
                  seeds: Sequence[int], mc_samples: int, progress: bool = True,
                  threads: int) -> Final:
     """Train each protocol's choice for every seed and fold (``configs[protocol][fold]``,
-    as ``Search.per_fold``); score with dropout off and MC.
+    as ``Search.per_fold``) through :func:`~occupancy_utils.finals.train`; score with
+    dropout off and MC.
 
     On ``threads`` torch threads (0: every core this process may use), restored
-    afterwards.
-
-    ``predictions[(model_key, protocol, seed)]`` holds one frame per fold;
-    ``validation`` the same for each fold's validation tail under ``clean``
-    (what chapter 7 chooses thresholds on), with no test row involved.
+    afterwards. Under ``clean`` each fold's validation tail is predicted too (what
+    chapter 7 chooses thresholds on), with no test row involved.
     """
-    folds = splits.make_folds(frame.index)
-    result = Final(variant, dict(configs))
-    jobs = [(p, s, f) for p in configs for s in seeds for f in folds]
+    fit = functools.partial(_fit_fold, frame, variant, settings, mc_samples)
     with training.torch_threads(threads_per_worker(threads, 1)):
-        for protocol, seed, fold in tqdm(jobs, desc=f"final {variant}", disable=not progress):
-            _final_fold(frame, result, configs[protocol][fold.number], protocol, seed, fold,
-                        settings=settings, mc_samples=mc_samples)
-    return result
+        return Final(variant, finals.train(fit, splits.make_folds(frame.index), configs, seeds,
+                                           desc=f"final {variant}", progress=progress))
 
 
-def _final_fold(frame: pd.DataFrame, result: Final, config: Config, protocol: str, seed: int,
-                fold: splits.Fold, *, settings: Settings, mc_samples: int) -> None:
-    """One final model of :func:`final_models`: train, then predict the test part (and
-    the validation tail under ``clean``) with dropout off and MC; into ``result``."""
-    variant = result.variant
-    key_det, key_mc = MODEL_KEYS[(variant, False)], MODEL_KEYS[(variant, True)]
+def _fit_fold(frame: pd.DataFrame, variant: str, settings: Settings, mc_samples: int,
+              fold: splits.Fold, config: Config, protocol: str, seeds: list[int]
+              ) -> list[finals.FoldFit]:
+    """One fold's final models of :func:`final_models`, one per seed: train, then predict
+    the test part (and the validation tail under ``clean``) with dropout off and MC."""
+    keys = {False: MODEL_KEYS[(variant, False)], True: MODEL_KEYS[(variant, True)]}
     windows = fold_windows(frame, fold, protocol, config.seq_len, settings.val_fraction)
-    model, history, secs = train_fold(windows, config, settings, seed)
-    result.train_seconds[protocol] = result.train_seconds.get(protocol, 0.0) + secs
-    result.epochs.setdefault((protocol, seed), []).append(history.epochs)
     test = history_windows(frame, fold, fold.test, config.seq_len)
     tail = (history_windows(frame, fold, fold.validation_split(settings.val_fraction)[1],
                             config.seq_len) if protocol == "clean" else None)
-    for key, mc in ((key_det, False), (key_mc, True)):
-        start = time.perf_counter()
-        pred = (mc_frame(model, test, variant, fold.number, mc_samples, seed)
-                if mc else deterministic_frame(model, test, variant, fold.number))
-        t = time.perf_counter() - start
-        result.predict_seconds[(key, protocol)] = (
-            result.predict_seconds.get((key, protocol), 0.0) + t)
-        result.predictions.setdefault((key, protocol, seed), []).append(pred)
-        if tail is not None:
-            val = (mc_frame(model, tail, variant, fold.number, mc_samples, seed) if mc
-                   else deterministic_frame(model, tail, variant, fold.number))
-            result.validation.setdefault((key, protocol, seed), []).append(val)
+
+    def scored(model: lstm.LSTMNet, rows: Any, mc: bool, seed: int) -> pd.DataFrame:
+        return (mc_frame(model, rows, variant, fold.number, mc_samples, seed) if mc
+                else deterministic_frame(model, rows, variant, fold.number))
+
+    out = []
+    for seed in seeds:
+        model, _, secs = train_fold(windows, config, settings, seed)
+        predicted, seconds, validation = {}, {}, {}
+        for mc, key in keys.items():
+            start = time.perf_counter()
+            predicted[key] = scored(model, test, mc, seed)
+            seconds[key] = time.perf_counter() - start
+            if tail is not None:
+                validation[key] = scored(model, tail, mc, seed)
+        out.append(finals.FoldFit(predicted, model, secs, seconds, validation))
+    return out
 
 
 def all_final_models(frame: pd.DataFrame, searches: Mapping[tuple[str, str], Search],
@@ -118,19 +121,24 @@ def summaries(final: Final) -> dict[tuple[str, str, int], dict[str, dict]]:
     regression output or MC mean (regression only); ``frequency``: labels from
     the MC class frequencies (classification MC only, the report's way).
     """
-    out: dict[tuple[str, str, int], dict[str, dict]] = {}
-    for (key, protocol, seed), frames in final.predictions.items():
-        entry = {"labels": experiment.summarize(frames)}
-        if "value" in frames[0]:
-            entry["value"] = experiment.summarize(frames, value_column="value")
-        if "y_pred_freq" in frames[0]:
-            by_freq = [f.assign(y_pred=f["y_pred_freq"]) for f in frames]
-            entry["frequency"] = experiment.summarize(by_freq)
-        out[(key, protocol, seed)] = entry
-    return out
+    return {(key, protocol, seed): {way: score(run) for way, score in _ways(run).items()}
+            for key, by_protocol in final.runs.items()
+            for protocol, by_seed in by_protocol.items() for seed, run in by_seed.items()}
 
 
-def results_models(finals: Sequence[Final]) -> dict[str, Any]:
+def _ways(run: FittedFolds) -> dict[str, Callable[[FittedFolds], dict]]:
+    """The ways a run's predictions are scored, by the columns it has."""
+    first = run.predictions[0]
+    return {"labels": FittedFolds.summary,
+            **({"value": finals.value_summary} if "value" in first else {}),
+            **({"frequency": finals.frequency_summary} if "y_pred_freq" in first else {})}
+
+
+#: The results file's name of each extra way of scoring (:func:`summaries`).
+EXTRA_NAMES = {"value": "seeds_value_mse", "frequency": "seeds_by_frequency"}
+
+
+def results_models(finals_: Sequence[Final]) -> dict[str, Any]:
     """The ``models`` part of results/<profile>/06_lstm.json (CONTRIBUTING.md schema).
 
     ``seeds`` scores class labels (regression rounded; MC classification by
@@ -139,43 +147,31 @@ def results_models(finals: Sequence[Final]) -> dict[str, Any]:
     labelled by class frequencies, the report's way).
     """
     models: dict[str, Any] = {}
-    for final in finals:
-        scored = summaries(final)
+    for final in finals_:
+        configs = final.configs
+        # the book's model is the clean protocol's winner; the report's is also kept
+        main = configs.get("clean") or next(iter(configs.values()))
+        by_fold = {k: c.hyper() for k, c in main.items()}
         for mc in (False, True):
             key = MODEL_KEYS[(final.variant, mc)]
-            # the book's model is the clean protocol's winner; the report's is also kept
-            main = final.configs.get("clean") or next(iter(final.configs.values()))
-            by_fold = {k: c.hyper() for k, c in main.items()}
-            protocols = {}
-            for protocol in final.configs:
-                seeds = sorted(s for (k, p, s) in scored if k == key and p == protocol)
-                extras = {name: {s: scored[(key, protocol, s)][extra] for s in seeds}
-                          for extra, name in (("value", "seeds_value_mse"),
-                                              ("frequency", "seeds_by_frequency"))
-                          if extra in scored[(key, protocol, seeds[0])]}
-                protocols[protocol] = results.protocol_block(
-                    {s: scored[(key, protocol, s)]["labels"] for s in seeds},
-                    train_seconds=final.train_seconds[protocol] / len(seeds),
-                    predict_seconds=final.predict_seconds[(key, protocol)] / len(seeds),
-                    **extras)
+            first = next(iter(next(iter(final.runs[key].values())).values()))
+            extras = {EXTRA_NAMES[way]: score for way, score in _ways(first).items()
+                      if way in EXTRA_NAMES}
             models[key] = results.model_entry(
                 LABELS[key],
                 next(iter(by_fold.values())) if nested.distinct(by_fold) == 1 else {},
-                probabilistic=mc, protocols=protocols,
-                params_by_protocol={p: {str(k): c.hyper() for k, c in configs.items()}
-                                    for p, configs in final.configs.items()})
+                probabilistic=mc,
+                protocols=finals.protocol_blocks(final.runs[key], with_chosen=False,
+                                                 extras=extras),
+                params_by_protocol={p: {str(k): c.hyper() for k, c in by_p.items()}
+                                    for p, by_p in configs.items()})
     return models
 
 
-def predictions_frame(finals: Sequence[Final], part: str = "test") -> pd.DataFrame:
+def predictions_frame(finals_: Sequence[Final], part: str = "test") -> pd.DataFrame:
     """All per-row predictions of the test parts (or, ``part="validation"``, of the
     validation tails) in the shape results.write_predictions expects."""
-    results.check_part(part)
-    return experiment.predictions_table(
-        (key, protocol, seed, f) for final in finals
-        for (key, protocol, seed), frames in (final.predictions if part == "test"
-                                              else final.validation).items()
-        for f in frames)
+    return finals.predictions_frame({k: v for f in finals_ for k, v in f.runs.items()}, part)
 
 
 # --- results files ------------------------------------------------------------------------
@@ -212,11 +208,10 @@ def gap_scores(frame: pd.DataFrame, final: Final, *, settings: Settings,
     if len(set(configs.values())) != 1:
         raise ValueError("the protocol gap needs the report protocol's one configuration")
     config = next(iter(configs.values()))
-    key = MODEL_KEYS[(final.variant, False)]
+    runs = final.runs[MODEL_KEYS[(final.variant, False)]]
     folds = splits.make_folds(frame.index)
-    reused = {regime: {s: float(experiment.summarize(final.predictions[(key, regime, s)])
-                                ["mean"]["mse"])
-                       for s in seeds if (key, regime, s) in final.predictions}
+    reused = {regime: {s: float(runs[regime][s].summary()["mean"]["mse"])
+                       for s in seeds if s in runs[regime]}
               for regime in protocol_gap.REGIMES
               if set(final.configs.get(regime, {}).values()) == {config}}
 

@@ -12,7 +12,7 @@ test part. So every fold chooses **on its own monitored part** (chapter 3):
 2. :func:`choose` takes, for fold k, the grid point with the lowest MSE on fold
    k's monitored part alone, ties going to the earlier grid point, never to a
    test score;
-3. :func:`finals` fits fold k's choice on fold k's ``fit`` part for every seed
+3. :func:`final_models` fits fold k's choice on fold k's ``fit`` part for every seed
    and predicts fold k's test part.
 
 Under ``clean`` the monitored part is the training part's tail, so fold k's test
@@ -26,7 +26,7 @@ from __future__ import annotations
 import functools
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -34,10 +34,11 @@ import pandas as pd
 from sklearn.inspection import permutation_importance
 from threadpoolctl import threadpool_limits
 
-from . import experiment, features, metrics, search, splits
+from . import experiment, features, finals, metrics, search, splits
 from .data import NON_LIGHT_FEATURES, TARGET
+from .experiment import FittedFolds
 from .families import Family, family
-from .results import check_part, model_entry, plain, protocol_block
+from .results import model_entry, plain
 from .tables import joined
 from .training import PROTOCOLS, check_protocol
 
@@ -205,7 +206,7 @@ def ties_text(ties: Mapping[int, int], candidates: int | Mapping[int, int]) -> s
     return ", ".join(parts) if tied else f"no ties ({', '.join(parts)})"
 
 
-def choice_table(runs: Mapping[str, Mapping[str, Mapping[int, FinalRun]]],
+def choice_table(runs: finals.Runs,
                  protocol: str = "clean") -> pd.DataFrame:
     """One row per family with something to choose and per fold: the configuration that
     fold chose under ``protocol``, and how many folds chose the same (all: they agree)."""
@@ -251,55 +252,43 @@ def agreed_values(chosen: Mapping[Any, Mapping[str, Any]]) -> dict[str, Any]:
             else " / ".join(f"{f[key]:g}" for f in folds) for key in folds[0]}
 
 
-def check_chosen(chosen: Mapping[int, Any], folds: Sequence[splits.Fold]) -> None:
-    """Every fold has a chosen configuration; else a one-line error naming the missing."""
-    missing = [f.number for f in folds if f.number not in chosen]
-    if missing:
-        raise ValueError(f"no chosen configuration for fold(s) {missing}")
-
-
 def agreeing(choices: pd.DataFrame) -> list[str]:
     """The families whose folds all chose the same configuration."""
     full = choices["folds choosing it"] == choices["folds"]
     return [m for m, ok in full.groupby(choices["model"], sort=False).all().items() if ok]
 
 
-@dataclass
-class FinalRun(experiment.FittedFolds):
-    """One seed's final models of a family under a protocol: one per fold, with predictions."""
-
-    seed: int = 0
-    chosen: dict[int, dict[str, Any]] = field(default_factory=dict)
-
-
-def finals(frame: pd.DataFrame, folds: Sequence[splits.Fold], family: type[Family],
+def final_models(frame: pd.DataFrame, folds: Sequence[splits.Fold], family: type[Family],
            chosen: Mapping[int, Mapping[str, Any]], protocol: str, settings: Settings,
-           seeds: Sequence[int], threads: int = 1) -> dict[int, FinalRun]:
-    """Fold k's choice fitted on fold k's ``fit`` part for each seed; test parts predicted."""
-    with threadpool_limits(limits=threads):  # as in the search: the same numbers
-        return _finals(frame, folds, family, chosen, protocol, settings, seeds)
-
-
-def _finals(frame: pd.DataFrame, folds: Sequence[splits.Fold], family: type[Family],
-            chosen: Mapping[int, Mapping[str, Any]], protocol: str, settings: Settings,
-            seeds: Sequence[int]) -> dict[int, FinalRun]:
+           seeds: Sequence[int], threads: int = 1) -> dict[int, FittedFolds]:
+    """Fold k's choice fitted on fold k's ``fit`` part for each seed, test parts (and the
+    clean protocol's validation tails) predicted: :func:`~occupancy_utils.finals.train`
+    with this family's :func:`fit_fold`."""
     x, y, _ = inputs(frame, family, settings.windows)
-    out = {}
+    fit = functools.partial(fit_fold, family, x, y, settings.val_fraction)
+    with threadpool_limits(limits=threads):  # as in the search: the same numbers
+        runs = finals.train(fit, folds, {protocol: chosen}, seeds, desc=family.key,
+                             progress=False)
+    return runs[family.key][protocol]
+
+
+def fit_fold(family: type[Family], x: np.ndarray, y: np.ndarray, val_fraction: float,
+             fold: splits.Fold, config: Mapping[str, Any], protocol: str, seeds: list[int]
+             ) -> list[finals.FoldFit]:
+    """One family's configuration fitted on one fold's ``fit`` part for each seed."""
+    parts = experiment.part_positions(fold, protocol, val_fraction)
+    out = []
     for seed in seeds:
-        preds, tails, models, train_s, predict_s = [], [], [], 0.0, 0.0
-        for fold in folds:
-            parts = experiment.part_positions(fold, protocol, settings.val_fraction)
-            start = time.perf_counter()
-            model = family.make(chosen[fold.number], seed).fit(x[parts["fit"]], y[parts["fit"]])
-            train_s += time.perf_counter() - start
-            start = time.perf_counter()
-            preds.append(_predicted(model, fold.number, fold.test, x, y))
-            predict_s += time.perf_counter() - start
-            if protocol == "clean":  # the held-out tail, for chapter 7's thresholds
-                tails.append(_predicted(model, fold.number, parts["monitor"], x, y))
-            models.append(model)
-        out[seed] = FinalRun(preds, models, train_s, predict_s, tails, seed=seed,
-                             chosen=dict(chosen))
+        start = time.perf_counter()
+        model = family.make(config, seed).fit(x[parts["fit"]], y[parts["fit"]])
+        train_s = time.perf_counter() - start
+        start = time.perf_counter()
+        test = _predicted(model, fold.number, fold.test, x, y)
+        predict_s = time.perf_counter() - start
+        tail = ({family.key: _predicted(model, fold.number, parts["monitor"], x, y)}
+                if protocol == "clean" else {})  # the held-out tail, for chapter 7's thresholds
+        out.append(finals.FoldFit({family.key: test}, model, train_s,
+                                   {family.key: predict_s}, tail))
     return out
 
 
@@ -316,7 +305,7 @@ def run(family: type[Family], grid: Mapping[str, Sequence[Any]], protocol: str,
         settings: Settings, seeds: Sequence[int], *, profile: str,
         frame: pd.DataFrame | None = None, folds: Sequence[splits.Fold] | None = None,
         workers: int = 1, threads: int = 1, storage: str | None = None
-        ) -> dict[int, FinalRun]:
+        ) -> dict[int, FittedFolds]:
     """Search, choose per fold and fit the finals: a family's whole protocol."""
     if frame is None:
         data = experiment.search_data()[0]
@@ -327,13 +316,13 @@ def run(family: type[Family], grid: Mapping[str, Sequence[Any]], protocol: str,
                            folds=folds, storage=storage, workers=workers, threads=threads)
              if grid else pd.DataFrame())
     chosen = choose(found, grid, [f.number for f in data_folds])
-    return finals(data, data_folds, family, chosen, protocol, settings, seeds, threads)
+    return final_models(data, data_folds, family, chosen, protocol, settings, seeds, threads)
 
 
 def run_families(grids: Mapping[str, Mapping[str, Sequence[Any]]], settings: Settings,
                  seeds: Sequence[int], *, profile: str, protocols: Sequence[str] = PROTOCOLS,
                  workers: int = 1, storage: str | None = None
-                 ) -> dict[str, dict[str, dict[int, FinalRun]]]:
+                 ) -> finals.Runs:
     """:func:`run` for every family of ``grids`` (family key -> grid) under every protocol."""
     return {key: {protocol: run(family(key), grid, protocol, settings, seeds, profile=profile,
                                 workers=workers, storage=storage)
@@ -341,37 +330,20 @@ def run_families(grids: Mapping[str, Mapping[str, Sequence[Any]]], settings: Set
             for key, grid in grids.items()}
 
 
-def results_entries(runs: Mapping[str, Mapping[str, Mapping[int, FinalRun]]]) -> dict[str, dict]:
+def results_entries(runs: finals.Runs) -> dict[str, dict]:
     """Each family's entry in the results schema (CONTRIBUTING.md), both protocols."""
     return {key: results_entry(family(key), by_protocol) for key, by_protocol in runs.items()}
 
 
-def results_entry(fam: type[Family], runs: Mapping[str, Mapping[int, FinalRun]]) -> dict:
+def results_entry(fam: type[Family], runs: Mapping[str, Mapping[int, FittedFolds]]) -> dict:
     """A family's entry in the results schema (CONTRIBUTING.md), both protocols."""
-    protocols = {
-        protocol: protocol_block(
-            {s: r.summary() for s, r in by_seed.items()},
-            train_seconds=np.mean([r.train_seconds for r in by_seed.values()]),
-            predict_seconds=np.mean([r.predict_seconds for r in by_seed.values()]),
-            chosen=next(iter(by_seed.values())).chosen)
-        for protocol, by_seed in runs.items()}
-    return model_entry(fam.label, {}, probabilistic=True, protocols=protocols,
+    return model_entry(fam.label, {}, probabilistic=True,
+                       protocols=finals.protocol_blocks(runs),
                        note="chosen per fold on that fold's monitored part (nested)")
 
 
-def predictions_frame(runs: Mapping[str, Mapping[str, Mapping[int, FinalRun]]],
-                      part: str = "test") -> pd.DataFrame:
-    """Per-row predictions of every family, protocol and seed (results schema columns), on
-    the test parts or (``part="validation"``) on the clean protocol's validation tails."""
-    check_part(part)
-    return experiment.predictions_table(
-        (key, protocol, seed, p) for key, by_protocol in runs.items()
-        for protocol, by_seed in by_protocol.items() for seed, run_ in by_seed.items()
-        for p in (run_.predictions if part == "test" else run_.validation))
-
-
 def importances(frame: pd.DataFrame, folds: Sequence[splits.Fold], family: type[Family],
-                run_: FinalRun, settings: Settings, repeats: int, top: int) -> pd.DataFrame:
+                run_: FittedFolds, settings: Settings, repeats: int, top: int) -> pd.DataFrame:
     """Permutation importance of each input on each fold's test part (rise in MSE when
     the column is shuffled), averaged over folds; the ``top`` largest, largest first."""
     x, y, names = inputs(frame, family, settings.windows)

@@ -151,11 +151,12 @@ def reading(table: pd.DataFrame, label: str) -> str:
         "lowers the MSE": (f"stopping on the validation tail instead of the test part lowers "
                            f"the MSE by {size}, so stopping on the test part did not flatter "
                            f"it"),
-        "within the seed spread": (f"what stopping on the test part did to the MSE, {size}, "
-                                   f"is within the seed spread, so no flattering can be read "
-                                   f"from it"),
-        "one seed: not judged": (f"with one seed, what stopping on the test part did to the "
-                                 f"MSE, {size}, is not judged"),
+        "within the seed spread": (f"what stopping on the validation tail instead of the "
+                                   f"test part did to the MSE, {size}, is within the seed "
+                                   f"spread, so no flattering can be read from it"),
+        "one seed: not judged": (f"with one seed, what stopping on the validation tail "
+                                 f"instead of the test part did to the MSE, {size}, is not "
+                                 f"judged"),
     }[stop["verdict"]]
     words = {"raises the MSE": "raises it", "lowers the MSE": "lowers it",
              "within the seed spread": "is within the seed spread",
@@ -165,15 +166,64 @@ def reading(table: pd.DataFrame, label: str) -> str:
             f"way minus the report's way {_bracketed(both)}, {words[both['verdict']]}")
 
 
-def remainder_reading(finals_gap: float, table: pd.DataFrame) -> str:
-    """How much of the gap between the protocols' final models (clean minus report,
-    ``finals_gap``) the paired runs of the report's configuration explain; the rest
-    comes from the configurations the clean protocol chose, and from seed noise."""
-    both = float(table.set_index("part").loc["clean minus report", "difference"])
+def seed_table(scores: Mapping[str, Mapping[int, float]]) -> pd.DataFrame:
+    """The paired runs seed by seed: each regime's mean-over-folds test MSE and each part
+    of :data:`PARTS`, one row per seed. A mean over few seeds can take its sign from one
+    seed's failed fold; this table shows whether it does."""
+    decompose(scores)  # the same checks: every regime, the same seeds
+    seeds = sorted(scores["report"])
+    table = pd.DataFrame({r: [scores[r][s] for s in seeds] for r in REGIMES},
+                         index=pd.Index(seeds, name="seed"))
+    for part, (a, b) in PARTS.items():
+        table[part] = table[a] - table[b]
+    return table
+
+
+def by_seed_reading(scores: Mapping[str, Mapping[int, float]]) -> str:
+    """On how many seeds each part raises the MSE and on how many it lowers it, so a reader
+    sees when a mean's sign is one seed's doing."""
+    table = seed_table(scores)
+    n = len(table)
+
+    def counted(part: str, doing: str) -> str:
+        up, down = int((table[part] > 0).sum()), int((table[part] < 0).sum())
+        return f"{doing} raises the MSE on {up} of {n} seeds and lowers it on {down}"
+
+    return "; ".join(counted(p, doing) for p, doing in (
+        ("stopping on the tail", "stopping on the tail"),
+        ("rows held out", "holding out the validation tail")))
+
+
+def remainder_reading(finals: Mapping[str, Mapping[int, float]],
+                      scores: Mapping[str, Mapping[int, float]]) -> str:
+    """How much of the gap between the protocols' final models (``finals``: per protocol
+    and seed, the mean-over-folds test MSE) the paired runs of the report's configuration
+    (``scores``, as :func:`decompose` takes them) explain, and whether the rest can be put
+    down to the configurations the clean protocol chose.
+
+    The rest is paired by seed, (clean final - report final) - (clean run - report run),
+    and read by :func:`verdict`: only a rest beyond twice its standard error is
+    attributed to the configurations; a smaller one cannot be told from seed noise.
+    """
+    seeds = sorted(finals["report"])
+    if not seeds or any(sorted(d) != seeds for d in (finals["clean"], scores["report"],
+                                                      scores["clean"])):
+        raise ValueError("the finals and the paired runs need the same seeds")
+    finals_gap, _ = _paired(finals["clean"], finals["report"], seeds)
+    both, _ = _paired(scores["clean"], scores["report"], seeds)
+    rest = {s: (finals["clean"][s] - finals["report"][s]) - (scores["clean"][s]
+                                                             - scores["report"][s])
+            for s in seeds}
+    mean, two_se = _paired(rest, dict.fromkeys(seeds, 0.0), seeds)
+    part = pd.Series({"difference": mean, "two_se": two_se})
+    judged = verdict(mean, two_se)
+    said = {"one seed: not judged": "is not judged",
+            "within the seed spread": "is within the seed spread: it cannot be told from "
+                                      "seed noise"}.get(
+        judged, "comes from the configurations the clean protocol chose")
     return (f"between the two protocols' final models the MSE differs by {finals_gap:+.3f}; "
-            f"the report's configuration trained both ways accounts for {both:+.3f}, so "
-            f"{finals_gap - both:+.3f} comes from the configurations the clean protocol chose "
-            f"(and from seed noise)")
+            f"the report's configuration trained both ways accounts for {both:+.3f}, so the "
+            f"rest, {_size(part)}, {said}")
 
 
 def seed_difference(minuend: Mapping[int, float], subtrahend: Mapping[int, float]) -> str:

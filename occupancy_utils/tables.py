@@ -43,3 +43,18 @@ def glue_all(numbers: Mapping[str, Any]) -> None:
 
     for name, value in numbers.items():
         glue(name, value, display=False)
+
+
+def plural(n: int, noun: str) -> str:
+    """``"1 seed"``, ``"3 seeds"``: a count in prose without "seed(s)"."""
+    return f"{n} {noun}{'' if n == 1 else 's'}"
+
+
+def count_of(k: int, n: int, things: str) -> str:
+    """``k`` of ``n`` things in prose: "all 4 training parts", "3 of the 4 training
+    parts", "none of the 4 training parts"."""
+    if not 0 <= k <= n:
+        raise ValueError(f"a count must lie between 0 and {n}, got {k}")
+    if k == n:
+        return f"all {n} {things}"
+    return f"{'none' if k == 0 else k} of the {n} {things}"

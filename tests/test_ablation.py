@@ -195,3 +195,69 @@ def test_change_reading_and_contrast_verdict_at_their_thresholds():
     assert "does not reproduce" in ablation_findings.contrast_verdict(0.44, 0.46, 0.98, 0.36)
     with pytest.raises(ValueError, match="must fall without light"):
         ablation_findings.contrast_verdict(0.9, 0.5, 0.36, 0.98)
+
+
+def _fold_run(fold: int, y_true: list[int], y_pred: list[int]) -> ablation.ForestRun:
+    pred = experiment.prediction_frame(fold, np.arange(len(y_true)), np.array(y_true),
+                                       np.array(y_pred))
+    return ablation.ForestRun([pred], [None], 0.0, 0.0)
+
+
+def test_false_occupied_share_counts_empty_readings_called_occupied():
+    run = _fold_run(1, [0, 0, 0, 0, 2], [0, 1, 3, 0, 0])
+    assert ablation_findings.false_occupied_share(run, 1) == 0.5
+    with pytest.raises(ValueError, match="no empty-room reading"):
+        ablation_findings.false_occupied_share(_fold_run(1, [1, 2], [1, 2]), 1)
+
+
+def test_fold_story_names_the_group_whose_removal_helps_most_at_its_threshold():
+    eps = ablation_findings.NEGLIGIBLE_F1
+    runs = {"all features": _fold_run(1, [0, 0, 1, 1], [1, 1, 1, 1]),
+            "only light": _fold_run(1, [0, 0, 1, 1], [0, 0, 1, 1]),
+            "without temperature": _fold_run(1, [0, 0, 1, 1], [0, 1, 1, 1]),
+            "without light": _fold_run(1, [0, 0, 1, 1], [1, 1, 1, 1])}
+    per_fold = pd.DataFrame({"fold 1": [0.3, 0.9, 0.3 + eps, 0.3]}, index=list(runs))
+    story = ablation_findings.fold_story(runs, per_fold, 1)
+    assert story["culprit"] == "temperature" and story["false_occupied"] == 1.0
+    assert story["culprit_text"].endswith("*temperature*: the forest without it scores "
+                                          f"{0.3 + eps:.3f} on fold 1 and calls 50% of its "
+                                          "empty-room readings occupied")
+    assert story["light_text"] == ("light alone scores 0.900 on fold 1 and calls 0% of its "
+                                   "empty-room readings occupied")
+    per_fold.loc["without temperature", "fold 1"] = 0.3 + eps / 2  # below the threshold
+    story = ablation_findings.fold_story(runs, per_fold, 1)
+    assert story["culprit"] == "none" and story["culprit_text"] == (
+        "removing no single group helps fold 1")
+
+
+def test_importance_reading_says_rise_or_fall_by_the_sign_of_the_drops():
+    rises = pd.Series({"temperature": -0.024, "co2": -0.002})
+    assert ablation_findings.importance_reading(rises) == (
+        "raises it, by 0.002 to 0.024: those groups hurt the forest")
+    assert ablation_findings.importance_reading(pd.Series({"a": 0.01, "b": 0.03})) == (
+        "lowers it, by 0.010 to 0.030")
+    assert ablation_findings.importance_reading(pd.Series({"a": -0.01, "b": 0.02})) == (
+        "raises it for some groups (by up to 0.010) and lowers it for others (by up to 0.020)")
+
+
+def test_light_by_fold_names_where_light_helps_and_hurts():
+    eps = ablation_findings.NEGLIGIBLE_F1
+    per_fold = pd.DataFrame({"fold 1": [0.1, 0.3], "fold 2": [0.9, 0.7],
+                             "fold 3": [0.5, 0.5 - eps / 2]},
+                            index=["all features", "without light"])
+    assert ablation_findings.light_by_fold(per_fold) == (
+        "fold 1 -0.200, fold 2 +0.200, fold 3 +0.003 (light helps on fold 2 and hurts on "
+        "fold 1)")
+    assert ablation_findings.light_by_fold(per_fold[["fold 3"]]).endswith(
+        "(light changes no fold)")
+
+
+def test_difference_reading_at_its_threshold():
+    eps = ablation_findings.NEGLIGIBLE_F1
+    assert ablation_findings.difference_reading(0.398, 0.323, lower_is_better=True) == (
+        "worse by 0.075 (0.398 against 0.323)")
+    assert ablation_findings.difference_reading(0.451, 0.350, lower_is_better=False) == (
+        "better by 0.101 (0.451 against 0.350)")
+    assert ablation_findings.difference_reading(0.3 + eps / 2, 0.3, True).startswith(
+        "the same to within")
+    assert ablation_findings.difference_reading(0.3, 0.3 + eps, True).startswith("better by")

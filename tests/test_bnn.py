@@ -11,7 +11,16 @@ import pytest
 import torch
 import torchbnn
 
-from occupancy_utils import bnn_finals, bnn_study, data, experiment, results, splits, training
+from occupancy_utils import (
+    bnn_finals,
+    bnn_study,
+    data,
+    experiment,
+    finals,
+    results,
+    splits,
+    training,
+)
 from occupancy_utils.figures import bnn as figures
 from occupancy_utils.findings import bnn as bnn_findings
 from occupancy_utils.models import bnn
@@ -164,15 +173,25 @@ def test_predictions_and_results_entry(synthetic):
     assert set(pred["position"]) == set(folds[1].test)
     assert ev["test_mse_value"] == pytest.approx(
         experiment.summarize(ev["predictions"], value_column="value")["mean"]["mse"])
-    entry = bnn_finals.results_model("BNN", {f.number: PARAMS for f in folds[:2]}, FAST,
-                                    {"clean": {0: ev}})
+    # the final model trains each fold as the search did: the same predictions
+    model = bnn_finals.train_final(frame, folds[:2], "BNN", {f.number: PARAMS for f in folds[:2]},
+                                   FAST, ["clean"], [0], curves_fold=folds[1].number)
+    pd.testing.assert_frame_equal(model.predictions("clean", 0, folds[1].number), pred)
+    entry = bnn_finals.results_model(model)
     assert entry["probabilistic"] is True and entry["params"]["hidden"] == PARAMS["hidden"]
     assert entry["protocols"]["clean"]["chosen"]["1"] == PARAMS
     assert entry["protocols"]["clean"]["seeds"]["0"]["pooled"] == ev["pooled"]
-    table = bnn_finals.predictions_table({"bnn": {"clean": {0: ev}}})
+    assert (entry["protocols"]["clean"]["seeds_expected_count"]["0"]["mean"]["mse"]
+            == pytest.approx(ev["test_mse_value"]))
+    table = finals.predictions_frame(bnn_finals.all_runs({"bnn": model}))
     assert list(table.columns[:7]) == ["model", "protocol", "seed", "fold", "position", "y_true",
                                        "y_pred"]
     assert len(table) == sum(len(f.test) for f in folds[:2])
+    tails = finals.predictions_frame(bnn_finals.all_runs({"bnn": model}), "validation")
+    for f in folds[:2]:  # each fold's tail lies before its own test part
+        assert tails.loc[tails["fold"] == f.number, "position"].max() < f.test.min()
+    assert model.run("clean", 0, folds[1].number).curves  # curves on the asked fold
+    assert not model.run("clean", 0, folds[0].number).curves
     # recording learning curves does not change the trained model
     plain = bnn_study.evaluate(frame, folds[:2], "clean", PARAMS, FAST, 0, keep_predictions=True)
     pd.testing.assert_frame_equal(plain["predictions"][1], pred)
@@ -185,8 +204,8 @@ def test_predictions_and_results_entry(synthetic):
     plot = figures.uncertainty_figure(pred, times, "t", max_points=40)
     assert len(plot.data) == 6 and len(plot.data[0].x) <= 40
     with pytest.raises(ValueError, match="curves_fold"):
-        bnn_finals.seeds_evaluation(frame, folds, "clean", {f.number: PARAMS for f in folds},
-                                   FAST, [0], curves_fold=9)
+        bnn_finals.train_final(frame, folds, "BNN", {f.number: PARAMS for f in folds}, FAST,
+                               ["clean"], [0], curves_fold=9)
     summary = bnn_findings.confidence_summary(pred)
     assert 0 < summary["confidence_min"] <= summary["confidence_max"] <= 1
 
@@ -295,19 +314,23 @@ def test_per_fold_evaluation_equals_one_configuration_everywhere(synthetic):
     frame, folds = synthetic
     folds = folds[:2]
     whole = bnn_study.evaluate(frame, folds, "clean", PARAMS, FAST, 0, keep_predictions=True)
-    per_fold = bnn_finals.evaluate_chosen(frame, folds, "clean",
-                                         {f.number: PARAMS for f in folds}, FAST, 0)
-    assert per_fold["summary"] == whole["summary"] and per_fold["val_mse"] == whole["val_mse"]
-    for a, b in zip(per_fold["predictions"], whole["predictions"], strict=True):
+    per_fold = bnn_finals.train_final(frame, folds, "BNN", {f.number: PARAMS for f in folds},
+                                      FAST, ["clean"], [0]).runs["clean"][0]
+    assert per_fold.summary() == whole["summary"]
+    # the validation tails kept for chapter 7 are the ones the choice read
+    assert experiment.summarize(per_fold.validation)["mean"]["mse"] == pytest.approx(
+        whole["val_mse"])
+    for a, b in zip(per_fold.predictions, whole["predictions"], strict=True):
         pd.testing.assert_frame_equal(a, b)
     # a different configuration on one fold changes that fold only
     other = {**PARAMS, "hidden": PARAMS["hidden"] * 2}
-    mixed = bnn_finals.evaluate_chosen(frame, folds, "clean",
-                                      {folds[0].number: PARAMS, folds[1].number: other}, FAST, 0)
-    pd.testing.assert_frame_equal(mixed["predictions"][0], whole["predictions"][0])
-    assert not np.allclose(mixed["predictions"][1]["p0"], whole["predictions"][1]["p0"])
+    mixed = bnn_finals.train_final(frame, folds, "BNN",
+                                   {folds[0].number: PARAMS, folds[1].number: other}, FAST,
+                                   ["clean"], [0]).runs["clean"][0]
+    pd.testing.assert_frame_equal(mixed.predictions[0], whole["predictions"][0])
+    assert not np.allclose(mixed.predictions[1]["p0"], whole["predictions"][1]["p0"])
     with pytest.raises(ValueError, match=r"fold\(s\) \[2\]"):
-        bnn_finals.evaluate_chosen(frame, folds, "clean", {1: PARAMS}, FAST, 0)
+        bnn_finals.train_final(frame, folds, "BNN", {1: PARAMS}, FAST, ["clean"], [0])
 
 
 def test_each_fold_chooses_on_its_own_validation_tail():
@@ -344,8 +367,8 @@ def test_gap_scores_reuse_both_protocols_and_train_the_held_out_runs(synthetic):
     chosen = {f.number: PARAMS for f in folds}
     final = bnn_finals.train_final(frame, folds, "bnn", chosen, FAST, ["report", "clean"], [0])
     scores = bnn_finals.gap_scores(frame, folds, final, [0])
-    assert scores["report"][0] == final.evaluations["report"][0]["test_mse"]
-    assert scores["clean"][0] == final.evaluations["clean"][0]["test_mse"]
+    assert scores["report"][0] == final.runs["report"][0].summary()["mean"]["mse"]
+    assert scores["clean"][0] == final.runs["clean"][0].summary()["mean"]["mse"]
     # the held-out run trains on the clean rows and stops on the test part
     parts = [experiment.held_out_parts(frame, f, list(data.NON_LIGHT_FEATURES),
                                        FAST.val_fraction) for f in folds]
@@ -383,3 +406,27 @@ def test_table_7_beside_puts_the_report_row_beside_its_own_run_only():
     out = bnn_findings.table_7_beside(scores, report)
     assert out["MSE (report, Table 7)"].tolist()[0] == 0.41
     assert out["MSE (report, Table 7)"].isna().tolist() == [False, True, True]
+
+
+def test_lead_reading_calls_a_lead_within_sampling_noise_a_near_tie():
+    def found(best_test: float) -> pd.DataFrame:
+        rows = [(0.005, 64, 1, best_test, 0.453), (0.01, 128, 1, 0.429, 0.424),
+                (0.01, 64, 1, 0.5, 0.45), (0.01, 64, 1, 0.5, 0.45),  # one config, two studies
+                (0.001, 64, 1, 1.198, 1.871)]
+        return pd.DataFrame(rows, columns=["lr", "hidden", "hidden_layers", "test_mse",
+                                           "val_mse"]).assign(protocol="report")
+
+    # sampling moves a score by a median of 0.038 (0.026 and 0.050); a lead of 0.002 ties
+    text = bnn_findings.lead_reading(found(0.427))
+    assert text.startswith("it leads the next, lr 0.01, 1 x 128 (0.429), by 0.002, less than "
+                           "the median 0.038") and "near tie" in text
+    wide = bnn_findings.lead_reading(found(0.3))
+    assert "by 0.129, more than the median" in wide and "near tie" not in wide
+    with pytest.raises(ValueError, match="report protocol"):
+        bnn_findings.lead_reading(found(0.3).assign(protocol="clean"))
+
+
+def test_people_rows_spans_the_test_parts(synthetic):
+    frame, folds = synthetic
+    counts = [int((frame[data.TARGET].to_numpy()[f.test] > 0).sum()) for f in folds]
+    assert bnn_findings.people_rows(frame, folds) == f"from {min(counts)} to {max(counts)}"

@@ -10,7 +10,16 @@ import pandas as pd
 import pytest
 import torch
 
-from occupancy_utils import crf_finals, crf_study, data, experiment, results, splits, training
+from occupancy_utils import (
+    crf_finals,
+    crf_study,
+    data,
+    experiment,
+    finals,
+    results,
+    splits,
+    training,
+)
 from occupancy_utils.figures import crf as crf_figures
 from occupancy_utils.findings import crf as crf_findings
 from occupancy_utils.models.crf import MLPCRF, MLPCRFStack, parse_layout
@@ -329,9 +338,9 @@ def test_each_fold_chooses_on_its_own_validation_tail_under_clean():
 
 def test_results_follow_the_shared_schema(two_runs, tmp_path, monkeypatch):
     runs = two_runs[0]
-    final = {"clean": {3: runs}}
     chosen = {"clean": {r.fold: {"hidden": "16", "lr": 0.01, "seq_len": 10} for r in runs}}
-    payload = crf_finals.results_payload(final, chosen, profile="quick", elapsed_seconds=1.0,
+    final = finals.assemble({("clean", 3): [crf_finals.fold_fit(r) for r in runs]}, chosen)
+    payload = crf_finals.results_payload(final, profile="quick", elapsed_seconds=1.0,
                                         search_seconds={"clean": 2.0}, settings={})
     model = payload["models"]["crf"]
     block = model["protocols"]["clean"]
@@ -339,7 +348,9 @@ def test_results_follow_the_shared_schema(two_runs, tmp_path, monkeypatch):
     assert block["seeds"]["3"]["mean"]["mse"] == pytest.approx(
         np.mean([np.mean((r.y_true - r.chunk_pred) ** 2) for r in runs]))
     assert payload["elapsed_seconds"] == 1.0 and model["probabilistic"] is False
-    frame = crf_finals.predictions(final)
+    assert block["chosen"] == {str(r.fold): chosen["clean"][r.fold] for r in runs}
+    assert block["selected_by"] == "each fold's own validation MSE (nested)"
+    frame = finals.predictions_frame(final)
     assert {"model", "protocol", "seed", "fold", "position", "y_true", "y_pred"} <= set(frame)
     assert set(frame["model"]) == set(crf_study.MODEL_KEYS.values())
     monkeypatch.setattr(results, "results_dir", lambda profile: tmp_path)
@@ -375,6 +386,14 @@ def test_findings_quote_the_tables(two_runs):
     assert found["crf_clean_mean_config"] == "hidden 64, lr 0.0003, seq_len 25"
     assert found["crf_clean_distinct"] == 1
     assert found["crf_clean_test_mse"] == pytest.approx(0.6)
+    # the same grid both ways: the clean grid's best is not below the report grid's
+    assert found["crf_clean_best_vs_report"] == "not below the report grid's best, 0.400"
+    assert found["crf_clean_price"] == pytest.approx(0.6 - 0.4)
+    lower = crf_findings.findings({"report": grid, "clean": grid.assign(mse=grid["mse"] - 0.1)},
+                                  final, report, ["CRF", 0.288, 0.53], chosen)
+    assert lower["crf_clean_best_vs_report"] == "below the report grid's best, 0.400"
+    assert crf_findings.seed_mses(final)["clean"][3] == pytest.approx(
+        crf_study.summarize_runs(runs)["mean"]["mse"])
     inside = sum(crf_study.label_changes(r.chunk_pred, 10)["inside"] for r in runs)
     assert found["crf_chunk_inside"] == inside
     assert found["crf_final_report_chunks_mse"] == pytest.approx(
@@ -503,17 +522,17 @@ def test_retrain_trains_each_fold_on_its_own_choice(synthetic):
     frame, folds = synthetic
     chosen = {folds[0].number: {"hidden": "16", "lr": 0.01, "seq_len": 10},
               folds[1].number: {"hidden": "8", "lr": 0.01, "seq_len": 5}}
-    final = crf_finals.retrain(frame, folds, chosen, "clean", [3], max_epochs=2, patience=1,
-                              val_fraction=0.2)
-    runs = final[3]
+    final = crf_finals.final_models(frame, folds, {"clean": chosen}, [3], max_epochs=2,
+                                    patience=1, val_fraction=0.2)
+    runs = crf_finals.fold_runs(final)["clean"][3]
     assert [r.fold for r in runs] == [f.number for f in folds]
     assert [r.seq_len for r in runs] == [10, 5]
     alone = crf_study.run_config(frame, [folds[1]], chosen[folds[1].number], "clean",
                                  max_epochs=2, patience=1, seed=3, proba=True, val_fraction=0.2)[0]
     assert np.array_equal(runs[1].chunk_pred, alone.chunk_pred)
     with pytest.raises(ValueError, match=r"fold\(s\) \[2\]"):
-        crf_finals.retrain(frame, folds, {1: chosen[1]}, "clean", [3], max_epochs=2, patience=1,
-                          val_fraction=0.2)
+        crf_finals.final_models(frame, folds, {"clean": {1: chosen[1]}}, [3], max_epochs=2,
+                                patience=1, val_fraction=0.2)
 
 
 def test_chunk_finding_verdict_at_its_boundary():
@@ -532,20 +551,21 @@ def test_gap_scores_reproduce_the_finals_they_pair_with(synthetic):
     config = {"hidden": "8", "lr": 0.01, "seq_len": 5}
     chosen = {f.number: config for f in folds}
     settings = dict(max_epochs=2, patience=1, val_fraction=0.2)
-    report = crf_finals.retrain(frame, folds, chosen, "report", [0, 1], **settings)
-    clean = crf_finals.retrain(frame, folds, chosen, "clean", [0, 1], **settings)
+    report = crf_finals.final_models(frame, folds, {"report": chosen}, [0, 1], **settings)
+    clean = crf_finals.final_models(frame, folds, {"clean": chosen}, [0, 1], **settings)
     other = {f.number: {**config, "lr": 0.003} for f in folds}
-    scores = crf_finals.gap_scores(frame, folds, {"clean": clean},
-                                  {"report": chosen, "clean": chosen}, [0, 1], **settings)
+    scores = crf_finals.gap_scores(frame, folds, clean, {"report": chosen}, [0, 1], **settings)
     # the report regime trained here is the report protocol's final, seed by seed
-    assert scores["report"] == {s: crf_finals.seed_score(report[s], "chunks", "mse")
-                                for s in (0, 1)}
-    assert scores["clean"] == {s: crf_finals.seed_score(clean[s], "chunks", "mse")
+    report_runs, clean_runs = crf_finals.fold_runs(report), crf_finals.fold_runs(clean)
+    assert scores["report"] == {s: crf_finals.seed_score(report_runs["report"][s], "chunks",
+                                                         "mse") for s in (0, 1)}
+    assert scores["clean"] == {s: crf_finals.seed_score(clean_runs["clean"][s], "chunks", "mse")
                                for s in (0, 1)}
     assert set(scores["held_out"]) == {0, 1}
     # finals of another configuration are not reused: the clean regime is trained again
-    again = crf_finals.gap_scores(frame, folds, {"report": report, "clean": clean},
-                                 {"report": chosen, "clean": other}, [0, 1], **settings)
+    elsewhere = crf_finals.final_models(frame, folds, {"clean": other}, [0, 1], **settings)
+    both = {k: {**report[k], **elsewhere[k]} for k in report}
+    again = crf_finals.gap_scores(frame, folds, both, {"report": chosen}, [0, 1], **settings)
     assert again == scores
     with pytest.raises(ValueError, match="one configuration"):
         crf_finals.gap_scores(frame, folds, {}, {"report": {1: config, 2: other[2]}}, [0],

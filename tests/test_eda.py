@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from occupancy_utils import eda, splits
+from occupancy_utils import data, eda, splits
 from occupancy_utils.data import TARGET
 
 
@@ -159,3 +159,9 @@ def test_agreement_reading_splits_the_groups_at_its_threshold():
     assert eda.agreement_reading(weakest[["sound"]]).startswith("the sound")
     with pytest.raises(ValueError, match="no sensor group"):
         eda.agreement_reading(weakest.iloc[:0])
+
+
+def test_sensor_kinds_leave_out_the_one_sensor_groups():
+    kinds = eda.sensor_kinds(data.FEATURE_GROUPS)
+    assert "co2" not in kinds and set(kinds) == set(data.FEATURE_GROUPS) - {"co2"}
+    assert kinds["light"] == data.FEATURE_GROUPS["light"]

@@ -76,13 +76,10 @@ def test_atomic_write_keeps_the_old_file_on_error(tmp_path):
     assert path.read_text() == "new" and oct(path.stat().st_mode)[-3:] == "644"
 
 
-def test_every_predictions_writer_refuses_an_unknown_part():
-    from occupancy_utils import bnn_finals, crf_finals, lstm_finals, nested, results
+def test_the_predictions_writer_refuses_an_unknown_part():
+    from occupancy_utils import finals, results
 
-    for call in (lambda: crf_finals.predictions({}, part="valdation"),
-                 lambda: bnn_finals.predictions_table({}, part="valdation"),
-                 lambda: lstm_finals.predictions_frame([], part="valdation"),
-                 lambda: nested.predictions_frame({}, part="valdation"),
+    for call in (lambda: finals.predictions_frame({}, part="valdation"),
                  lambda: results.check_part("train")):
         with pytest.raises(ValueError, match="part must be one of"):
             call()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 
 import matplotlib.pyplot as plt
@@ -10,7 +11,7 @@ import pandas as pd
 import pytest
 import torch
 
-from occupancy_utils import lstm_finals, lstm_study, sequences, splits
+from occupancy_utils import finals, lstm_finals, lstm_study, sequences, splits
 from occupancy_utils.data import TARGET
 from occupancy_utils.figures import lstm as lstm_figures
 from occupancy_utils.findings import lstm as lstm_findings
@@ -369,9 +370,10 @@ def test_clean_search_halves_the_structures_fold_by_fold(tmp_path, monkeypatch):
 
 def _synthetic_final() -> lstm_finals.Final:
     rng = np.random.default_rng(0)
-    final = lstm_finals.Final("regression", {
+    chosen = {
         "report": dict.fromkeys((1, 2), lstm_study.Config("regression", 15, 1, 8, 0.5, 0.01)),
-        "clean": dict.fromkeys((1, 2), lstm_study.Config("regression", 10, 1, 8, 0.5, 0.01))})
+        "clean": dict.fromkeys((1, 2), lstm_study.Config("regression", 10, 1, 8, 0.5, 0.01))}
+    fits = {}
     for protocol in ("report", "clean"):
         for fold in (1, 2):
             y = rng.integers(0, 4, 50)
@@ -380,12 +382,10 @@ def _synthetic_final() -> lstm_finals.Final:
             det = lstm_study.experiment.prediction_frame(
                 fold, np.arange(50), y, lstm_study.to_labels(value, "regression"), value=value)
             mc = det.assign(std=std)
-            final.predictions.setdefault(("lstm_regression", protocol, 0), []).append(det)
-            final.predictions.setdefault(("lstm_regression_mcd", protocol, 0), []).append(mc)
-        final.train_seconds[protocol] = 1.0
-        final.predict_seconds[("lstm_regression", protocol)] = 0.1
-        final.predict_seconds[("lstm_regression_mcd", protocol)] = 0.2
-    return final
+            fits.setdefault((protocol, 0), []).append(finals.FoldFit(
+                {"lstm_regression": det, "lstm_regression_mcd": mc}, None, 0.5,
+                {"lstm_regression": 0.05, "lstm_regression_mcd": 0.1}))
+    return lstm_finals.Final("regression", finals.assemble(fits, chosen))
 
 
 def test_results_follow_the_schema():
@@ -400,7 +400,7 @@ def test_results_follow_the_schema():
     labels_mse = block["seeds"]["0"]["mean"]["mse"]
     value_mse = block["seeds_value_mse"]["0"]["mean"]["mse"]
     assert labels_mse != value_mse
-    frames = final.predictions[("lstm_regression_mcd", "report", 0)]
+    frames = final.frames("lstm_regression_mcd", "report", 0)
     expected = np.mean([np.mean((f["y_true"] - f["value"]) ** 2) for f in frames])
     assert value_mse == pytest.approx(expected)
     preds = lstm_finals.predictions_frame([final])
@@ -435,7 +435,7 @@ def test_table6_sets_the_report_beside_the_book():
     assert t6.loc[("regression with MCD", "report"), "mse"] == 0.6
     assert ("regression with MCD, MSE on raw MC mean", "report") not in t6.index
     book = t6.loc[("regression with MCD, MSE on raw MC mean", "book, clean protocol")]
-    frames = final.predictions[("lstm_regression_mcd", "clean", 0)]
+    frames = final.frames("lstm_regression_mcd", "clean", 0)
     assert book["mse"] == pytest.approx(np.mean([np.mean((f["y_true"] - f["value"]) ** 2)
                                                  for f in frames]))
     assert list(t6.columns) == list(lstm_findings.METRICS)
@@ -580,7 +580,7 @@ def test_final_models_train_each_fold_on_its_own_configuration(frame):
                                     seeds=[0], mc_samples=2, progress=False, threads=1)
     folds = splits.make_folds(frame.index)
     counts = lstm_study.history_counts_per_fold(frame, folds, per_fold)
-    frames = final.predictions[("lstm_regression", "clean", 0)]
+    frames = final.frames("lstm_regression", "clean", 0)
     # every fold's every test row is scored, whatever its window length
     assert [f["position"].tolist() for f in frames] == [f.test.tolist() for f in folds]
     assert counts["seq_len"].tolist() == [5, 20, 5, 10]
@@ -601,28 +601,28 @@ def test_gap_scores_reuse_the_finals_and_train_the_held_out_runs(frame):
                                     settings=settings, seeds=[0], mc_samples=2, progress=False,
                                     threads=1)
     scores = lstm_finals.gap_scores(frame, final, settings=settings, seeds=[0], threads=1)
-    key = ("lstm_classification", "clean", 0)
     assert scores["clean"][0] == pytest.approx(
-        np.mean([((f["y_pred"] - f["y_true"]) ** 2).mean() for f in final.predictions[key]]))
+        np.mean([((f["y_pred"] - f["y_true"]) ** 2).mean()
+                 for f in final.frames("lstm_classification", "clean", 0)]))
     assert set(scores) == {"report", "held_out", "clean"}
     # without the clean finals the clean regime is trained here, and gives the same numbers
-    alone = lstm_finals.Final("classification", {"report": same},
-                             {k: v for k, v in final.predictions.items() if k[1] == "report"})
+    alone = lstm_finals.Final("classification", {k: {"report": v["report"]}
+                                                 for k, v in final.runs.items()})
     assert lstm_finals.gap_scores(frame, alone, settings=settings, seeds=[0], threads=1) == scores
     entries = lstm_finals.protocol_gaps(frame, {"classification": final, "regression": alone},
                                        settings=settings, seeds=[0], threads=1)
     assert list(entries) == ["lstm_classification"]  # only variants run under both protocols
     assert entries["lstm_classification"]["scores"]["held_out"] == {"0": scores["held_out"][0]}
     # one configuration under both protocols: the paired runs explain the whole finals gap
-    from occupancy_utils import protocol_gap
-    text = lstm_findings.gap_remainders({"classification": final, "regression": alone},
-                                     protocol_gap.table(entries))
+    text = lstm_findings.gap_remainders({"classification": final, "regression": alone}, entries)
     assert text.startswith("for classification, between the two protocols' final models")
-    assert re.search(r"so [+-]0\.000 comes from the configurations", text)
+    assert re.search(r"so the rest, [+-]0\.000 \(one seed\), is not judged", text)
     assert "regression" not in text
     other = {**same, 2: lstm_study.Config("classification", 10, 1, 4, 0.3, 0.01)}
+    odd = {k: {"report": {s: dataclasses.replace(r, chosen=other) for s, r in v["report"].items()}}
+           for k, v in final.runs.items()}
     with pytest.raises(ValueError, match="one configuration"):
-        lstm_finals.gap_scores(frame, lstm_finals.Final("classification", {"report": other}),
+        lstm_finals.gap_scores(frame, lstm_finals.Final("classification", odd),
                               settings=settings, seeds=[0], threads=1)
 
 

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from occupancy_utils import comparison, experiment, families, nested, splits
+from occupancy_utils import comparison, experiment, families, finals, nested, splits
 
 GRID = {"C": [0.01, 1.0, 10.0]}
 
@@ -78,9 +78,9 @@ def test_bad_settings_and_grids_are_named():
         families.family("svm")
 
 
-def _run(chosen: dict[int, dict]) -> nested.FinalRun:
+def _run(chosen: dict[int, dict]) -> experiment.FittedFolds:
     pred = experiment.prediction_frame(1, np.arange(3), np.array([0, 1, 2]), np.array([0, 1, 1]))
-    return nested.FinalRun([pred], [None], 1.0, 0.5, seed=0, chosen=chosen)
+    return experiment.FittedFolds([pred], [None], 1.0, 0.5, chosen=chosen)
 
 
 def test_choice_table_counts_agreeing_folds():
@@ -99,7 +99,7 @@ def test_results_entry_is_read_by_the_comparison():
     assert summary["mse"] == pytest.approx(1 / 3)
     assert summary["train_seconds"] == 1.0 and entry["protocols"]["clean"]["chosen"] == {
         "1": {"C": 1.0}}
-    preds = nested.predictions_frame(runs)
+    preds = finals.predictions_frame(runs)
     assert list(preds.columns[:3]) == ["model", "protocol", "seed"] and len(preds) == 6
 
 

@@ -99,20 +99,31 @@ def test_one_seed_reading_gives_every_difference_and_no_nan():
     one = {"report": {0: 0.30}, "held_out": {0: 0.33}, "clean": {0: 0.40}}
     text = protocol_gap.reading(protocol_gap.decompose(one), "LSTM")
     assert "nan" not in text
-    assert "what stopping on the test part did to the MSE, +0.070 (one seed), is not judged" in text
+    # the number is the tail's minus the test part's: the sentence names that direction
+    assert ("what stopping on the validation tail instead of the test part did to the MSE, "
+            "+0.070 (one seed), is not judged") in text
     assert "holding out the validation tail (+0.030, one seed) is not judged" in text
     assert text.endswith("this configuration trained the clean way minus the report's way "
                          "(+0.100, one seed), is not judged")
 
 
-def test_remainder_reading_splits_the_finals_gap():
+def test_remainder_reading_attributes_only_a_rest_beyond_its_spread():
     scores = {"report": {0: 0.30, 1: 0.30}, "held_out": {0: 0.31, 1: 0.31},
-              "clean": {0: 0.35, 1: 0.35}}
-    text = protocol_gap.remainder_reading(0.25, protocol_gap.decompose(scores))
-    assert text == ("between the two protocols' final models the MSE differs by +0.250; the "
-                    "report's configuration trained both ways accounts for +0.050, so +0.200 "
-                    "comes from the configurations the clean protocol chose (and from seed "
-                    "noise)")
+              "clean": {0: 0.35, 1: 0.36}}
+    finals = {"report": {0: 0.30, 1: 0.30}, "clean": {0: 0.55, 1: 0.56}}
+    assert protocol_gap.remainder_reading(finals, scores) == (
+        "between the two protocols' final models the MSE differs by +0.255; the report's "
+        "configuration trained both ways accounts for +0.055, so the rest, +0.200 (twice the "
+        "standard error 0.000), comes from the configurations the clean protocol chose")
+    # one seed's failure swings the rest both ways: within the spread, not attributed
+    noisy = {"report": {0: 0.30, 1: 2.30}, "clean": {0: 0.85, 1: 0.56}}
+    text = protocol_gap.remainder_reading(noisy, scores)
+    assert text.endswith("is within the seed spread: it cannot be told from seed noise")
+    one = {r: {0: v[0]} for r, v in scores.items()}
+    assert protocol_gap.remainder_reading({p: {0: v[0]} for p, v in finals.items()},
+                                          one).endswith("(one seed), is not judged")
+    with pytest.raises(ValueError, match="same seeds"):
+        protocol_gap.remainder_reading({"report": {0: 0.3}, "clean": {1: 0.3}}, scores)
 
 
 def test_seed_difference_reads_any_paired_runs():
@@ -124,3 +135,20 @@ def test_seed_difference_reads_any_paired_runs():
         "-0.100 (one seed), is not judged")
     with pytest.raises(ValueError, match="same seeds"):
         protocol_gap.seed_difference({0: 0.1}, {1: 0.2})
+
+
+def test_seed_table_and_by_seed_reading_show_one_seeds_failure():
+    scores = {"report": {0: 0.3, 1: 0.3, 2: 2.3}, "held_out": {0: 0.3, 1: 0.3, 2: 2.0},
+              "clean": {0: 0.4, 1: 0.5, 2: 0.5}}
+    table = protocol_gap.seed_table(scores)
+    assert list(table.index) == [0, 1, 2]
+    assert table.loc[2, "stopping on the tail"] == pytest.approx(-1.5)
+    assert table.loc[0, "clean minus report"] == pytest.approx(0.1)
+    # the mean of stopping on the tail is negative, yet two of three seeds rise
+    assert protocol_gap.decompose(scores).set_index("part").loc[
+        "stopping on the tail", "difference"] < 0
+    assert protocol_gap.by_seed_reading(scores) == (
+        "stopping on the tail raises the MSE on 2 of 3 seeds and lowers it on 1; holding out "
+        "the validation tail raises the MSE on 0 of 3 seeds and lowers it on 1")
+    with pytest.raises(ValueError, match="same seeds"):
+        protocol_gap.seed_table({**scores, "clean": {0: 0.4}})

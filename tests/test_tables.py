@@ -32,3 +32,17 @@ def test_glue_all_glues_every_name_once_and_displays_none(monkeypatch):
         (name, value, display)))
     tables.glue_all({"a": 1, "b": "two"})
     assert calls == [("a", 1, False), ("b", "two", False)]
+
+
+def test_plural_counts_in_prose():
+    assert tables.plural(1, "seed") == "1 seed"
+    assert tables.plural(3, "seed") == "3 seeds"
+    assert tables.plural(0, "fold") == "0 folds"
+
+
+def test_count_of_in_prose_at_its_ends():
+    assert tables.count_of(4, 4, "training parts") == "all 4 training parts"
+    assert tables.count_of(3, 4, "training parts") == "3 of the 4 training parts"
+    assert tables.count_of(0, 4, "training parts") == "none of the 4 training parts"
+    with pytest.raises(ValueError, match="between 0 and 4"):
+        tables.count_of(5, 4, "training parts")

@@ -15,6 +15,7 @@ import pandas as pd
 
 from .. import metrics
 from ..ablation import ForestRun
+from ..tables import joined
 
 
 def ablation_table(runs: Mapping[str, ForestRun],
@@ -118,4 +119,78 @@ def contrast_verdict(book_all: float, book_without: float, report_all: float,
     holds = book_all - book_without >= CONTRAST_SHARE * report_drop
     return f"The report's contrast {'reproduces' if holds else 'does not reproduce'} on these folds"
 
+
+
+
+def false_occupied_share(run: ForestRun, fold_number: int) -> float:
+    """The share of a fold's empty-room test readings that the forest calls occupied."""
+    table = confusion(run, fold_number)
+    empty = table.loc[0].sum()
+    if not empty:
+        raise ValueError(f"fold {fold_number}'s test part has no empty-room reading")
+    return float(table.loc[0, [c for c in metrics.LABELS if c != 0]].sum() / empty)
+
+
+def fold_story(runs: Mapping[str, ForestRun], per_fold: pd.DataFrame, fold_number: int
+               ) -> dict[str, float | str]:
+    """What misleads the forest on one fold, from the feature sets' runs on it.
+
+    ``culprit``: the group whose removal raises the fold's F1 macro most over
+    ``all features`` ("none" when no removal raises it by :data:`NEGLIGIBLE_F1` or
+    more); ``culprit_text`` says what that removal does, ``light_text`` what light
+    alone does, each with the share of empty-room readings called occupied
+    (:func:`false_occupied_share`); ``false_occupied``: that share with all features.
+    """
+    column = per_fold[f"fold {fold_number}"]
+    gain = column[[n for n in column.index if n.startswith("without ")]] - column["all features"]
+
+    def scored(name: str) -> str:
+        return (f"scores {column[name]:.3f} on fold {fold_number} and calls "
+                f"{false_occupied_share(runs[name], fold_number):.0%} of its empty-room "
+                f"readings occupied")
+
+    if gain.max() >= NEGLIGIBLE_F1:
+        name = gain.idxmax()
+        culprit = name.removeprefix("without ")
+        culprit_text = (f"the group whose removal helps fold {fold_number} most is "
+                        f"*{culprit}*: the forest without it {scored(name)}")
+    else:
+        culprit, culprit_text = "none", f"removing no single group helps fold {fold_number}"
+    return {"culprit": culprit, "culprit_text": culprit_text,
+            "light_text": f"light alone {scored('only light')}",
+            "false_occupied": false_occupied_share(runs["all features"], fold_number)}
+
+
+def importance_reading(drops: pd.Series) -> str:
+    """How shuffling each of ``drops``' groups changes pooled F1 macro (a drop is
+    ``unshuffled - shuffled``, so a negative drop is a rise), in words with the right sign."""
+    low, high = float(drops.min()), float(drops.max())
+    if high < 0:
+        return f"raises it, by {-high:.3f} to {-low:.3f}: those groups hurt the forest"
+    if low > 0:
+        return f"lowers it, by {low:.3f} to {high:.3f}"
+    return (f"raises it for some groups (by up to {-low:.3f}) and lowers it for others "
+            f"(by up to {high:.3f})")
+
+
+def light_by_fold(per_fold: pd.DataFrame) -> str:
+    """Per fold, F1 macro with all features minus without light, and where light helps
+    (a difference of :data:`NEGLIGIBLE_F1` or more) or hurts (as much the other way)."""
+    diff = per_fold.loc["all features"] - per_fold.loc["without light"]
+    text = ", ".join(f"{fold} {value:+.3f}" for fold, value in diff.items())
+    helps = [f.removeprefix("fold ") for f, v in diff.items() if v >= NEGLIGIBLE_F1]
+    hurts = [f.removeprefix("fold ") for f, v in diff.items() if v <= -NEGLIGIBLE_F1]
+    phrases = [f"{verb} on fold{'s' if len(folds) > 1 else ''} {joined(folds)}"
+               for verb, folds in (("helps", helps), ("hurts", hurts)) if folds]
+    return f"{text} ({'light ' + ' and '.join(phrases) if phrases else 'light changes no fold'})"
+
+
+def difference_reading(book: float, report: float, lower_is_better: bool) -> str:
+    """The book's score against the report's, in words: better or worse by how much, or
+    the same to within :data:`NEGLIGIBLE_F1`."""
+    diff = book - report
+    if abs(diff) < NEGLIGIBLE_F1:
+        return f"the same to within {NEGLIGIBLE_F1} ({book:.3f} against {report:.3f})"
+    better = diff < 0 if lower_is_better else diff > 0
+    return f"{'better' if better else 'worse'} by {abs(diff):.3f} ({book:.3f} against {report:.3f})"
 

@@ -19,6 +19,8 @@ import torch
 from .. import data, metrics, protocol_gap, splits
 from ..bnn_finals import FinalModel
 from ..bnn_study import PARAM_KEYS, check_params, config_text
+from ..experiment import FittedFolds
+from ..finals import value_summary
 from ..models import bnn
 
 
@@ -182,24 +184,26 @@ def confidence_summary(pred: pd.DataFrame) -> dict[str, float]:
     }
 
 
-def seed_table(by_protocol: Mapping[str, Mapping[int, Mapping[str, Any]]]) -> pd.DataFrame:
-    """Mean-over-folds and pooled scores of one configuration, per protocol and seed."""
+def seed_table(by_protocol: Mapping[str, Mapping[int, FittedFolds]]) -> pd.DataFrame:
+    """Mean-over-folds and pooled scores of one final model, per protocol and seed."""
     rows = []
-    for protocol, evaluations in by_protocol.items():
-        for seed, ev in evaluations.items():
+    for protocol, by_seed in by_protocol.items():
+        for seed, run in by_seed.items():
+            test, value = run.summary(), value_summary(run)
             rows.append({"protocol": protocol, "seed": seed,
-                         "MSE (argmax)": ev["test_mse"],
-                         "MSE (expected count)": ev["test_mse_value"],
-                         "F1 macro": ev["test_f1_macro"],
-                         "pooled MSE": ev["pooled"]["mse"],
-                         "pooled F1 macro": ev["pooled"]["f1_macro"],
-                         "epochs per fold": ", ".join(str(r["epochs"]) for r in ev["folds"])})
+                         "MSE (argmax)": test["mean"]["mse"],
+                         "MSE (expected count)": value["mean"]["mse"],
+                         "F1 macro": test["mean"]["f1_macro"],
+                         "pooled MSE": test["pooled"]["mse"],
+                         "pooled F1 macro": test["pooled"]["f1_macro"],
+                         "epochs per fold": ", ".join(str(m.history.epochs)
+                                                      for m in run.models)})
     return pd.DataFrame(rows)
 
 
 def final_table(finals: Mapping[str, FinalModel]) -> pd.DataFrame:
     """Scores of every final model, protocol and seed (mean over folds and pooled)."""
-    frames = [seed_table(m.evaluations).assign(model=key, label=m.label)
+    frames = [seed_table(m.runs).assign(model=key, label=m.label)
               for key, m in finals.items()]
     out = pd.concat(frames, ignore_index=True)
     return out[["model", "label", *[c for c in out.columns if c not in ("model", "label")]]]
@@ -347,4 +351,36 @@ def confidence_by_model(finals: Mapping[str, FinalModel], seed: int, fold: int
     """Each final model's predictions on one fold and seed, under every protocol it ran
     ("<model> (<protocol>)" -> frame): what the confidence table and histogram show."""
     return {f"{key} ({protocol})": m.predictions(protocol, seed, fold)
-            for key, m in finals.items() for protocol in m.evaluations}
+            for key, m in finals.items() for protocol in m.runs}
+
+
+def lead_reading(found: pd.DataFrame) -> str:
+    """Whether the report protocol's lowest mean test MSE leads by more than weight sampling
+    alone moves a score.
+
+    Under the report protocol the monitored part is the test fold, so ``val_mse`` is the
+    same trained networks predicting the same test rows with other weight samples; the
+    median of ``|test_mse - val_mse|`` over the configurations is how far sampling alone
+    moves one. A lead smaller than that is called a near tie.
+    """
+    if "protocol" in found and (found["protocol"] != "report").any():
+        raise ValueError("lead_reading reads the report protocol's studies only")
+    unique = found.drop_duplicates(list(PARAM_KEYS)).sort_values("test_mse", kind="stable")
+    if len(unique) < 2:
+        raise ValueError("a lead needs two configurations or more")
+    best, second = unique.iloc[0], unique.iloc[1]
+    lead = float(second["test_mse"] - best["test_mse"])
+    noise = float((unique["test_mse"] - unique["val_mse"]).abs().median())
+    said = (f"more than the median {noise:.3f} by which new weight samples alone move a "
+            f"configuration's score" if lead > noise else
+            f"less than the median {noise:.3f} by which new weight samples alone move a "
+            f"configuration's score, so it is a near tie")
+    return (f"it leads the next, {config_text(second)} ({float(second['test_mse']):.3f}), by "
+            f"{lead:.3f}, {said} (the same trained networks predicting the same test rows "
+            f"again: `book val. MSE` against `book MSE`)")
+
+
+def people_rows(frame: pd.DataFrame, folds: Sequence[splits.Fold]) -> str:
+    """The fewest and most people-present rows of a test part, over the folds."""
+    counts = [int((frame[data.TARGET].to_numpy()[f.test] > 0).sum()) for f in folds]
+    return f"from {min(counts)} to {max(counts)}"

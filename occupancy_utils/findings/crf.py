@@ -29,6 +29,7 @@ from ..crf_study import (
 from ..models.crf import LAYOUTS
 from ..paths import results_dir
 from ..results import atomic_write
+from ..tables import plural
 
 
 def _key(frame: pd.DataFrame) -> pd.Series:
@@ -261,10 +262,18 @@ def findings(grids: Mapping[str, pd.DataFrame],
         "crf_clean_config": "; ".join(f"fold {k}: {config_label(p)}"
                                       for k, p in sorted(chosen["clean"].items())),
         "crf_clean_distinct": nested.distinct(chosen["clean"]),
+        "crf_clean_distinct_text": plural(nested.distinct(chosen["clean"]),
+                                          "different configuration"),
         "crf_clean_mean_config": config_label(mean_choice),
         "crf_clean_val_mse": clean_scores["val_mse"],
         "crf_clean_test_mse": clean_scores["test_mse"],
         "crf_clean_best_test_mse": float(clean["mse"].min()),
+        # the clean grid's best test score against the report grid's (both picked on test)
+        "crf_clean_best_vs_report": (
+            f"{'below' if clean['mse'].min() < best['mse'] else 'not below'} the report "
+            f"grid's best, {float(best['mse']):.3f}"),
+        # what the clean choice gives up against picking on test, in the same search runs
+        "crf_clean_price": clean_scores["test_mse"] - float(clean["mse"].min()),
         # does the validation tail rank configurations as the test part does?
         "crf_clean_val_test_spearman": float(clean["val_mse"].rank().corr(clean["mse"].rank()))
         if len(clean) > 2 else float("nan"),
@@ -293,8 +302,7 @@ def findings(grids: Mapping[str, pd.DataFrame],
     out["crf_single_class"] = single_class_folds(final)
     out["crf_val_test_reading"] = val_test_agreement(clean)
     out["crf_table2_reading"] = table_2_reading(table_2(grid, report))
-    seeds = {p: {s: seed_score(runs, "chunks", "mse") for s, runs in by_seed.items()}
-             for p, by_seed in final.items()}
+    seeds = seed_mses(final)
     out["crf_finals_difference"] = (
         protocol_gap.seed_difference(seeds["clean"], seeds["report"])
         if {"clean", "report"} <= set(seeds) and set(seeds["clean"]) == set(seeds["report"])
@@ -309,6 +317,14 @@ def findings(grids: Mapping[str, pd.DataFrame],
             out[f"crf_final_{protocol}_{kind}_f1_macro"] = _seed_mean(by_seed, kind, "mean",
                                                                       "f1_macro")
     return out
+
+
+def seed_mses(final: Mapping[str, Mapping[int, Sequence[FoldRun]]], kind: str = "chunks"
+              ) -> dict[str, dict[int, float]]:
+    """Per protocol and seed, the mean-over-folds test MSE of one decoding: what the
+    protocols' paired comparisons read."""
+    return {p: {s: seed_score(runs, kind, "mse") for s, runs in by_seed.items()}
+            for p, by_seed in final.items()}
 
 
 #: The report's finding (a chunk keeps the label of its first element) holds when at

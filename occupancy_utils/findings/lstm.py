@@ -406,7 +406,7 @@ def band_table(final: Final, protocols: Sequence[str], seeds: Sequence[int],
     for protocol in protocols:
         per_seed = []
         for seed in seeds:
-            frames = final.predictions[(key, protocol, seed)]
+            frames = final.frames(key, protocol, seed)
             pooled = pd.concat(frames, ignore_index=True)
             empty = pooled["y_true"] == 0
             per_seed.append({
@@ -446,20 +446,22 @@ def majority_reading(share_fold1: float, share_all: float | None = None) -> str:
             f"{'holds' if holds_all else 'does not hold'} ({share_all:.3f})")
 
 
-def gap_remainders(finals: Mapping[str, Final], gap_table: pd.DataFrame) -> str:
-    """For each variant in ``gap_table`` (:func:`~occupancy_utils.protocol_gap.table` of
-    :func:`~occupancy_utils.lstm_finals.protocol_gaps`): how much of its Table 5 gap (clean
+def gap_remainders(finals: Mapping[str, Final], entries: Mapping[str, Mapping]) -> str:
+    """For each variant with a ``protocol_gap`` entry (:func:`~occupancy_utils.lstm_finals.
+    protocol_gaps`, keyed by its dropout-off model): how much of its Table 5 gap (clean
     minus report, dropout off) the paired runs of the report's configuration explain
-    (:func:`~occupancy_utils.protocol_gap.remainder_reading`)."""
+    (:func:`~occupancy_utils.protocol_gap.remainder_reading`, paired by seed)."""
     parts = []
     for variant, final in finals.items():
         key = MODEL_KEYS[(variant, False)]
-        rows = gap_table[gap_table["model"] == key]
-        if rows.empty:
+        if key not in entries:
             continue
-        finals_gap = (score_row(final, key, "clean")["mse"]
-                      - score_row(final, key, "report")["mse"])
-        parts.append(f"for {variant}, {protocol_gap.remainder_reading(finals_gap, rows)}")
+        runs = final.runs[key]
+        seed_mses = {p: {s: float(r.summary()["mean"]["mse"]) for s, r in runs[p].items()}
+                     for p in ("report", "clean")}
+        scores = {r: {int(s): float(v) for s, v in by.items()}
+                  for r, by in entries[key]["scores"].items()}
+        parts.append(f"for {variant}, {protocol_gap.remainder_reading(seed_mses, scores)}")
     return "; ".join(parts) or "no variant ran under both protocols"
 
 
