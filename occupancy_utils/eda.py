@@ -62,15 +62,21 @@ def label_runs(labels: pd.Series) -> pd.DataFrame:
     })
 
 
+#: Two readings further apart than this lie on either side of a pause in collection.
+PAUSE = "5min"
+
+
 def label_change_stats(labels: pd.Series) -> dict[str, float]:
     """How often the label changes, and how long a run of one label lasts.
 
-    A model that assumes the label rarely changes (the CRF's learned
-    transitions) is right on almost every row; these numbers say how right.
+    A model that assumes the label rarely changes is right on almost every row;
+    these numbers say how right. ``changes_across_pauses`` counts the changes between
+    two readings more than :data:`PAUSE` apart: a pause in collection, not one step.
     """
     runs = label_runs(labels)
     changes = len(runs) - 1
     steps = np.abs(np.diff(runs["label"].to_numpy()))
+    gaps = (runs["start"].iloc[1:].to_numpy() - runs["end"].iloc[:-1].to_numpy())
     return {
         "rows": len(labels),
         "changes": changes,
@@ -82,10 +88,11 @@ def label_change_stats(labels: pd.Series) -> dict[str, float]:
         "longest_run_rows": int(runs["rows"].max()),
         "changes_by_one": int((steps == 1).sum()),
         "changes_by_more": int((steps > 1).sum()),
+        "changes_across_pauses": int((gaps > pd.Timedelta(PAUSE)).sum()),
     }
 
 
-def sampling_gaps(index: pd.DatetimeIndex, longer_than: str = "5min") -> pd.DataFrame:
+def sampling_gaps(index: pd.DatetimeIndex, longer_than: str = PAUSE) -> pd.DataFrame:
     """Pauses in collection: consecutive readings further apart than ``longer_than``.
 
     The sensors report about every 30 s, so anything much longer is a pause.
@@ -295,3 +302,25 @@ def agreement_reading(weakest: pd.Series) -> str:
         parts.append(f"the {joined([str(n) for n in loose.index])} sensors do not "
                      f"({joined([f'{v:.2f}' for v in loose])})")
     return "; ".join(parts)
+
+
+def group_correlation(with_target: pd.Series, groups: Mapping[str, Sequence[str]]) -> pd.Series:
+    """Each sensor group's mean correlation of its columns with the target, highest first."""
+    means = {name: float(with_target[[c for c in cols if c in with_target.index]].mean())
+             for name, cols in groups.items()}
+    return pd.Series(means, name="mean correlation with the count").sort_values(ascending=False)
+
+
+def most_correlated_reading(by_group: pd.Series, claimed: str) -> str:
+    """The report's claim that ``claimed`` correlates most with occupancy, judged on the
+    groups' mean correlations (:func:`group_correlation`): it holds when that group's mean
+    is the highest, and the sentence gives the margin to the next."""
+    if claimed not in by_group.index or len(by_group) < 2:
+        raise ValueError(f"need the group {claimed!r} and at least one other")
+    ranked = by_group.sort_values(ascending=False)
+    if ranked.index[0] == claimed:
+        return (f"holds for the groups' mean correlations: {claimed} {ranked.iloc[0]:.2f}, "
+                f"ahead of {ranked.index[1]} ({ranked.iloc[1]:.2f}) by "
+                f"{ranked.iloc[0] - ranked.iloc[1]:.2f}")
+    return (f"does not hold for the groups' mean correlations: {ranked.index[0]} leads with "
+            f"{ranked.iloc[0]:.2f}, {claimed} has {ranked[claimed]:.2f}")

@@ -430,3 +430,57 @@ def test_people_rows_spans_the_test_parts(synthetic):
     frame, folds = synthetic
     counts = [int((frame[data.TARGET].to_numpy()[f.test] > 0).sum()) for f in folds]
     assert bnn_findings.people_rows(frame, folds) == f"from {min(counts)} to {max(counts)}"
+
+
+def _table(mse: list[float], f1: list[float], report_f1: list[float]) -> pd.DataFrame:
+    return pd.DataFrame({"lr": ["0.01", "0.01", "0.005"], "hidden": [64, 64, 64],
+                         "layers": [1, 1, 1], "book MSE": mse, "book F1": f1,
+                         "report F1": report_f1})
+
+
+def test_protocols_reading_counts_each_configuration_once():
+    report = _table([0.5, 0.5, 0.4], [0.3, 0.3, 0.5], [0.4, 0.4, 0.45])
+    clean = _table([0.45, 0.45, 0.41], [0.3, 0.3, 0.3], [0.4, 0.4, 0.45])
+    assert bnn_findings.protocols_reading(report, clean) == (
+        "on 1 of the 2 configurations trained under both protocols the clean protocol's test "
+        "MSE is the lower, although it stops on a tail instead of the test part; and under "
+        "the report protocol the book's F1 macro is below the report's in 2 of the 3 rows of "
+        "the first table")
+    with pytest.raises(ValueError, match="under both protocols"):
+        bnn_findings.protocols_reading(report.assign(**{"book MSE": np.nan}), clean)
+
+
+def _final(label: str, per_seed_fold_mse: dict[int, list[float]], chosen: dict
+           ) -> bnn_finals.FinalModel:
+    runs = {}
+    for seed, mses in per_seed_fold_mse.items():
+        preds = []
+        for k, mse in enumerate(mses, start=1):
+            # one row per fold: predicting sqrt(mse) away from 0 gives that MSE
+            preds.append(experiment.prediction_frame(k, np.array([k]), np.array([0]),
+                                                     np.array([int(round(mse ** 0.5))])))
+        runs[seed] = experiment.FittedFolds(preds, [None] * len(mses), 0.0, 0.0, chosen=chosen)
+    return bnn_finals.FinalModel(label, FAST, {"clean": runs})
+
+
+def test_beyond_zero_names_the_folds_and_seeds_worse_than_predicting_zero():
+    zero = {"per_fold": [{"mse": 1.0}, {"mse": 1.0}]}
+    config = {1: PARAMS, 2: PARAMS}
+    finals = {"bnn": _final("bnn", {0: [0.0, 0.0], 1: [4.0, 0.0]}, config),
+              "bnn_elbo": _final("elbo", {0: [4.0, 4.0], 1: [4.0, 1.0]}, config)}
+    assert bnn_findings.beyond_zero(finals, zero) == (
+        "`bnn` (clean) on fold 1 in 1 of 2 seeds; `bnn_elbo` (clean) on fold 1 in 2 of 2 "
+        "seeds; `bnn_elbo` (clean) on fold 2 in 1 of 2 seeds")  # equal to zero's is no failure
+    assert bnn_findings.beyond_zero({"bnn": finals["bnn"]},
+                                    {"per_fold": [{"mse": 9.0}, {"mse": 9.0}]}) == "none"
+
+
+def test_same_model_note_only_where_the_fold_chose_the_reports_configuration():
+    other = {**PARAMS, "hidden": 128}
+    bnn = _final("bnn", {0: [0.0, 0.0]}, {1: PARAMS, 2: PARAMS})
+    selected = _final("sel", {0: [0.0, 0.0]}, {1: other, 2: PARAMS})
+    finals = {"bnn": bnn, "bnn_selected": selected}
+    assert "On fold 2 the per-fold choice is the report's configuration" in (
+        bnn_findings.same_model_note(finals, 2))
+    assert bnn_findings.same_model_note(finals, 1) == ""
+    assert bnn_findings.same_model_note({"bnn": bnn}, 2) == ""

@@ -396,6 +396,10 @@ def test_findings_quote_the_tables(two_runs):
         crf_study.summarize_runs(runs)["mean"]["mse"])
     inside = sum(crf_study.label_changes(r.chunk_pred, 10)["inside"] for r in runs)
     assert found["crf_chunk_inside"] == inside
+    last = crf_study.label_changes(runs[-1].chunk_pred, 10)
+    assert found["crf_chunk_finding_last"] == crf_findings.chunk_finding(last["inside"],
+                                                                          last["at_starts"])
+    assert found["crf_last_fold"] == runs[-1].fold
     assert found["crf_final_report_chunks_mse"] == pytest.approx(
         crf_study.summarize_runs(runs)["mean"]["mse"])
     assert found["crf_report_seed_mses"] == f"{crf_study.summarize_runs(runs)['mean']['mse']:.3f}"
@@ -615,3 +619,17 @@ def test_single_class_folds_and_table_2_reading(two_runs):
     flipped = crf_findings.table_2(fake_grid([(h, lr, sl, 1 - m, v) for h, lr, sl, m, v in rows]),
                                 report)
     assert "does not rank them as the report does" in crf_findings.table_2_reading(flipped)
+
+
+def test_layout_reading_counts_deep_layouts_among_the_best_and_in_the_report():
+    report = results.report_numbers()["crf"]
+    n = len(report["table_2_top_results"])
+    deep_in_report = sum(len(str(r[0]).split("-")) > 1 for r in report["table_2_top_results"])
+    rows = [("64-32-16", 0.001, 10, 0.1 + i / 100, 0.2) for i in range(3)]
+    rows += [("32", 0.001, 10 + i, 0.5 + i / 100, 0.2) for i in range(n)]
+    text = crf_findings.layout_reading(fake_grid(rows), report)
+    assert text == (f"3 of the book's {n} best configurations have two or more hidden layers "
+                    f"(the most common layout is 32, {n - 3} times), against {deep_in_report} "
+                    f"of the report's {n} Table 2 rows")
+    best = fake_grid(rows).iloc[0]
+    assert crf_findings.fold_scores(best) == "0.100, 0.100, 0.100, 0.100"

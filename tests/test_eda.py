@@ -45,6 +45,14 @@ def test_a_gap_in_time_does_not_split_a_run():
     assert eda.label_change_stats(labels)["changes"] == 0
 
 
+def test_a_change_across_a_pause_is_counted_apart():
+    index = pd.DatetimeIndex(["2020-01-01 10:00", "2020-01-01 10:00:30", "2020-01-01 10:05:30",
+                              "2020-01-05 10:00"])
+    stats = eda.label_change_stats(pd.Series([0, 1, 2, 3], index=index))
+    # 0->1 after 30 s and 1->2 after exactly five minutes are steps; 2->3 is across a pause
+    assert stats["changes"] == 3 and stats["changes_across_pauses"] == 1
+
+
 def test_constant_labels_have_no_changes():
     stats = eda.label_change_stats(_frame([2] * 5)[TARGET])
     assert stats["changes"] == 0 and stats["rows_per_change"] == float("inf")
@@ -165,3 +173,17 @@ def test_sensor_kinds_leave_out_the_one_sensor_groups():
     kinds = eda.sensor_kinds(data.FEATURE_GROUPS)
     assert "co2" not in kinds and set(kinds) == set(data.FEATURE_GROUPS) - {"co2"}
     assert kinds["light"] == data.FEATURE_GROUPS["light"]
+
+
+def test_most_correlated_reading_at_the_top_and_below():
+    rho = pd.Series({"L1": 0.7, "L2": 0.6, "P1": 0.66, "P2": 0.62, "T1": 0.5})
+    groups = {"light": ["L1", "L2"], "pir": ["P1", "P2"], "temperature": ["T1"]}
+    by_group = eda.group_correlation(rho, groups)
+    assert list(by_group.index) == ["light", "pir", "temperature"]
+    assert by_group["light"] == pytest.approx(0.65)
+    assert eda.most_correlated_reading(by_group, "light") == (
+        "holds for the groups' mean correlations: light 0.65, ahead of pir (0.64) by 0.01")
+    assert eda.most_correlated_reading(by_group, "pir") == (
+        "does not hold for the groups' mean correlations: light leads with 0.65, pir has 0.64")
+    with pytest.raises(ValueError, match="'sound'"):
+        eda.most_correlated_reading(by_group, "sound")

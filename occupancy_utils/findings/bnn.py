@@ -384,3 +384,55 @@ def people_rows(frame: pd.DataFrame, folds: Sequence[splits.Fold]) -> str:
     """The fewest and most people-present rows of a test part, over the folds."""
     counts = [int((frame[data.TARGET].to_numpy()[f.test] > 0).sum()) for f in folds]
     return f"from {min(counts)} to {max(counts)}"
+
+
+def protocols_reading(table_report: pd.DataFrame, table_clean: pd.DataFrame) -> str:
+    """Row by row over the configurations both protocols trained (:func:`study_table`
+    rows, in the same order): on how many the clean protocol's test MSE is lower, and on
+    how many the book's F1 macro is below the report's under the report protocol."""
+    both = pd.DataFrame({"report": table_report["book MSE"].to_numpy(),
+                         "clean": table_clean["book MSE"].to_numpy(),
+                         "key": (table_report["lr"].astype(str) + "|"
+                                 + table_report["hidden"].astype(str) + "|"
+                                 + table_report["layers"].astype(str)).to_numpy()})
+    both = both.dropna().drop_duplicates("key")
+    if both.empty:
+        raise ValueError("no configuration was trained under both protocols")
+    lower = int((both["clean"] < both["report"]).sum())
+    f1 = table_report.dropna(subset=["book F1"])
+    below = int((f1["book F1"] < f1["report F1"]).sum())
+    return (f"on {lower} of the {len(both)} configurations trained under both protocols the "
+            f"clean protocol's test MSE is the lower, although it stops on a tail instead of "
+            f"the test part; and under the report protocol the book's F1 macro is below the "
+            f"report's in {below} of the {len(f1)} rows of the first table")
+
+
+def beyond_zero(finals: Mapping[str, FinalModel], zero: Mapping[str, Any]) -> str:
+    """Every final model's folds whose test MSE is above predicting 0 everywhere
+    (:func:`zero_baseline`), with the number of seeds that did so: the failures a mean
+    over few seeds hides."""
+    per_fold = [s["mse"] for s in zero["per_fold"]]
+    found = []
+    for key, model in finals.items():
+        for protocol, by_seed in model.runs.items():
+            fails: dict[int, int] = {}
+            for run in by_seed.values():
+                for k, fold in enumerate(run.summary()["per_fold"]):
+                    if fold["mse"] > per_fold[k]:
+                        number = int(run.predictions[k]["fold"].iloc[0])
+                        fails[number] = fails.get(number, 0) + 1
+            found += [f"`{key}` ({protocol}) on fold {f} in {n} of {len(by_seed)} seeds"
+                      for f, n in sorted(fails.items())]
+    return "; ".join(found) or "none"
+
+
+def same_model_note(finals: Mapping[str, FinalModel], fold: int) -> str:
+    """Whether ``bnn_selected`` is ``bnn`` on ``fold`` (that fold chose the report's
+    configuration, so the two are one model and one seed there): a sentence, or ""."""
+    if "bnn_selected" not in finals:
+        return ""
+    if finals["bnn_selected"].chosen[fold] != finals["bnn"].chosen[fold]:
+        return ""
+    return (f" On fold {fold} the per-fold choice is the report's configuration, so "
+            f"`bnn_selected` and `bnn` are the same model there: their rows agree and one "
+            f"histogram line hides the other.")

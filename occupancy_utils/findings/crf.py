@@ -26,7 +26,7 @@ from ..crf_study import (
     label_changes,
     summarize_runs,
 )
-from ..models.crf import LAYOUTS
+from ..models.crf import LAYOUTS, parse_layout
 from ..paths import results_dir
 from ..results import atomic_write
 from ..tables import plural
@@ -253,6 +253,8 @@ def findings(grids: Mapping[str, pd.DataFrame],
         "crf_best_mse": float(best["mse"]),
         "crf_best_f1_macro": float(best["f1_macro"]),
         "crf_best_f1_micro": float(best["f1_micro"]),
+        "crf_best_folds": fold_scores(best),
+        "crf_layout_reading": layout_reading(grid, report),
         "crf_report_best_config": config_label(rep_best),
         "crf_report_best_mse": float(rep_best["mse"]),
         "crf_report_best_f1_macro": float(rep_best["f1_macro"]),
@@ -298,6 +300,11 @@ def findings(grids: Mapping[str, pd.DataFrame],
         out[f"crf_{prefix}_inside"] = int(changes.loc[labels, "changes inside chunks"])
         out[f"crf_{prefix}_starts"] = int(changes.loc[labels, "changes at chunk starts"])
     out["crf_chunk_finding"] = chunk_finding(out["crf_chunk_inside"], out["crf_chunk_starts"])
+    # the report's figure (and so its finding) shows the last fold only
+    last = changes_table(first_runs[-1:]).set_index("labels").loc["chunk-wise Viterbi"]
+    out["crf_chunk_finding_last"] = chunk_finding(int(last["changes inside chunks"]),
+                                                  int(last["changes at chunk starts"]))
+    out["crf_last_fold"] = int(first_runs[-1].fold)
     out["crf_collapse_finding"] = collapse_finding(grid)
     out["crf_single_class"] = single_class_folds(final)
     out["crf_val_test_reading"] = val_test_agreement(clean)
@@ -407,6 +414,30 @@ def table_2_reading(t2: pd.DataFrame) -> str:
     return (f"Over the {len(both)} rows of the report's Table 2 in this grid, the Spearman "
             f"correlation between the book's and the report's MSE is {rho:+.2f}: the book "
             f"{verdict} (the rule: at least {TABLE2_AGREES:g})")
+
+
+def layout_reading(grid: pd.DataFrame, report: Mapping[str, Any]) -> str:
+    """How many of the book's best configurations (as many as the report's Table 2 has
+    rows) have several hidden layers, against the report's Table 2: where the two grids
+    favour different layouts, the differences are not one run's noise."""
+    rep = report_table_2(report)
+    top = grid.sort_values("mse", kind="stable").head(len(rep))
+
+    def deep(hidden: pd.Series) -> int:
+        return int(hidden.astype(str).map(lambda h: len(parse_layout(h)) > 1).sum())
+
+    common = top["hidden"].astype(str).value_counts()
+    return (f"{deep(top['hidden'])} of the book's {len(top)} best configurations have two or "
+            f"more hidden layers (the most common layout is {common.index[0]}, "
+            f"{int(common.iloc[0])} times), against {deep(rep['hidden'])} of the report's "
+            f"{len(rep)} Table 2 rows")
+
+
+def fold_scores(row: pd.Series) -> str:
+    """A configuration's test MSE fold by fold, for the text."""
+    folds = sorted(int(c.removeprefix("mse_fold")) for c in row.index
+                   if c.startswith("mse_fold") and c.removeprefix("mse_fold").isdigit())
+    return ", ".join(f"{float(row[f'mse_fold{k}']):.3f}" for k in folds)
 
 
 #: The report's collapse finding holds when more than this share of the configurations
