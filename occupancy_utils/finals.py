@@ -145,3 +145,23 @@ def protocol_blocks(by_protocol: Mapping[str, Mapping[int, FittedFolds]], *,
         **{name: {s: score(r) for s, r in by_seed.items()}
            for name, score in (extras or {}).items()})
         for protocol, by_seed in by_protocol.items()}
+
+
+def above_zero(by_protocol: Mapping[str, Mapping[int, FittedFolds]]) -> dict[tuple[str, int], int]:
+    """(protocol, fold number) -> on how many seeds a model's test MSE on that fold is above
+    that of predicting 0 people on every one of its rows: the failed folds a mean over a
+    few seeds hides (a fold where it is only equal is not counted)."""
+    out: dict[tuple[str, int], int] = {}
+    for protocol, by_seed in by_protocol.items():
+        for run in by_seed.values():
+            for p in run.predictions:
+                y = p["y_true"].to_numpy(dtype=float)
+                if np.mean((p["y_pred"].to_numpy(dtype=float) - y) ** 2) > np.mean(y ** 2):
+                    key = (protocol, int(p["fold"].iloc[0]))
+                    out[key] = out.get(key, 0) + 1
+    return out
+
+
+def above_zero_by_key(runs: Runs) -> dict[str, dict[tuple[str, int], int]]:
+    """:func:`above_zero` of every model key."""
+    return {key: above_zero(by_protocol) for key, by_protocol in runs.items()}

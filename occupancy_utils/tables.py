@@ -58,3 +58,11 @@ def count_of(k: int, n: int, things: str) -> str:
     if k == n:
         return f"all {n} {things}"
     return f"{'none' if k == 0 else k} of the {n} {things}"
+
+
+def failures_text(failures: Mapping[str, Mapping[tuple[str, int], int]], seeds: int) -> str:
+    """Model key -> (protocol, fold) -> failing seeds, as one clause per model, protocol and
+    fold ("`bnn` (clean) on fold 1 in 1 of 3 seeds"), or "none"."""
+    parts = [f"`{key}` ({protocol}) on fold {fold} in {n} of {seeds} seeds"
+             for key, found in failures.items() for (protocol, fold), n in sorted(found.items())]
+    return "; ".join(parts) or "none"

@@ -464,15 +464,14 @@ def _final(label: str, per_seed_fold_mse: dict[int, list[float]], chosen: dict
 
 
 def test_beyond_zero_names_the_folds_and_seeds_worse_than_predicting_zero():
-    zero = {"per_fold": [{"mse": 1.0}, {"mse": 1.0}]}
+    # one empty-room row per fold: predicting 0 scores 0, predicting 2 scores 4
     config = {1: PARAMS, 2: PARAMS}
     finals = {"bnn": _final("bnn", {0: [0.0, 0.0], 1: [4.0, 0.0]}, config),
-              "bnn_elbo": _final("elbo", {0: [4.0, 4.0], 1: [4.0, 1.0]}, config)}
-    assert bnn_findings.beyond_zero(finals, zero) == (
+              "bnn_elbo": _final("elbo", {0: [4.0, 4.0], 1: [4.0, 0.0]}, config)}
+    assert bnn_findings.beyond_zero(finals) == (
         "`bnn` (clean) on fold 1 in 1 of 2 seeds; `bnn_elbo` (clean) on fold 1 in 2 of 2 "
-        "seeds; `bnn_elbo` (clean) on fold 2 in 1 of 2 seeds")  # equal to zero's is no failure
-    assert bnn_findings.beyond_zero({"bnn": finals["bnn"]},
-                                    {"per_fold": [{"mse": 9.0}, {"mse": 9.0}]}) == "none"
+        "seeds; `bnn_elbo` (clean) on fold 2 in 1 of 2 seeds")
+    assert bnn_findings.beyond_zero({"bnn": _final("bnn", {0: [0.0, 0.0]}, config)}) == "none"
 
 
 def test_same_model_note_only_where_the_fold_chose_the_reports_configuration():

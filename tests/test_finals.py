@@ -135,3 +135,21 @@ def test_every_family_trains_its_finals_through_the_one_loop(frame, monkeypatch)
     assert seen == [["majority"], ["crf", "crf_whole_fold"], ["bnn"],
                     ["lstm_regression", "lstm_regression_mcd"]]
     assert isinstance(final.frames("lstm_regression", "clean", 0)[0], pd.DataFrame)
+
+
+def test_above_zero_counts_seeds_worse_than_predicting_zero_on_a_fold():
+    def run(fold_preds):
+        return experiment.FittedFolds(
+            [experiment.prediction_frame(k, np.arange(2), np.array(y), np.array(p))
+             for k, (y, p) in enumerate(fold_preds, start=1)], [None, None], 0.0, 0.0)
+
+    # fold 1: truth 0, 2 (predicting 0 scores 2.0); fold 2: truth 1, 1 (scores 1.0)
+    good = run([([0, 2], [0, 2]), ([1, 1], [1, 1])])
+    equal = run([([0, 2], [0, 0]), ([1, 1], [1, 1])])  # as bad as predicting 0: not counted
+    bad = run([([0, 2], [3, 2]), ([1, 1], [3, 3])])
+    counts = finals.above_zero({"clean": {0: good, 1: equal, 2: bad}, "report": {0: bad}})
+    assert counts == {("clean", 1): 1, ("clean", 2): 1, ("report", 1): 1, ("report", 2): 1}
+    from occupancy_utils import tables
+    assert tables.failures_text({"m": counts}, 3).startswith(
+        "`m` (clean) on fold 1 in 1 of 3 seeds; `m` (clean) on fold 2 in 1 of 3 seeds")
+    assert tables.failures_text({"m": {}}, 3) == "none"

@@ -20,8 +20,9 @@ from .. import data, metrics, protocol_gap, splits
 from ..bnn_finals import FinalModel
 from ..bnn_study import PARAM_KEYS, check_params, config_text
 from ..experiment import FittedFolds
-from ..finals import value_summary
+from ..finals import above_zero_by_key, value_summary
 from ..models import bnn
+from ..tables import failures_text
 
 
 def choice_text(chosen: Mapping[int, Mapping[str, Any]]) -> str:
@@ -407,23 +408,12 @@ def protocols_reading(table_report: pd.DataFrame, table_clean: pd.DataFrame) -> 
             f"report's in {below} of the {len(f1)} rows of the first table")
 
 
-def beyond_zero(finals: Mapping[str, FinalModel], zero: Mapping[str, Any]) -> str:
+def beyond_zero(finals: Mapping[str, FinalModel]) -> str:
     """Every final model's folds whose test MSE is above predicting 0 everywhere
-    (:func:`zero_baseline`), with the number of seeds that did so: the failures a mean
-    over few seeds hides."""
-    per_fold = [s["mse"] for s in zero["per_fold"]]
-    found = []
-    for key, model in finals.items():
-        for protocol, by_seed in model.runs.items():
-            fails: dict[int, int] = {}
-            for run in by_seed.values():
-                for k, fold in enumerate(run.summary()["per_fold"]):
-                    if fold["mse"] > per_fold[k]:
-                        number = int(run.predictions[k]["fold"].iloc[0])
-                        fails[number] = fails.get(number, 0) + 1
-            found += [f"`{key}` ({protocol}) on fold {f} in {n} of {len(by_seed)} seeds"
-                      for f, n in sorted(fails.items())]
-    return "; ".join(found) or "none"
+    (:func:`~occupancy_utils.finals.above_zero`), with the number of seeds that did so:
+    the failures a mean over few seeds hides."""
+    seeds = len(next(iter(next(iter(finals.values())).runs.values())))
+    return failures_text(above_zero_by_key({key: m.runs for key, m in finals.items()}), seeds)
 
 
 def same_model_note(finals: Mapping[str, FinalModel], fold: int) -> str:
