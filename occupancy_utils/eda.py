@@ -311,16 +311,22 @@ def group_correlation(with_target: pd.Series, groups: Mapping[str, Sequence[str]
     return pd.Series(means, name="mean correlation with the count").sort_values(ascending=False)
 
 
+#: A group "clearly" correlates most when its mean correlation leads the next group's by
+#: at least this; a smaller lead holds "only narrowly".
+CLEAR_LEAD = 0.02
+
+
 def most_correlated_reading(by_group: pd.Series, claimed: str) -> str:
     """The report's claim that ``claimed`` correlates most with occupancy, judged on the
     groups' mean correlations (:func:`group_correlation`): it holds when that group's mean
-    is the highest, and the sentence gives the margin to the next."""
+    is the highest, only narrowly when it leads the next by less than :data:`CLEAR_LEAD`."""
     if claimed not in by_group.index or len(by_group) < 2:
         raise ValueError(f"need the group {claimed!r} and at least one other")
     ranked = by_group.sort_values(ascending=False)
-    if ranked.index[0] == claimed:
-        return (f"holds for the groups' mean correlations: {claimed} {ranked.iloc[0]:.2f}, "
-                f"ahead of {ranked.index[1]} ({ranked.iloc[1]:.2f}) by "
-                f"{ranked.iloc[0] - ranked.iloc[1]:.2f}")
-    return (f"does not hold for the groups' mean correlations: {ranked.index[0]} leads with "
-            f"{ranked.iloc[0]:.2f}, {claimed} has {ranked[claimed]:.2f}")
+    if ranked.index[0] != claimed:
+        return (f"does not hold for the groups' mean correlations: {ranked.index[0]} leads "
+                f"with {ranked.iloc[0]:.3f}, {claimed} has {ranked[claimed]:.3f}")
+    lead = ranked.iloc[0] - ranked.iloc[1]
+    how = "holds" if lead >= CLEAR_LEAD else "holds only narrowly"
+    return (f"{how} for the groups' mean correlations: {claimed} {ranked.iloc[0]:.3f}, "
+            f"{ranked.index[1]} next with {ranked.iloc[1]:.3f}")

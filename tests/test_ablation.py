@@ -230,26 +230,30 @@ def test_fold_story_names_the_group_whose_removal_helps_most_at_its_threshold():
         "removing no single group helps fold 1")
 
 
-def test_importance_reading_says_rise_or_fall_by_the_sign_of_the_drops():
-    rises = pd.Series({"temperature": -0.024, "co2": -0.002})
-    assert ablation_findings.importance_reading(rises) == (
-        "raises it, by 0.002 to 0.024: those groups hurt the forest")
-    assert ablation_findings.importance_reading(pd.Series({"a": 0.01, "b": 0.03})) == (
-        "lowers it, by 0.010 to 0.030")
-    assert ablation_findings.importance_reading(pd.Series({"a": -0.01, "b": 0.02})) == (
-        "raises it for some groups (by up to 0.010) and lowers it for others (by up to 0.020)")
+def test_importance_reading_names_each_group_by_the_sign_of_its_drop():
+    eps = ablation_findings.NEGLIGIBLE_F1
+    drops = pd.Series({"temperature": -0.024, "co2": -0.023, "sound": -eps / 2, "pir": 0.01})
+    assert ablation_findings.importance_reading(drops) == (
+        "raises it for temperature and co2 (by 0.024 and 0.023), lowers it for pir (by 0.010) "
+        "and leaves it practically unchanged for sound")
+    at = pd.Series({"a": -eps, "b": eps})  # at the threshold: counted
+    assert ablation_findings.importance_reading(at) == (
+        "raises it for a (by 0.005) and lowers it for b (by 0.005)")
+    with pytest.raises(ValueError, match="no group"):
+        ablation_findings.importance_reading(pd.Series(dtype=float))
 
 
-def test_light_by_fold_names_where_light_helps_and_hurts():
+def test_drop_by_fold_names_where_dropping_a_group_helps_and_hurts():
     eps = ablation_findings.NEGLIGIBLE_F1
     per_fold = pd.DataFrame({"fold 1": [0.1, 0.3], "fold 2": [0.9, 0.7],
-                             "fold 3": [0.5, 0.5 - eps / 2]},
+                             "fold 3": [0.5, 0.501],  # below NEGLIGIBLE_F1
+                             "fold 4": [0.5, 0.5 + eps]},  # at it
                             index=["all features", "without light"])
-    assert ablation_findings.light_by_fold(per_fold) == (
-        "fold 1 -0.200, fold 2 +0.200, fold 3 +0.003 (light helps on fold 2 and hurts on "
-        "fold 1)")
-    assert ablation_findings.light_by_fold(per_fold[["fold 3"]]).endswith(
-        "(light changes no fold)")
+    assert ablation_findings.drop_by_fold(per_fold, "light") == (
+        "fold 1 +0.200, fold 2 -0.200, fold 3 +0.001, fold 4 +0.005 (dropping light helps on "
+        "folds 1 and 4 and hurts on fold 2)")
+    assert ablation_findings.drop_by_fold(per_fold[["fold 3"]], "light").endswith(
+        "(dropping light changes no fold)")
 
 
 def test_difference_reading_at_its_threshold():

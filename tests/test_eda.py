@@ -181,9 +181,15 @@ def test_most_correlated_reading_at_the_top_and_below():
     by_group = eda.group_correlation(rho, groups)
     assert list(by_group.index) == ["light", "pir", "temperature"]
     assert by_group["light"] == pytest.approx(0.65)
+    # a lead of 0.01, below CLEAR_LEAD: it holds only narrowly
     assert eda.most_correlated_reading(by_group, "light") == (
-        "holds for the groups' mean correlations: light 0.65, ahead of pir (0.64) by 0.01")
+        "holds only narrowly for the groups' mean correlations: light 0.650, pir next with "
+        "0.640")
     assert eda.most_correlated_reading(by_group, "pir") == (
-        "does not hold for the groups' mean correlations: light leads with 0.65, pir has 0.64")
+        "does not hold for the groups' mean correlations: light leads with 0.650, pir has "
+        "0.640")
+    clear = by_group.copy()
+    clear["light"] = clear["pir"] + eda.CLEAR_LEAD  # at the threshold: holds
+    assert eda.most_correlated_reading(clear, "light").startswith("holds for")
     with pytest.raises(ValueError, match="'sound'"):
         eda.most_correlated_reading(by_group, "sound")

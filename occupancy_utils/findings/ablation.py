@@ -162,27 +162,39 @@ def fold_story(runs: Mapping[str, ForestRun], per_fold: pd.DataFrame, fold_numbe
 
 
 def importance_reading(drops: pd.Series) -> str:
-    """How shuffling each of ``drops``' groups changes pooled F1 macro (a drop is
-    ``unshuffled - shuffled``, so a negative drop is a rise), in words with the right sign."""
-    low, high = float(drops.min()), float(drops.max())
-    if high < 0:
-        return f"raises it, by {-high:.3f} to {-low:.3f}: those groups hurt the forest"
-    if low > 0:
-        return f"lowers it, by {low:.3f} to {high:.3f}"
-    return (f"raises it for some groups (by up to {-low:.3f}) and lowers it for others "
-            f"(by up to {high:.3f})")
+    """How shuffling each of ``drops``' groups changes pooled F1 macro, group by group (a
+    drop is ``unshuffled - shuffled``, so a negative drop is a rise); a change smaller
+    than :data:`NEGLIGIBLE_F1` leaves it practically unchanged."""
+    rises = drops[drops <= -NEGLIGIBLE_F1].sort_values()
+    falls = drops[drops >= NEGLIGIBLE_F1].sort_values(ascending=False)
+    still = drops[(drops > -NEGLIGIBLE_F1) & (drops < NEGLIGIBLE_F1)]
+
+    def named(part: pd.Series, sign: float) -> str:
+        return (f"{joined([str(g) for g in part.index])} (by "
+                f"{joined([f'{sign * v:.3f}' for v in part])})")
+
+    parts = ([f"raises it for {named(rises, -1)}"] if len(rises) else []) + (
+        [f"lowers it for {named(falls, 1)}"] if len(falls) else []) + (
+        [f"leaves it practically unchanged for {joined([str(g) for g in still.index])}"]
+        if len(still) else [])
+    if not parts:
+        raise ValueError("no group to read")
+    return joined(parts)
 
 
-def light_by_fold(per_fold: pd.DataFrame) -> str:
-    """Per fold, F1 macro with all features minus without light, and where light helps
-    (a difference of :data:`NEGLIGIBLE_F1` or more) or hurts (as much the other way)."""
-    diff = per_fold.loc["all features"] - per_fold.loc["without light"]
+def drop_by_fold(per_fold: pd.DataFrame, group: str) -> str:
+    """Per fold, F1 macro without ``group`` minus with all features, and where dropping it
+    helps (a difference of :data:`NEGLIGIBLE_F1` or more) or hurts (as much the other
+    way)."""
+    diff = per_fold.loc[f"without {group}"] - per_fold.loc["all features"]
     text = ", ".join(f"{fold} {value:+.3f}" for fold, value in diff.items())
     helps = [f.removeprefix("fold ") for f, v in diff.items() if v >= NEGLIGIBLE_F1]
     hurts = [f.removeprefix("fold ") for f, v in diff.items() if v <= -NEGLIGIBLE_F1]
     phrases = [f"{verb} on fold{'s' if len(folds) > 1 else ''} {joined(folds)}"
                for verb, folds in (("helps", helps), ("hurts", hurts)) if folds]
-    return f"{text} ({'light ' + ' and '.join(phrases) if phrases else 'light changes no fold'})"
+    said = (f"dropping {group} " + " and ".join(phrases) if phrases
+            else f"dropping {group} changes no fold")
+    return f"{text} ({said})"
 
 
 def difference_reading(book: float, report: float, lower_is_better: bool) -> str:
