@@ -147,21 +147,21 @@ def protocol_blocks(by_protocol: Mapping[str, Mapping[int, FittedFolds]], *,
         for protocol, by_seed in by_protocol.items()}
 
 
-def above_zero(by_protocol: Mapping[str, Mapping[int, FittedFolds]]) -> dict[tuple[str, int], int]:
-    """(protocol, fold number) -> on how many seeds a model's test MSE on that fold is above
+def above_zero(by_protocol: Mapping[str, Mapping[int, FittedFolds]]
+               ) -> dict[tuple[str, int], list[int]]:
+    """(protocol, fold number) -> the seeds whose model scores a test MSE on that fold above
     that of predicting 0 people on every one of its rows: the failed folds a mean over a
     few seeds hides (a fold where it is only equal is not counted)."""
-    out: dict[tuple[str, int], int] = {}
+    out: dict[tuple[str, int], list[int]] = {}
     for protocol, by_seed in by_protocol.items():
-        for run in by_seed.values():
+        for seed, run in by_seed.items():
             for p in run.predictions:
                 y = p["y_true"].to_numpy(dtype=float)
                 if np.mean((p["y_pred"].to_numpy(dtype=float) - y) ** 2) > np.mean(y ** 2):
-                    key = (protocol, int(p["fold"].iloc[0]))
-                    out[key] = out.get(key, 0) + 1
+                    out.setdefault((protocol, int(p["fold"].iloc[0])), []).append(seed)
     return out
 
 
-def above_zero_by_key(runs: Runs) -> dict[str, dict[tuple[str, int], int]]:
+def above_zero_by_key(runs: Runs) -> dict[str, dict[tuple[str, int], list[int]]]:
     """:func:`above_zero` of every model key."""
     return {key: above_zero(by_protocol) for key, by_protocol in runs.items()}

@@ -189,9 +189,11 @@ def by_seed_reading(scores: Mapping[str, Mapping[int, float]]) -> str:
         up, down = int((table[part] > 0).sum()), int((table[part] < 0).sum())
         return f"{doing} raises the MSE on {up} of {n} seeds and lowers it on {down}"
 
-    return "; ".join(counted(p, doing) for p, doing in (
-        ("stopping on the tail", "stopping on the tail"),
-        ("rows held out", "holding out the validation tail")))
+    parts = (("stopping on the tail", "stopping on the tail"),
+             ("rows held out", "holding out the validation tail"))
+    medians = ", ".join(f"{doing} {table[p].median():+.3f}" for p, doing in parts)
+    return "; ".join(counted(p, doing) for p, doing in parts) + (
+        f"; the medians over the seeds: {medians}")
 
 
 def remainder_reading(finals: Mapping[str, Mapping[int, float]],
@@ -235,10 +237,10 @@ def seed_difference(minuend: Mapping[int, float], subtrahend: Mapping[int, float
         raise ValueError("a paired difference needs the same seeds on both sides")
     mean, two_se = _paired(minuend, subtrahend, seeds)
     part = pd.Series({"difference": mean, "two_se": two_se})
-    said = {"raises the MSE": "raises the MSE", "lowers the MSE": "lowers the MSE",
-            "within the seed spread": "is within the seed spread",
-            "one seed: not judged": "is not judged"}[verdict(mean, two_se)]
-    return f"{_size(part)}, {said}"
+    said = {"raises the MSE": "it raises the MSE", "lowers the MSE": "it lowers the MSE",
+            "within the seed spread": "within the seed spread",
+            "one seed: not judged": "not judged"}[verdict(mean, two_se)]
+    return f"{_size(part)}: {said}"
 
 
 def entry(label: str, config: str, scores: Mapping[str, Mapping[int, float]]) -> dict:

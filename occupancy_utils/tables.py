@@ -60,9 +60,11 @@ def count_of(k: int, n: int, things: str) -> str:
     return f"{'none' if k == 0 else k} of the {n} {things}"
 
 
-def failures_text(failures: Mapping[str, Mapping[tuple[str, int], int]], seeds: int) -> str:
-    """Model key -> (protocol, fold) -> failing seeds, as one clause per model, protocol and
-    fold ("`bnn` (clean) on fold 1 in 1 of 3 seeds"), or "none"."""
-    parts = [f"`{key}` ({protocol}) on fold {fold} in {n} of {seeds} seeds"
-             for key, found in failures.items() for (protocol, fold), n in sorted(found.items())]
+def failures_text(failures: Mapping[str, Mapping[tuple[str, int], Sequence[int]]]) -> str:
+    """Model name -> (protocol, fold) -> failing seeds, one clause each ("bnn, clean
+    protocol, fold 1: seed 2"), or "none"."""
+    parts = [f"{name}, {protocol} protocol, fold {fold}: "
+             f"seed{'s' if len(seeds) > 1 else ''} {joined([str(s) for s in seeds])}"
+             for name, found in failures.items()
+             for (protocol, fold), seeds in sorted(found.items())]
     return "; ".join(parts) or "none"

@@ -286,7 +286,7 @@ def test_seed_difference_pairs_two_final_models():
                           "protocol": ["clean", "clean", "clean", "clean", "report"],
                           "seed": [0, 1, 0, 1, 0], "MSE (argmax)": [0.5, 0.7, 0.2, 0.4, 9.0]})
     assert bnn_findings.seed_difference(table, "a", "b") == (
-        "+0.300 (twice the standard error 0.000), raises the MSE")
+        "+0.300 (twice the standard error 0.000): it raises the MSE")
     with pytest.raises(ValueError, match="no clean-protocol rows for 'c'"):
         bnn_findings.seed_difference(table, "a", "c")
 
@@ -469,8 +469,8 @@ def test_beyond_zero_names_the_folds_and_seeds_worse_than_predicting_zero():
     finals = {"bnn": _final("bnn", {0: [0.0, 0.0], 1: [4.0, 0.0]}, config),
               "bnn_elbo": _final("elbo", {0: [4.0, 4.0], 1: [4.0, 0.0]}, config)}
     assert bnn_findings.beyond_zero(finals) == (
-        "`bnn` (clean) on fold 1 in 1 of 2 seeds; `bnn_elbo` (clean) on fold 1 in 2 of 2 "
-        "seeds; `bnn_elbo` (clean) on fold 2 in 1 of 2 seeds")
+        "bnn, clean protocol, fold 1: seed 1; bnn_elbo, clean protocol, fold 1: seeds 0 and "
+        "1; bnn_elbo, clean protocol, fold 2: seed 0")
     assert bnn_findings.beyond_zero({"bnn": _final("bnn", {0: [0.0, 0.0]}, config)}) == "none"
 
 

@@ -389,6 +389,9 @@ def test_findings_quote_the_tables(two_runs):
     # the same grid both ways: the clean grid's best is not below the report grid's
     assert found["crf_clean_best_vs_report"] == "not below the report grid's best, 0.400"
     assert found["crf_clean_price"] == pytest.approx(0.6 - 0.4)
+    # the parts add up to the price: (0.6 - 0.4) / 4 on each of the four folds
+    assert found["crf_clean_price_folds"] == ("fold 1 +0.050, fold 2 +0.050, fold 3 +0.050, "
+                                              "fold 4 +0.050")
     lower = crf_findings.findings({"report": grid, "clean": grid.assign(mse=grid["mse"] - 0.1)},
                                   final, report, ["CRF", 0.288, 0.53], chosen)
     assert lower["crf_clean_best_vs_report"] == "below the report grid's best, 0.400"
@@ -413,8 +416,8 @@ def test_findings_quote_the_tables(two_runs):
                                                   "correlation of at least 0.3)")
     assert "cannot be judged here" in found["crf_table2_reading"]
     # one seed a side: the paired differences are given but not judged
-    assert found["crf_finals_difference"] == "+0.000 (one seed), is not judged"
-    assert found["crf_decoding_report"].endswith("(one seed), is not judged")
+    assert found["crf_finals_difference"] == "+0.000 (one seed): not judged"
+    assert found["crf_decoding_report"].endswith("(one seed): not judged")
     table = crf_findings.final_table(final, chosen, ["CRF", 0.288, 0.53])
     assert table["mse (report, Table 7)"].notna().sum() == 1
 
@@ -542,9 +545,17 @@ def test_retrain_trains_each_fold_on_its_own_choice(synthetic):
 def test_chunk_finding_verdict_at_its_boundary():
     assert crf_findings.chunk_finding(5, 5).startswith("holds: 50% of")  # at the share: holds
     assert crf_findings.chunk_finding(6, 5).startswith("does not hold: 55% of")
-    assert crf_findings.chunk_finding(0, 3) == ("holds: 0% of the chunk-wise path's 3 label "
+    assert crf_findings.chunk_finding(0, 7) == ("holds: 0% of the chunk-wise path's 7 label "
                                              "changes fall inside chunks")
     assert crf_findings.chunk_finding(0, 0).startswith("cannot be judged")
+    # below FINDING_MIN_CHANGES one change would decide the share
+    few = crf_findings.FINDING_MIN_CHANGES - 1
+    assert crf_findings.chunk_finding(0, few) == (
+        f"cannot be judged here: the chunk-wise path changes label {few} times (the rule "
+        f"needs at least {crf_findings.FINDING_MIN_CHANGES})")
+    assert crf_findings.chunk_finding(0, 1).endswith("changes label 1 time (the rule needs "
+                                                     "at least 5)")
+    assert crf_findings.chunk_finding(0, few + 1).startswith("holds")
     with pytest.raises(ValueError, match="non-negative"):
         crf_findings.chunk_finding(-1, 2)
 

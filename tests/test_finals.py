@@ -147,9 +147,12 @@ def test_above_zero_counts_seeds_worse_than_predicting_zero_on_a_fold():
     good = run([([0, 2], [0, 2]), ([1, 1], [1, 1])])
     equal = run([([0, 2], [0, 0]), ([1, 1], [1, 1])])  # as bad as predicting 0: not counted
     bad = run([([0, 2], [3, 2]), ([1, 1], [3, 3])])
-    counts = finals.above_zero({"clean": {0: good, 1: equal, 2: bad}, "report": {0: bad}})
-    assert counts == {("clean", 1): 1, ("clean", 2): 1, ("report", 1): 1, ("report", 2): 1}
+    counts = finals.above_zero({"clean": {0: good, 1: equal, 2: bad}, "report": {5: bad}})
+    assert counts == {("clean", 1): [2], ("clean", 2): [2], ("report", 1): [5],
+                      ("report", 2): [5]}
     from occupancy_utils import tables
-    assert tables.failures_text({"m": counts}, 3).startswith(
-        "`m` (clean) on fold 1 in 1 of 3 seeds; `m` (clean) on fold 2 in 1 of 3 seeds")
-    assert tables.failures_text({"m": {}}, 3) == "none"
+    assert tables.failures_text({"m": counts}).startswith(
+        "m, clean protocol, fold 1: seed 2; m, clean protocol, fold 2: seed 2")
+    assert tables.failures_text({"m": {("clean", 1): [0, 2]}}) == (
+        "m, clean protocol, fold 1: seeds 0 and 2")
+    assert tables.failures_text({"m": {}}) == "none"
