@@ -282,7 +282,7 @@ def test_table_2_matches_report_rows_by_configuration():
     first = table.iloc[0]  # the report's best: 32, 0.0007, 25
     assert (first["hidden"], first["seq_len"]) == ("32", 25)
     assert first["mse (book)"] == 0.9 and first["book_rank"] == 3
-    assert first["mse difference"] == pytest.approx(0.9 - first["mse (report)"])
+    assert first["mse book - report"] == pytest.approx(0.9 - first["mse (report)"])
     assert table.iloc[3]["mse (book)"] == 0.3  # 128, 0.001, 20 is the report's 4th row
     assert table["mse (book)"].notna().sum() == 2
     top = crf_findings.top_table(grid, report, 2)

@@ -58,8 +58,8 @@ def table_2(grid: pd.DataFrame, report: Mapping[str, Any]) -> pd.DataFrame:
     for metric in ("mse", "f1_macro", "f1_micro"):
         out[f"{metric} (report)"] = rep[metric]
         out[f"{metric} (book)"] = keys.map(book[metric]).to_numpy()
-    out["mse difference"] = out["mse (book)"] - out["mse (report)"]
-    out["book_rank"] = keys.map(book["rank"]).astype("Int64").to_numpy()
+    out["mse book - report"] = out["mse (book)"] - out["mse (report)"]
+    out["book_rank"] = keys.map(book["rank"]).astype("Int64")
     return out
 
 
@@ -75,7 +75,7 @@ def top_table(grid: pd.DataFrame, report: Mapping[str, Any], n: int) -> pd.DataF
     for metric in ("mse", "f1_macro", "f1_micro"):
         out[f"{metric} (book)"] = top[metric]
         out[f"{metric} (report)"] = keys.map(rep[metric]).to_numpy()
-    out["report_rank"] = keys.map(rep["report_rank"]).astype("Int64").to_numpy()
+    out["report_rank"] = keys.map(rep["report_rank"]).astype("Int64")
     return out.reset_index(drop=True)
 
 
