@@ -190,7 +190,8 @@ def by_seed_reading(scores: Mapping[str, Mapping[int, float]]) -> str:
         return f"{doing} raises the MSE on {up} of {n} seeds and lowers it on {down}"
 
     parts = (("stopping on the tail", "stopping on the tail"),
-             ("rows held out", "holding out the validation tail"))
+             ("rows held out", "holding out the validation tail"),
+             ("clean minus report", "both together (clean minus report)"))
     medians = ", ".join(f"{doing} {table[p].median():+.3f}" for p, doing in parts)
     return "; ".join(counted(p, doing) for p, doing in parts) + (
         f"; the medians over the seeds: {medians}")

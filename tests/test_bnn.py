@@ -445,7 +445,7 @@ def test_protocols_reading_counts_each_configuration_once():
         "on 1 of the 2 configurations trained under both protocols the clean protocol's test "
         "MSE is the lower, although it stops on a tail instead of the test part; and under "
         "the report protocol the book's F1 macro is below the report's in 2 of the 3 rows of "
-        "the first table")
+        "the report-protocol table (the report's lr 0.01, 1 x 64 appears twice there)")
     with pytest.raises(ValueError, match="under both protocols"):
         bnn_findings.protocols_reading(report.assign(**{"book MSE": np.nan}), clean)
 

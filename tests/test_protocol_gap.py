@@ -149,7 +149,9 @@ def test_seed_table_and_by_seed_reading_show_one_seeds_failure():
         "stopping on the tail", "difference"] < 0
     assert protocol_gap.by_seed_reading(scores) == (
         "stopping on the tail raises the MSE on 2 of 3 seeds and lowers it on 1; holding out "
-        "the validation tail raises the MSE on 0 of 3 seeds and lowers it on 1; the medians "
-        "over the seeds: stopping on the tail +0.100, holding out the validation tail +0.000")
+        "the validation tail raises the MSE on 0 of 3 seeds and lowers it on 1; both together "
+        "(clean minus report) raises the MSE on 2 of 3 seeds and lowers it on 1; the medians "
+        "over the seeds: stopping on the tail +0.100, holding out the validation tail +0.000, "
+        "both together (clean minus report) +0.100")
     with pytest.raises(ValueError, match="same seeds"):
         protocol_gap.seed_table({**scores, "clean": {0: 0.4}})

@@ -378,7 +378,7 @@ def lead_reading(found: pd.DataFrame) -> str:
             f"configuration's score, so it is a near tie")
     return (f"it leads the next, {config_text(second)} ({float(second['test_mse']):.3f}), by "
             f"{lead:.3f}, {said} (the same trained networks predicting the same test rows "
-            f"again: `book val. MSE` against `book MSE`)")
+            f"again: the column book val. MSE against book MSE)")
 
 
 def people_rows(frame: pd.DataFrame, folds: Sequence[splits.Fold]) -> str:
@@ -405,7 +405,8 @@ def protocols_reading(table_report: pd.DataFrame, table_clean: pd.DataFrame) -> 
     return (f"on {lower} of the {len(both)} configurations trained under both protocols the "
             f"clean protocol's test MSE is the lower, although it stops on a tail instead of "
             f"the test part; and under the report protocol the book's F1 macro is below the "
-            f"report's in {below} of the {len(f1)} rows of the first table")
+            f"report's in {below} of the {len(f1)} rows of the report-protocol table (the "
+            f"report's lr 0.01, 1 x 64 appears twice there)")
 
 
 def beyond_zero(finals: Mapping[str, FinalModel]) -> str:
@@ -423,5 +424,5 @@ def same_model_note(finals: Mapping[str, FinalModel], fold: int) -> str:
     if finals["bnn_selected"].chosen[fold] != finals["bnn"].chosen[fold]:
         return ""
     return (f" On fold {fold} the per-fold choice is the report's configuration, so "
-            f"`bnn_selected` and `bnn` are the same model there: their rows agree and one "
-            f"histogram line hides the other.")
+            f"bnn_selected and bnn under the clean protocol are the same model there: their "
+            f"rows agree and one histogram line hides the other.")
