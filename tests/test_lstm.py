@@ -533,9 +533,17 @@ def test_book_scores_key_the_book_rows_by_protocol():
 
 def test_swap_reading_at_the_collapse_threshold():
     below = lstm_findings.swap_reading(_t6(lstm_findings.F1_COLLAPSE - 0.001), (0.659, 0.133))
-    assert "supports the swapped reading" in below and "0.099" in below
+    assert "supports the swapped reading" in below and "by at most 0.099" in below
     at = lstm_findings.swap_reading(_t6(lstm_findings.F1_COLLAPSE + 1e-9), (0.659, 0.133))
-    assert "cannot be ruled out" in at
+    assert "cannot be ruled out" in at and "under the clean protocol" in at
+    # a rise of F1 under MC dropout is no fall: it supports the swapped reading
+    rise = lstm_findings.swap_reading(_t6(-0.3), (0.659, 0.133))
+    assert "by at most 0.000" in rise and "supports the swapped reading" in rise
+
+
+def test_fixed_lr_text_says_whether_it_is_the_reports_initial_rate():
+    assert lstm_findings.fixed_lr_text(0.0001, 0.0001) == "the report's initial rate"
+    assert lstm_findings.fixed_lr_text(0.01, 0.0001) == "the report's initial rate was 0.0001"
 
 
 def test_majority_reading_boundary():
@@ -615,8 +623,8 @@ def test_gap_scores_reuse_the_finals_and_train_the_held_out_runs(frame):
     assert entries["lstm_classification"]["scores"]["held_out"] == {"0": scores["held_out"][0]}
     # one configuration under both protocols: the paired runs explain the whole finals gap
     text = lstm_findings.gap_remainders({"classification": final, "regression": alone}, entries)
-    assert text.startswith("for classification, between the two protocols' final models")
-    assert re.search(r"so the rest, [+-]0\.000 \(one seed\), is not judged", text)
+    assert text.startswith("for classification, clean minus report, the final models differ")
+    assert text.endswith("so the paired runs, which reuse those final models, are the whole gap")
     assert "regression" not in text
     other = {**same, 2: lstm_study.Config("classification", 10, 1, 4, 0.3, 0.01)}
     odd = {k: {"report": {s: dataclasses.replace(r, chosen=other) for s, r in v["report"].items()}}
@@ -648,8 +656,13 @@ def test_drop_on_errors_tells_a_real_drop_from_none():
     assert drops.loc["MC class frequency (report)", "drop"] == pytest.approx(0.0)
     assert drops.loc["MC class frequency (report)", "shown"] == "no"
     text = lstm_findings.drop_reading(drops)
-    assert text.startswith("with mean softmax it drops (+0.400 from correct to wrong")
-    assert "with MC class frequency (report) no drop can be read (+0.000" in text
+    assert text.startswith("with mean softmax it drops on the wrong predictions (correct "
+                           "minus wrong +0.400")
+    assert ("with MC class frequency (report) no drop can be read (correct minus wrong "
+            "+0.000") in text
+    rises = drops.assign(drop=-0.4, low=-0.45, high=-0.35, shown="no")
+    assert "it rises on the wrong predictions (correct minus wrong -0.400" in (
+        lstm_findings.drop_reading(rises))
     right = frame.assign(y_pred=frame["y_true"], y_pred_freq=frame["y_true"])
     assert lstm_findings.drop_on_errors(right, n_boot=5)["shown"].str.startswith(
         "cannot be judged").all()

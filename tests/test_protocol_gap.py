@@ -112,9 +112,13 @@ def test_remainder_reading_attributes_only_a_rest_beyond_its_spread():
               "clean": {0: 0.35, 1: 0.36}}
     finals = {"report": {0: 0.30, 1: 0.30}, "clean": {0: 0.55, 1: 0.56}}
     assert protocol_gap.remainder_reading(finals, scores) == (
-        "between the two protocols' final models the MSE differs by +0.255; the report's "
+        "clean minus report, the final models differ by +0.255 in MSE; the report's "
         "configuration trained both ways accounts for +0.055, so the rest, +0.200 (twice the "
         "standard error 0.000), comes from the configurations the clean protocol chose")
+    # the same configuration on every fold: the paired runs reuse the finals, no rest at all
+    same = {"report": scores["report"], "clean": scores["clean"]}
+    assert protocol_gap.remainder_reading(same, scores).endswith(
+        "so the paired runs, which reuse those final models, are the whole gap")
     # one seed's failure swings the rest both ways: within the spread, not attributed
     noisy = {"report": {0: 0.30, 1: 2.30}, "clean": {0: 0.85, 1: 0.56}}
     text = protocol_gap.remainder_reading(noisy, scores)
