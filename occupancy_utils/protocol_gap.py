@@ -144,12 +144,14 @@ def reading(table: pd.DataFrame, label: str) -> str:
     stop, rows, both = (by.loc["stopping on the tail"], by.loc["rows held out"],
                         by.loc["clean minus report"])
     size = _size(stop)
+    # "raises/lowers by" takes the size without its sign
+    by = f"{abs(stop['difference']):.3f} ({_spread(stop)})"
     said = {
         "raises the MSE": (f"stopping on the validation tail instead of the test part raises "
-                           f"the MSE by {size}, so stopping on the test part flattered its "
+                           f"the MSE by {by}, so stopping on the test part flattered its "
                            f"numbers"),
         "lowers the MSE": (f"stopping on the validation tail instead of the test part lowers "
-                           f"the MSE by {size}, so stopping on the test part did not flatter "
+                           f"the MSE by {by}, so stopping on the test part did not flatter "
                            f"it"),
         "within the seed spread": (f"what stopping on the validation tail instead of the "
                                    f"test part did to the MSE, {size}, is within the seed "

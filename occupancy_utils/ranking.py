@@ -29,6 +29,8 @@ import numpy as np
 import pandas as pd
 from scipy.stats import kendalltau
 
+from .tables import joined
+
 #: Readings are 30 s apart: a block of 60 is half an hour, about one stay in the room.
 BLOCK = 60
 LEVEL = 0.95
@@ -164,13 +166,32 @@ def recommend(table: pd.DataFrame, seconds: Mapping[str, float]) -> dict[str, ob
     ``seconds`` holds each model's training plus prediction time; a tied model
     without a time is not recommended.
     """
-    tied = [m for m in tied_with_best(table) if m in seconds]
+    every = tied_with_best(table)
+    tied = [m for m in every if m in seconds]
     if not tied:
         raise ValueError("no model tied with the best has a measured time")
     choice = min(tied, key=lambda m: (seconds[m], m))
     row = table.set_index("model").loc[choice]
     return {"model": choice, "mse": float(row["mse"]), "seconds": float(seconds[choice]),
-            "tied": tied, "n_tied": len(tied)}
+            "tied": tied, "n_tied": len(every),
+            "untimed": [m for m in every if m not in seconds]}
+
+
+def recommend_reading(choice: Mapping[str, object], labels: Mapping[str, str]) -> str:
+    """:func:`recommend` in words: how many models the ranking does not call worse (the
+    best included), which of them have no stored time and so cannot be recommended, and
+    the cheapest of the rest."""
+    untimed = [labels.get(m, m) for m in choice["untimed"]]
+    n = int(choice["n_tied"])
+    text = (f"among the {n} model{'s' if n > 1 else ''} the ranking does not call worse (the "
+            f"best included)")
+    if untimed:
+        text += (f", {joined(untimed)} {'has' if len(untimed) == 1 else 'have'} no stored "
+                 f"search time and cannot be recommended;")
+    else:
+        text += ","
+    label = labels.get(str(choice["model"]), str(choice["model"]))
+    return f"{text} the cheapest to tune, train and run is {label}"
 
 
 def labelled(table: pd.DataFrame, labels: Mapping[str, str]) -> pd.DataFrame:

@@ -189,6 +189,24 @@ def fewer_false_occupied(fp: pd.DataFrame) -> pd.Series:
     return (fp[min(fp.columns)] - fp[max(fp.columns)]).rename("change")
 
 
+def false_occupied_reading(change: pd.Series, labels: Mapping[str, str], coverage: float) -> str:
+    """:func:`fewer_false_occupied` in words, by the sign of each model's change: the largest
+    fall and how many models' rates fall, or that none does. Each model's rate is on the
+    rows that model keeps, so the models are not compared on the same rows."""
+    change = change.dropna()
+    if change.empty:
+        raise ValueError("no model's false-occupied rate to read")
+    falls = change[change < 0]
+    kept = f"keeping only the {coverage:.0%} most confident rows"
+    if falls.empty:
+        return (f"{kept} lowers no model's false-occupied rate (the smallest change is "
+                f"{change.min():+.3f})")
+    best = falls.idxmin()
+    return (f"{kept} lowers the false-occupied rate of {labels.get(best, best)} by "
+            f"{-falls.min():.3f} (absolute), the largest fall among the models, each on the "
+            f"rows it keeps; the rate falls for {len(falls)} of the {len(change)} models")
+
+
 def uncertainty_edge(aurc: pd.DataFrame, baselines: Iterable[str]) -> dict[str, object]:
     """Among the deep models and among the baselines: the lowest mean MSE over the
     coverages on the rows kept (what a user who abstains meets) and that model's ratio to
@@ -255,9 +273,9 @@ def calibration_edge_reading(edge: pd.DataFrame, labels: Mapping[str, str]) -> s
                 "worse": f"the baseline is better ({base})",
                 "indistinguishable": f"the best deep model ({deep}) and the best baseline "
                                      f"({base}) cannot be told apart"}[r["deep model is"]]
-        parts.append(f"by {r['score']}, {what}: {r['deep']:.3f} against {r['baseline']:.3f}, "
-                     f"a difference of {r['difference']:+.3f} ({ranking.LEVEL:.0%} interval "
-                     f"{r['low']:+.3f} to {r['high']:+.3f})")
+        parts.append(f"by {r['score']}, {what}: deep {r['deep']:.3f} against baseline "
+                     f"{r['baseline']:.3f}, deep minus baseline {r['difference']:+.3f} "
+                     f"({ranking.LEVEL:.0%} interval {r['low']:+.3f} to {r['high']:+.3f})")
     return "; ".join(parts)
 
 

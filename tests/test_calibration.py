@@ -191,7 +191,9 @@ def test_calibration_edge_pairs_the_best_of_each_group_per_score():
     assert top["deep"] == pytest.approx(0.06) and top["baseline"] < 0.02
     assert top["deep model is"] == "worse"
     text = uncertainty_value.calibration_edge_reading(edge, {"deep": "Deep"})
-    assert text.startswith("by NLL, the deep model is better (Deep): ")
+    assert text.startswith("by NLL, the deep model is better (Deep): deep ")
+    assert ("; by top-label ECE, the baseline is better (uniform): deep 0.060 against "
+            "baseline") in text
     with pytest.raises(ValueError, match="no baseline model"):
         uncertainty_value.calibration_edge(prob, calib, [], n_boot=5)
 

@@ -57,10 +57,13 @@ def test_verdict_boundaries_and_the_reading():
     text = protocol_gap.reading(protocol_gap.decompose(flat), "CRF")
     assert "so stopping on the test part flattered its numbers" in text
     assert text.startswith("CRF: stopping on the validation tail instead of the test part "
-                           "raises the MSE by +0.105")
+                           "raises the MSE by 0.105 (twice the standard error")
     fair = {"report": {0: 0.30, 1: 0.30}, "held_out": {0: 0.40, 1: 0.42},
             "clean": {0: 0.30, 1: 0.31}}
-    assert "did not flatter it" in protocol_gap.reading(protocol_gap.decompose(fair), "BNN")
+    fair_text = protocol_gap.reading(protocol_gap.decompose(fair), "BNN")
+    assert "did not flatter it" in fair_text
+    # "lowers by" takes the size without its sign: no "lowers the MSE by -0.105"
+    assert "lowers the MSE by 0.105 (" in fair_text and "by -" not in fair_text
     assert "raises it" in protocol_gap.reading(protocol_gap.decompose(fair), "BNN")
 
 

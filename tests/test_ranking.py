@@ -174,3 +174,18 @@ def test_a_claimed_order_holds_is_reversed_or_cannot_be_told_apart():
     assert "than same is not shown, the two cannot be told apart" in text
     with pytest.raises(ValueError, match="no losses for lstm"):
         ranking.ordered_pairs(losses, [("lstm", "good")])
+
+
+def test_recommend_reading_counts_every_tied_model_and_names_the_untimed():
+    table = pd.DataFrame({"model": ["deep", "tree", "linear", "zero"],
+                          "mse": [0.30, 0.31, 0.33, 0.9],
+                          "verdict": ["best", "indistinguishable", "indistinguishable", "worse"]})
+    rec = ranking.recommend(table, {"tree": 4.0, "linear": 9.0, "zero": 0.0})
+    assert rec["n_tied"] == 3 and rec["untimed"] == ["deep"] and rec["model"] == "tree"
+    assert ranking.recommend_reading(rec, {"deep": "LSTM", "tree": "forest"}) == (
+        "among the 3 models the ranking does not call worse (the best included), LSTM has no "
+        "stored search time and cannot be recommended; the cheapest to tune, train and run "
+        "is forest")
+    timed = ranking.recommend(table, {"deep": 300.0, "tree": 4.0, "linear": 9.0})
+    assert ranking.recommend_reading(timed, {}).endswith(
+        "(the best included), the cheapest to tune, train and run is tree")

@@ -51,3 +51,21 @@ def test_decomposition_adds_up_and_bounds_hold():
 def test_bad_input_is_named(bad, match):
     with pytest.raises(ValueError, match=match):
         u.decompose(bad)
+
+
+def test_false_occupied_reading_by_the_sign_of_each_change():
+    import pandas as pd
+
+    from occupancy_utils import uncertainty_value
+
+    change = pd.Series({"a": -0.2, "b": 0.01, "c": -0.05, "d": float("nan")})
+    assert uncertainty_value.false_occupied_reading(change, {"a": "A"}, 0.5) == (
+        "keeping only the 50% most confident rows lowers the false-occupied rate of A by "
+        "0.200 (absolute), the largest fall among the models, each on the rows it keeps; the "
+        "rate falls for 2 of the 3 models")
+    assert uncertainty_value.false_occupied_reading(pd.Series({"a": 0.0, "b": 0.01}), {},
+                                                    0.5) == (
+        "keeping only the 50% most confident rows lowers no model's false-occupied rate (the "
+        "smallest change is +0.000)")
+    with pytest.raises(ValueError, match="no model"):
+        uncertainty_value.false_occupied_reading(pd.Series({"a": float("nan")}), {}, 0.5)
