@@ -457,8 +457,9 @@ def majority_reading(share_fold1: float, share_all: float | None = None) -> str:
 
 def gap_remainders(finals: Mapping[str, Final], entries: Mapping[str, Mapping]) -> str:
     """For each variant with a ``protocol_gap`` entry
-    (:func:`~occupancy_utils.lstm_finals.protocol_gaps`, keyed by its dropout-off model): how much of its Table 5 gap (clean
-    minus report, dropout off) the paired runs of the report's configuration explain
+    (:func:`~occupancy_utils.lstm_finals.protocol_gaps`, keyed by its dropout-off model):
+    how much of its Table 5 gap (clean minus report, dropout off) the paired runs of the
+    report's configuration explain
     (:func:`~occupancy_utils.protocol_gap.remainder_reading`, paired by seed)."""
     parts = []
     for variant, final in finals.items():
