@@ -69,3 +69,19 @@ def test_false_occupied_reading_by_the_sign_of_each_change():
         "smallest change is +0.000)")
     with pytest.raises(ValueError, match="no model"):
         uncertainty_value.false_occupied_reading(pd.Series({"a": float("nan")}), {}, 0.5)
+
+
+def test_aurc_reading_picks_the_lowest_kept_mse_not_the_lowest_ratio():
+    import pandas as pd
+
+    from occupancy_utils import uncertainty_value
+
+    aurc = pd.DataFrame({"model": ["weak", "strong"],
+                         "mse (mean over coverage)": [0.20, 0.10],
+                         "mse ratio": [0.17, 0.50], "f1_macro ratio": [1.2, 0.9]})
+    assert uncertainty_value.aurc_reading(aurc, {"strong": "S"}) == (
+        "for 2 of the 2 models keeping the most confident rows lowers the mean MSE below the "
+        "all-rows MSE, and for 1 of them it raises the mean F1 macro; the lowest mean MSE on "
+        "the rows kept is S's, 0.100 (0.50 times its all-rows MSE)")
+    with pytest.raises(ValueError, match="no model can abstain"):
+        uncertainty_value.aurc_reading(aurc.iloc[:0], {})
