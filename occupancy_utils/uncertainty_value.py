@@ -176,8 +176,8 @@ def entropy_mi_reading(paired: pd.DataFrame) -> str:
     return (f"of the {len(paired)} models with both scores, the entropy flags the errors "
             f"better beyond the interval for {count['entropy']}, the mutual information for "
             f"{count['mutual information']}, and {count['indistinguishable']} cannot be told "
-            f"apart; for {below} the mutual information ranks the errors below the correct "
-            f"rows (an AUROC under 0.5, worse than chance)")
+            f"apart; for {below} the mutual information's AUROC is under 0.5 (a point "
+            f"estimate: below chance, with no interval of its own)")
 
 
 def fewer_false_occupied(fp: pd.DataFrame) -> pd.Series:
