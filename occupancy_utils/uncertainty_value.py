@@ -19,6 +19,7 @@ import pandas as pd
 from . import calibration, ranking, selective
 from .experiment import PROBA_COLUMNS
 from .selective import DEFAULT_COVERAGES
+from .tables import plural
 
 
 def confidence(rows: pd.DataFrame) -> np.ndarray:
@@ -173,7 +174,7 @@ def entropy_mi_reading(paired: pd.DataFrame) -> str:
     count = {k: int((paired["better"] == k).sum())
              for k in ("entropy", "mutual information", "indistinguishable")}
     below = int((paired["mutual information"] < 0.5).sum())
-    return (f"of the {len(paired)} models with both scores, the entropy flags the errors "
+    return (f"of the {plural(len(paired), 'model')} with both scores, the entropy flags the errors "
             f"better beyond the interval for {count['entropy']}, the mutual information for "
             f"{count['mutual information']}, and {count['indistinguishable']} cannot be told "
             f"apart; for {below} the mutual information's AUROC is under 0.5 (a point "

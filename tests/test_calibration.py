@@ -404,6 +404,6 @@ def test_entropy_against_mi_paired_needs_the_interval_to_exclude_zero():
                                                 n_boot=50)
     assert same.loc[0, "better"] == "indistinguishable"
     text = uncertainty_value.entropy_mi_reading(paired)
-    assert text.startswith("of the 1 models with both scores, the entropy flags the errors "
+    assert text.startswith("of the 1 model with both scores, the entropy flags the errors "
                            "better beyond the interval for 1")
     assert uncertainty_value.entropy_mi_reading(paired.iloc[:0]) == "no model has both scores"
