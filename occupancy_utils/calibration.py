@@ -219,21 +219,27 @@ def paired_verdict(low: float, high: float) -> str:
     return "better" if high < 0 else "worse" if low > 0 else "indistinguishable"
 
 
-#: A Gaussian band is read as about right when its ±2σ coverage lies within this of the
-#: nominal 95.4 %.
+#: A Gaussian band is read as about right when its ±1σ and ±2σ coverages lie within this
+#: of the nominal 68.3 % and 95.4 %.
 BAND_TOLERANCE = 0.05
 
 
-def band_reading(coverage_2sigma: float) -> str:
-    """Whether a regression's ±2σ band is too narrow against the nominal coverage of a
-    Gaussian, by :data:`BAND_TOLERANCE`, or about right (with the nominal 95.4 % and this
-    tolerance, no coverage is high enough to call the band too wide)."""
-    if not 0 <= coverage_2sigma <= 1:
-        raise ValueError(f"a coverage must lie in [0, 1], got {coverage_2sigma}")
-    nominal = nominal_coverage(2)
-    if coverage_2sigma < nominal - BAND_TOLERANCE:
+def band_reading(coverage_1sigma: float, coverage_2sigma: float) -> str:
+    """Whether a regression's Gaussian band is too narrow, too wide or about right against
+    the nominal coverages of a Gaussian, by :data:`BAND_TOLERANCE`: too narrow when either
+    the ±1σ or the ±2σ coverage falls short of its nominal value by more than that, too
+    wide when the ±1σ coverage exceeds its nominal 68.3 % by more (the ±2σ one, nominal
+    95.4 %, cannot exceed it by that much)."""
+    for c in (coverage_1sigma, coverage_2sigma):
+        if not 0 <= c <= 1:
+            raise ValueError(f"a coverage must lie in [0, 1], got {c}")
+    short = [k for k, c in ((1, coverage_1sigma), (2, coverage_2sigma))
+             if c < nominal_coverage(k) - BAND_TOLERANCE]
+    if short:
         return "too narrow: fewer rows fall inside than it claims"
-    return "about right (within the tolerance of the nominal coverage)"
+    if coverage_1sigma > nominal_coverage(1) + BAND_TOLERANCE:
+        return "too wide: more rows fall inside ±1σ than it claims"
+    return "about right (within the tolerance of the nominal coverages)"
 
 
 def nominal_coverage(k: float) -> float:

@@ -377,14 +377,18 @@ def test_paired_verdict_at_its_boundaries():
         calibration.paired_verdict(0.3, 0.2)
 
 
-def test_band_reading_against_the_nominal_coverage():
-    nominal = calibration.nominal_coverage(2)
-    assert nominal == pytest.approx(0.9545, abs=1e-4)
-    assert calibration.band_reading(0.692).startswith("too narrow")
-    assert calibration.band_reading(nominal - calibration.BAND_TOLERANCE).startswith("about")
-    assert calibration.band_reading(0.99).startswith("about right")
+def test_band_reading_against_the_nominal_coverages():
+    one, two = calibration.nominal_coverage(1), calibration.nominal_coverage(2)
+    assert (one, two) == (pytest.approx(0.6827, abs=1e-4), pytest.approx(0.9545, abs=1e-4))
+    tol = calibration.BAND_TOLERANCE
+    assert calibration.band_reading(one, 0.692).startswith("too narrow")
+    assert calibration.band_reading(one, two - tol).startswith("about")  # at the tolerance
+    assert calibration.band_reading(one - tol - 0.01, two).startswith("too narrow")
+    assert calibration.band_reading(one + tol, 0.99).startswith("about right")
+    # a ±1σ band holding nearly every row is too wide, whatever the ±2σ coverage says
+    assert calibration.band_reading(0.95, 1.0).startswith("too wide")
     with pytest.raises(ValueError, match="coverage"):
-        calibration.band_reading(1.2)
+        calibration.band_reading(0.5, 1.2)
 
 
 def test_entropy_against_mi_paired_needs_the_interval_to_exclude_zero():
