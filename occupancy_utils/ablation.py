@@ -154,6 +154,12 @@ def permutation_importance(frame: pd.DataFrame, folds: Sequence[splits.Fold], ru
 # -- where could the report's numbers come from? --------------------------------------------
 
 
+def holdout_start(n_rows: int, holdout: float) -> int:
+    """Where the chronological hold-out's test part starts: after the first ``1 - holdout``
+    of the rows."""
+    return int(round(n_rows * (1 - holdout)))
+
+
 def protocol_comparison(frame: pd.DataFrame, sets: Mapping[str, Sequence[str]], *,
                         random_state: int, n_estimators: int, holdout: float,
                         shuffled_folds: int, n_jobs: int = 1,
@@ -175,7 +181,7 @@ def protocol_comparison(frame: pd.DataFrame, sets: Mapping[str, Sequence[str]], 
     if not isinstance(shuffled_folds, int) or shuffled_folds < 2:
         raise ValueError(f"shuffled_folds must be an integer >= 2, got {shuffled_folds!r}")
     y = frame[TARGET].to_numpy()
-    n_train = int(round(len(frame) * (1 - holdout)))
+    n_train = holdout_start(len(frame), holdout)
     schemes = {
         f"shuffled {shuffled_folds}-fold (pooled)": list(
             KFold(shuffled_folds, shuffle=True, random_state=random_state).split(frame)),

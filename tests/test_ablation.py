@@ -265,3 +265,22 @@ def test_difference_reading_at_its_threshold():
     assert ablation_findings.difference_reading(0.3 + eps / 2, 0.3, True).startswith(
         "the same to within")
     assert ablation_findings.difference_reading(0.3, 0.3 + eps, True).startswith("better by")
+
+
+def test_holdout_cap_names_the_counts_the_test_part_lacks():
+    y = np.array([0, 1, 2, 3, 0, 0, 2, 3, 0, 2])
+    # the last 40 %: rows 6-9, counts 2, 3, 0, 2: no 1
+    assert ablation_findings.holdout_cap(y, 0.4) == (
+        "its test part has no reading of count 1, so its F1 macro is at most 0.75")
+    assert ablation_findings.holdout_cap(y, 0.2) == (
+        "its test part has no reading of counts 1 and 3, so its F1 macro is at most 0.50")
+    assert ablation_findings.holdout_cap(np.array([0, 1, 2, 3] * 3), 0.4) == (
+        "its test part holds every count")
+
+
+def test_with_report_row_puts_the_reports_values_under_each_set():
+    protocols = pd.DataFrame({"all features": [0.99, 0.5], "without light": [0.98, 0.35]},
+                             index=["shuffled", "hold-out"])
+    out = ablation_findings.with_report_row(protocols, {"all features": 0.98})
+    assert out.loc["report (scheme not stated)", "all features"] == 0.98
+    assert np.isnan(out.loc["report (scheme not stated)", "without light"])

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from .. import metrics
-from ..ablation import ForestRun
+from ..ablation import ForestRun, holdout_start
 from ..tables import joined
 
 
@@ -206,3 +206,22 @@ def difference_reading(book: float, report: float, lower_is_better: bool) -> str
     better = diff < 0 if lower_is_better else diff > 0
     return f"{'better' if better else 'worse'} by {abs(diff):.3f} ({book:.3f} against {report:.3f})"
 
+
+def holdout_cap(y: np.ndarray, holdout: float) -> str:
+    """The counts the chronological hold-out's test part lacks, and the ceiling that puts on
+    its F1 macro (a count with no reading scores 0 in the macro average)."""
+    test = np.asarray(y)[holdout_start(len(y), holdout):]
+    absent = [c for c in metrics.LABELS if c not in set(test.tolist())]
+    if not absent:
+        return "its test part holds every count"
+    cap = (len(metrics.LABELS) - len(absent)) / len(metrics.LABELS)
+    return (f"its test part has no reading of count{'s' if len(absent) > 1 else ''} "
+            f"{joined([str(c) for c in absent])}, so its F1 macro is at most {cap:.2f}")
+
+
+def with_report_row(protocols: pd.DataFrame, report_f1: Mapping[str, float]) -> pd.DataFrame:
+    """The protocol comparison with the report's two F1 values as a last row (its
+    validation scheme is not stated)."""
+    row = pd.DataFrame([{name: report_f1.get(name, np.nan) for name in protocols.columns}],
+                       index=["report (scheme not stated)"])
+    return pd.concat([protocols, row])
