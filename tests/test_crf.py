@@ -10,17 +10,9 @@ import pandas as pd
 import pytest
 import torch
 
-from occupancy_utils import (
-    crf_finals,
-    crf_study,
-    data,
-    experiment,
-    finals,
-    results,
-    splits,
-    training,
-)
+from occupancy_utils import crf_finals, crf_study, data, experiment, results, splits, training
 from occupancy_utils.figures import crf as crf_figures
+from occupancy_utils.finals import assemble, predictions_frame
 from occupancy_utils.findings import crf as crf_findings
 from occupancy_utils.models.crf import MLPCRF, MLPCRFStack, parse_layout
 from occupancy_utils.rng import seed_all
@@ -339,7 +331,7 @@ def test_each_fold_chooses_on_its_own_validation_tail_under_clean():
 def test_results_follow_the_shared_schema(two_runs, tmp_path, monkeypatch):
     runs = two_runs[0]
     chosen = {"clean": {r.fold: {"hidden": "16", "lr": 0.01, "seq_len": 10} for r in runs}}
-    final = finals.assemble({("clean", 3): [crf_finals.fold_fit(r) for r in runs]}, chosen)
+    final = assemble({("clean", 3): [crf_finals.fold_fit(r) for r in runs]}, chosen)
     payload = crf_finals.results_payload(final, profile="quick", elapsed_seconds=1.0,
                                         search_seconds={"clean": 2.0}, settings={})
     model = payload["models"]["crf"]
@@ -350,7 +342,7 @@ def test_results_follow_the_shared_schema(two_runs, tmp_path, monkeypatch):
     assert payload["elapsed_seconds"] == 1.0 and model["probabilistic"] is False
     assert block["chosen"] == {str(r.fold): chosen["clean"][r.fold] for r in runs}
     assert block["selected_by"] == "each fold's own validation MSE (nested)"
-    frame = finals.predictions_frame(final)
+    frame = predictions_frame(final)
     assert {"model", "protocol", "seed", "fold", "position", "y_true", "y_pred"} <= set(frame)
     assert set(frame["model"]) == set(crf_study.MODEL_KEYS.values())
     monkeypatch.setattr(results, "results_dir", lambda profile: tmp_path)
