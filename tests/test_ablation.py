@@ -219,7 +219,7 @@ def test_fold_story_names_the_group_whose_removal_helps_most_at_its_threshold():
     per_fold = pd.DataFrame({"fold 1": [0.3, 0.9, 0.3 + eps, 0.3]}, index=list(runs))
     story = ablation_findings.fold_story(runs, per_fold, 1)
     assert story["culprit"] == "temperature" and story["false_occupied"] == 1.0
-    assert story["culprit_text"].endswith("*temperature*: the forest without it scores "
+    assert story["culprit_text"].endswith("temperature: the forest without it scores "
                                           f"{0.3 + eps:.3f} on fold 1 and calls 50% of its "
                                           "empty-room readings occupied")
     assert story["light_text"] == ("light alone scores 0.900 on fold 1 and calls 0% of its "

@@ -153,7 +153,7 @@ def fold_story(runs: Mapping[str, ForestRun], per_fold: pd.DataFrame, fold_numbe
         name = gain.idxmax()
         culprit = name.removeprefix("without ")
         culprit_text = (f"the group whose removal helps fold {fold_number} most is "
-                        f"*{culprit}*: the forest without it {scored(name)}")
+                        f"{culprit}: the forest without it {scored(name)}")
     else:
         culprit, culprit_text = "none", f"removing no single group helps fold {fold_number}"
     return {"culprit": culprit, "culprit_text": culprit_text,
