@@ -330,3 +330,12 @@ def most_correlated_reading(by_group: pd.Series, claimed: str) -> str:
     how = "holds" if lead >= CLEAR_LEAD else "holds only narrowly"
     return (f"{how} for the groups' mean correlations: {claimed} {ranked.iloc[0]:.3f}, "
             f"{ranked.index[1]} next with {ranked.iloc[1]:.3f}")
+
+
+def occupied_breakdown(part: pd.Series) -> str:
+    """A fold part's occupied readings by count, from a row of
+    :func:`~occupancy_utils.splits.fold_table` ("38 of count 2 and 2 of count 3"): a
+    count with few readings weighs a quarter of that part's F1 macro all the same."""
+    counts = [(c, int(part.get(f"class {c}", 0))) for c in (1, 2, 3)]
+    present = [f"{n} of count {c}" for c, n in counts if n > 0]
+    return joined(present) if present else "none"

@@ -193,3 +193,9 @@ def test_most_correlated_reading_at_the_top_and_below():
     assert eda.most_correlated_reading(clear, "light").startswith("holds for")
     with pytest.raises(ValueError, match="'sound'"):
         eda.most_correlated_reading(by_group, "sound")
+
+
+def test_occupied_breakdown_lists_the_counts_present():
+    row = pd.Series({"class 0": 1751, "class 1": 0, "class 2": 38, "class 3": 2})
+    assert eda.occupied_breakdown(row) == "38 of count 2 and 2 of count 3"
+    assert eda.occupied_breakdown(pd.Series({"class 0": 5, "class 1": 0})) == "none"
