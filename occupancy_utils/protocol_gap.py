@@ -193,7 +193,7 @@ def by_seed_reading(scores: Mapping[str, Mapping[int, float]]) -> str:
 
     parts = (("stopping on the tail", "stopping on the tail"),
              ("rows held out", "holding out the validation tail"),
-             ("clean minus report", "both together (clean minus report)"))
+             ("clean minus report", "clean minus report"))
     medians = ", ".join(f"{doing} {table[p].median():+.3f}" for p, doing in parts)
     return "; ".join(counted(p, doing) for p, doing in parts) + (
         f"; the medians over the seeds: {medians}")
@@ -247,7 +247,10 @@ def seed_difference(minuend: Mapping[int, float], subtrahend: Mapping[int, float
     said = {"raises the MSE": "it raises the MSE", "lowers the MSE": "it lowers the MSE",
             "within the seed spread": "within the seed spread",
             "one seed: not judged": "not judged"}[verdict(mean, two_se)]
-    return f"{_size(part)}: {said}"
+    if len(seeds) == 1:
+        return f"{_size(part)}: {said}"
+    above = sum(minuend[s] > subtrahend[s] for s in seeds)
+    return f"{_size(part)}: {said}; above 0 on {above} of {len(seeds)} seeds"
 
 
 def entry(label: str, config: str, scores: Mapping[str, Mapping[int, float]]) -> dict:

@@ -135,9 +135,9 @@ def test_remainder_reading_attributes_only_a_rest_beyond_its_spread():
 
 def test_seed_difference_reads_any_paired_runs():
     assert protocol_gap.seed_difference({0: 0.5, 1: 0.7}, {0: 0.2, 1: 0.4}) == (
-        "+0.300 (twice the standard error 0.000): it raises the MSE")
+        "+0.300 (twice the standard error 0.000): it raises the MSE; above 0 on 2 of 2 seeds")
     assert protocol_gap.seed_difference({0: 0.1, 1: 0.5}, {0: 0.2, 1: 0.2}).endswith(
-        ": within the seed spread")
+        ": within the seed spread; above 0 on 1 of 2 seeds")
     assert protocol_gap.seed_difference({0: 0.1}, {0: 0.2}) == (
         "-0.100 (one seed): not judged")
     with pytest.raises(ValueError, match="same seeds"):
@@ -156,9 +156,9 @@ def test_seed_table_and_by_seed_reading_show_one_seeds_failure():
         "stopping on the tail", "difference"] < 0
     assert protocol_gap.by_seed_reading(scores) == (
         "stopping on the tail raises the MSE on 2 of 3 seeds and lowers it on 1; holding out "
-        "the validation tail raises the MSE on 0 of 3 seeds and lowers it on 1; both together "
-        "(clean minus report) raises the MSE on 2 of 3 seeds and lowers it on 1; the medians "
-        "over the seeds: stopping on the tail +0.100, holding out the validation tail +0.000, "
-        "both together (clean minus report) +0.100")
+        "the validation tail raises the MSE on 0 of 3 seeds and lowers it on 1; clean minus "
+        "report raises the MSE on 2 of 3 seeds and lowers it on 1; the medians over the seeds: "
+        "stopping on the tail +0.100, holding out the validation tail +0.000, clean minus "
+        "report +0.100")
     with pytest.raises(ValueError, match="same seeds"):
         protocol_gap.seed_table({**scores, "clean": {0: 0.4}})
