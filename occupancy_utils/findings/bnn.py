@@ -242,9 +242,10 @@ def uncertainty_verdicts(sigma_ratio: float, mi_share: float, confidence_std: fl
     """
     still = sigma_moved < SIGMA_MOVED_SMALL
     if still:
-        sigma = (f"shows the initialisation, not the data: in every layer the median standard "
-                 f"deviation is within {SIGMA_MOVED_SMALL:.0%} of the value training "
-                 f"started it at, so the posterior says nothing about what the data taught")
+        sigma = (f"shows the initialisation in its spread: in every layer the median "
+                 f"standard deviation is within {SIGMA_MOVED_SMALL:.0%} of the value training "
+                 f"started it at, so the spread of the weights says nothing about what the "
+                 f"data taught (the means did move)")
     elif sigma_ratio < SIGMA_RATIO_SMALL:
         sigma = "is small: every weight sample is nearly the same network"
     else:
