@@ -109,13 +109,19 @@ def decompose(scores: Mapping[str, Mapping[int, float]]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def mean_and_spread(differences: Sequence[float]) -> tuple[float, float]:
+    """The mean of paired differences and twice its standard error (NaN with one
+    difference): the spread every paired verdict of the book is read against."""
+    d = np.asarray(differences, dtype=float)
+    two_se = 2 * float(d.std(ddof=1) / np.sqrt(len(d))) if len(d) > 1 else float("nan")
+    return float(d.mean()), two_se
+
+
 def _paired(minuend: Mapping[int, float], subtrahend: Mapping[int, float],
             seeds: Sequence[int]) -> tuple[float, float]:
     """The mean over ``seeds`` of ``minuend - subtrahend`` and twice its standard error
     (NaN with one seed)."""
-    d = np.array([minuend[s] - subtrahend[s] for s in seeds], dtype=float)
-    two_se = 2 * float(d.std(ddof=1) / np.sqrt(len(d))) if len(d) > 1 else float("nan")
-    return float(d.mean()), two_se
+    return mean_and_spread([minuend[s] - subtrahend[s] for s in seeds])
 
 
 def _spread(part: pd.Series) -> str:

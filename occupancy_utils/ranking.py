@@ -29,7 +29,7 @@ import numpy as np
 import pandas as pd
 from scipy.stats import kendalltau
 
-from .tables import joined
+from .tables import joined, plural
 
 #: Readings are 30 s apart: a block of 60 is half an hour, about one stay in the room.
 BLOCK = 60
@@ -183,8 +183,7 @@ def recommend_reading(choice: Mapping[str, object], labels: Mapping[str, str]) -
     the cheapest of the rest."""
     untimed = [labels.get(m, m) for m in choice["untimed"]]
     n = int(choice["n_tied"])
-    text = (f"among the {n} model{'s' if n > 1 else ''} the ranking does not call worse (the "
-            f"best included)")
+    text = f"among the {plural(n, 'model')} the ranking does not call worse (the best included)"
     if untimed:
         text += (f", {joined(untimed)} {'has' if len(untimed) == 1 else 'have'} no stored "
                  f"search time and cannot be recommended;")

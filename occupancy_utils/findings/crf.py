@@ -210,13 +210,18 @@ def choice_table(chosen: Mapping[str, Mapping[int, Mapping[str, Any]]]) -> pd.Da
     return nested.agreement_table({f"{p} protocol": by_fold for p, by_fold in chosen.items()})
 
 
+def _row(table: pd.DataFrame, params: Mapping[str, Any]) -> pd.Series:
+    """The grid table's row of one configuration."""
+    return table.loc[_key(table) == _key(pd.DataFrame([params])).iloc[0]].iloc[0]
+
+
 def chosen_scores(table: pd.DataFrame, chosen: Mapping[int, Mapping[str, Any]]
                   ) -> dict[str, float]:
     """The search's own scores of each fold's choice on that fold, averaged over the folds:
     ``val_mse`` on the validation tails (what chose them), ``test_mse`` on the test parts."""
     val, test = [], []
     for k, params in sorted(chosen.items()):  # fold k's scores sit at position k - 1
-        row = table.loc[_key(table) == _key(pd.DataFrame([params])).iloc[0]].iloc[0]
+        row = _row(table, params)
         val.append(float(row["val_mse_folds"][k - 1]))
         test.append(float(row[f"mse_fold{k}"]))
     return {"val_mse": float(np.mean(val)), "test_mse": float(np.mean(test))}
@@ -231,7 +236,7 @@ def price_by_fold(table: pd.DataFrame, chosen: Mapping[int, Mapping[str, Any]]) 
     n = len(chosen)
     parts = []
     for k, params in sorted(chosen.items()):
-        row = table.loc[_key(table) == _key(pd.DataFrame([params])).iloc[0]].iloc[0]
+        row = _row(table, params)
         cost = (float(row[f"mse_fold{k}"]) - float(best[f"mse_fold{k}"])) / n
         parts.append(f"fold {k} {cost:+.3f}")
     return ", ".join(parts)

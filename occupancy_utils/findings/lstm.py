@@ -43,8 +43,7 @@ def structure_reading(found: Search, reported: Mapping[str, Any],
         return f"the report's structure ({label}) is not in this profile's grid"
     mine, best = match.iloc[0], ranked.iloc[0]
     diffs = np.asarray(mine["fold_mse"], dtype=float) - np.asarray(best["fold_mse"], dtype=float)
-    mean = float(diffs.mean())
-    two_se = float(2 * diffs.std(ddof=1) / np.sqrt(len(diffs))) if len(diffs) > 1 else np.nan
+    mean, two_se = protocol_gap.mean_and_spread(diffs)
     if match.index[0] == 0:
         return f"the report's structure ({label}) is the winner here too"
     verdict = ("loses by more than that spread" if np.isfinite(two_se) and mean > two_se
@@ -92,9 +91,8 @@ def effect_reading(stage: pd.DataFrame, key: str, claimed: Sequence[Any]) -> str
 
     def beyond(a: Any, b: Any) -> bool:
         """Whether value ``a`` beats ``b`` (a lower mean) by more than the paired spread."""
-        d = (per.loc[a] - per.loc[b]).dropna()
-        two_se = 2 * float(d.std(ddof=1)) / np.sqrt(len(d)) if len(d) > 1 else np.inf
-        return float(-d.mean()) > two_se
+        mean, two_se = protocol_gap.mean_and_spread((per.loc[a] - per.loc[b]).dropna())
+        return -mean > two_se  # False with one fold: the spread is NaN
 
     claim = [v for v in means.index if v in set(claimed)]
     named = " or ".join(str(v) for v in claimed)
