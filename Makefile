@@ -1,12 +1,15 @@
 # The book's commands. `make book` and `make test` do their own set-up on a fresh machine.
-#   make book [PROFILE=full|quick] [DATA_SOURCE=url-or-path] [WORKERS=N|auto]
-#   (WORKERS=auto, the default: one search worker per usable core)
+#   make book [PROFILE=full|quick] [DATA_SOURCE=url-or-path] [WORKERS=N|auto] [CHAPTER_JOBS=N|auto]
+#   (WORKERS=auto, the default: one search worker per usable core in the full profile;
+#   CHAPTER_JOBS=auto: chapters that read none of each other's results run side by side,
+#   one per usable core, in the quick profile, one at a time in the full profile)
 #   make test [DATA_SOURCE=url-or-path] [TEST_JOBS=N|auto]
 #   (TEST_JOBS=auto, the default: pytest-xdist runs the test files on every usable core)
 
 PROFILE     ?= full
 DATA_SOURCE ?= https://archive.ics.uci.edu/static/public/864/room+occupancy+estimation.zip
 WORKERS     ?= auto
+CHAPTER_JOBS ?= auto
 TEST_JOBS   ?= auto
 PYTHON      ?= python3
 MATHJAX_VERSION := 3.2.2
@@ -19,7 +22,7 @@ STAMP  := $(VENV)/.installed
 MATHJAX := $(VENV)/share/mathjax/tex-chtml.js
 NOTEBOOK_TEXT := $(VENV)/bin/jupytext --to py:percent --opt notebook_metadata_filter=-all -o -
 
-export WORKERS
+export WORKERS CHAPTER_JOBS
 export PYTHONHASHSEED := 0
 
 .PHONY: help setup data book lab test lint bench browser postgres clean distclean

@@ -84,11 +84,15 @@ def chapter_times() -> None:
         except (OSError, ValueError):
             continue
         rows = sorted((name, float(entry["seconds"])) for name, entry in record.items()
-                      if isinstance(entry, dict) and "seconds" in entry)
+                      if isinstance(entry, dict) and "seconds" in entry
+                      and name != profiles.BUILD_WALL)
         if rows:
             total = sum(s for _, s in rows)
+            wall = record.get(profiles.BUILD_WALL, {}).get("seconds")
+            whole = (f"; the last whole build's notebooks {wall:.0f} s of wall time "
+                     "(less than the sum where chapters ran side by side)" if wall else "")
             line(f"profile {profile_dir.name}: " + ", ".join(f"{n} {s:.0f} s" for n, s in rows)
-                 + f"; total {total:.0f} s ({total / 60:.1f} min)")
+                 + f"; total {total:.0f} s ({total / 60:.1f} min){whole}")
     line()
 
 

@@ -5,10 +5,11 @@
 
 Executed notebooks go to ``_build/executed/<profile>/``; a notebook is run
 again only when its source, its parameters, the package code it reaches
-through its imports or the data changed, or when an earlier notebook ran again
-(later chapters read earlier chapters' results files): the execution cache. A
-failing notebook stops the run with a one-line message; the partly executed
-notebook is kept in ``_build/reports/`` to read.
+through its imports, the data or the results files of the chapters it reads
+(:data:`READS_RESULTS`) changed: the execution cache. Chapters that read none of
+each other's results may run side by side (``CHAPTER_JOBS``, :mod:`.schedule`). A
+failing notebook stops the run with a one-line message (chapters already running
+finish); the partly executed notebook is kept in ``_build/reports/`` to read.
 
 The book is built from a staged copy of the sources (``_build/src``) in which
 ``notebooks/`` holds the executed notebooks, so committed notebooks stay free
@@ -26,13 +27,14 @@ import os
 import shutil
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
 import nbformat
 
 from .paths import DATA_FILE, ROOT, results_dir
-from .profiles import PROFILES, notebook_parameters, record_execution
+from .profiles import BUILD_WALL, PROFILES, notebook_parameters, record_execution
 
 NOTEBOOKS = ROOT / "notebooks"
 BUILD = Path(os.environ.get("OCCUPANCY_BUILD_DIR", ROOT / "_build"))
@@ -123,8 +125,10 @@ def _code_cells(notebook: Path) -> list[str]:
 
 
 #: The chapters whose results files a chapter reads (``comparison.MODEL_CHAPTERS`` for
-#: chapter 7; a test keeps the two equal). Their files are part of its cache key.
+#: chapter 7; tests keep this equal to it and to the notebooks' own reads). Their files
+#: are part of its cache key, and it starts only after they have run.
 READS_RESULTS: dict[str, tuple[str, ...]] = {
+    "03_time_series_splits": ("02_feature_dropping",),
     "07_comparison": ("02_feature_dropping", "04_crf", "05_bnn", "06_lstm")}
 
 
@@ -183,57 +187,81 @@ def _show_effective_parameters(path: Path, key: str, profile: str) -> None:
 
 
 def execute(profile: str, only: list[str] | None = None, force: bool = False) -> list[Path]:
-    """Execute the profile's notebooks in order; return the executed paths."""
-    import papermill as pm
+    """Execute the profile's notebooks; return the executed paths, in book order.
 
-    out_dir = BUILD / "executed" / profile
-    reports = BUILD / "reports"
-    out_dir.mkdir(parents=True, exist_ok=True)
-    done = []
+    A chapter starts once the chapters whose results it reads (:data:`READS_RESULTS`)
+    have finished; up to ``schedule.chapter_jobs(profile)`` chapters run at once.
+    """
+    from .schedule import chapter_jobs, run_graph
     from .search import default_workers, usable_cores
 
     workers = default_workers(profile)  # a bad WORKERS fails here, before any notebook runs
+    jobs = chapter_jobs(profile)  # and a bad CHAPTER_JOBS
     print(f"[book] searches: {workers} worker process(es) on {usable_cores()} usable core(s), "
-          f"{max(1, usable_cores() // workers)} torch thread(s) each "
-          "(WORKERS overrides; see benchmarks/README.md)", flush=True)
-    upstream_ran = False  # later chapters read earlier chapters' results files
-    for nb_path in notebook_paths():
-        stem = nb_path.stem
-        if only and stem not in only:
-            continue
-        params = notebook_parameters(profile, stem)
-        key = cache_key(nb_path, params, profile)
-        target = out_dir / nb_path.name
-        if (not force and not upstream_ran and target.is_file()
-                and nbformat.read(target, as_version=4).metadata.get(CACHE_KEY) == key):
-            print(f"[book] {stem}: unchanged, cached", flush=True)
-            record_execution(profile, stem, None)  # this build's profile, the cached run's time
-            done.append(target)
-            continue
-        print(f"[book] {stem}: running ({profile} profile)", flush=True)
-        tmp = out_dir / f".{nb_path.stem}.running.ipynb"  # papermill wants .ipynb
-        start = time.time()
-        try:
-            # the kernel's stderr (the searches' progress bars: configurations left,
-            # estimated time) streams to this terminal while the notebook runs
-            pm.execute_notebook(str(nb_path), str(tmp), parameters=params, kernel_name=KERNEL,
-                                cwd=str(NOTEBOOKS), progress_bar=False, log_output=False,
-                                stderr_file=sys.stderr)
-        except pm.PapermillExecutionError as exc:
-            reports.mkdir(parents=True, exist_ok=True)
-            report = reports / nb_path.name
-            shutil.move(tmp, report)
-            message = f"{exc.ename}: {exc.evalue}".splitlines()[0]
-            raise SystemExit(f"[book] {stem} failed in cell {exc.exec_count}: {message} "
-                             f"(executed notebook kept in {report})") from None
-        upstream_ran = True
-        _show_effective_parameters(tmp, key, profile)
-        os.replace(tmp, target)
-        seconds = time.time() - start
+          f"{max(1, usable_cores() // workers)} torch thread(s) each; "
+          f"{jobs} chapter(s) at once (WORKERS and CHAPTER_JOBS override; see "
+          "benchmarks/README.md)", flush=True)
+    out_dir = BUILD / "executed" / profile
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths = {p.stem: p for p in notebook_paths() if not only or p.stem in only}
+    done: dict[str, Path] = {}
+    record = threading.Lock()  # chapters side by side share results/<profile>/executed.json
+
+    def run_one(stem: str) -> None:
+        done[stem] = _execute_one(paths[stem], profile, out_dir, force, record)
+
+    start = time.time()
+    run_graph(list(paths), READS_RESULTS, run_one, jobs)
+    wall = time.time() - start
+    if len(paths) == len(notebook_paths()):  # a whole build: bench reads its wall time
+        record_execution(profile, BUILD_WALL, wall)
+    print(f"[book] notebooks: {wall:.0f} s wall, up to {jobs} chapter(s) at once", flush=True)
+    return [done[stem] for stem in paths]
+
+
+def _execute_one(nb_path: Path, profile: str, out_dir: Path, force: bool,
+                 record: threading.Lock) -> Path:
+    """Execute one notebook unless its cached run has the same key; return its path.
+
+    The key is computed when the notebook starts, after the chapters it reads have
+    finished, so it covers the results files they wrote in this build.
+    """
+    import papermill as pm
+
+    stem = nb_path.stem
+    params = notebook_parameters(profile, stem)
+    key = cache_key(nb_path, params, profile)
+    target = out_dir / nb_path.name
+    if (not force and target.is_file()
+            and nbformat.read(target, as_version=4).metadata.get(CACHE_KEY) == key):
+        print(f"[book] {stem}: unchanged, cached", flush=True)
+        with record:
+            record_execution(profile, stem, None)  # this build's profile, the cached time
+        return target
+    print(f"[book] {stem}: running ({profile} profile)", flush=True)
+    tmp = out_dir / f".{nb_path.stem}.running.ipynb"  # papermill wants .ipynb
+    start = time.time()
+    try:
+        # the kernel's stderr (the searches' progress bars: configurations left,
+        # estimated time) streams to this terminal while the notebook runs
+        pm.execute_notebook(str(nb_path), str(tmp), parameters=params, kernel_name=KERNEL,
+                            cwd=str(NOTEBOOKS), progress_bar=False, log_output=False,
+                            stderr_file=sys.stderr)
+    except pm.PapermillExecutionError as exc:
+        reports = BUILD / "reports"
+        reports.mkdir(parents=True, exist_ok=True)
+        report = reports / nb_path.name
+        shutil.move(tmp, report)
+        message = f"{exc.ename}: {exc.evalue}".splitlines()[0]
+        raise SystemExit(f"[book] {stem} failed in cell {exc.exec_count}: {message} "
+                         f"(executed notebook kept in {report})") from None
+    _show_effective_parameters(tmp, key, profile)
+    os.replace(tmp, target)
+    seconds = time.time() - start
+    with record:
         record_execution(profile, stem, seconds)  # a notebook opened later picks this profile
-        print(f"[book] {stem}: done in {seconds:.0f} s", flush=True)
-        done.append(target)
-    return done
+    print(f"[book] {stem}: done in {seconds:.0f} s", flush=True)
+    return target
 
 
 def stage(profile: str) -> Path:
