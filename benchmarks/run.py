@@ -50,6 +50,7 @@ import torch
 
 from occupancy_utils import (
     bnn_study,
+    book,
     crf_study,
     data,
     experiment,
@@ -85,10 +86,10 @@ def chapter_times() -> None:
             continue
         rows = sorted((name, float(entry["seconds"])) for name, entry in record.items()
                       if isinstance(entry, dict) and "seconds" in entry
-                      and name != profiles.BUILD_WALL)
+                      and name != book.BUILD_WALL)
         if rows:
             total = sum(s for _, s in rows)
-            wall = record.get(profiles.BUILD_WALL, {}).get("seconds")
+            wall = record.get(book.BUILD_WALL, {}).get("seconds")
             whole = (f"; the last whole build's notebooks {wall:.0f} s of wall time "
                      "(less than the sum where chapters ran side by side)" if wall else "")
             line(f"profile {profile_dir.name}: " + ", ".join(f"{n} {s:.0f} s" for n, s in rows)

@@ -34,13 +34,17 @@ from pathlib import Path
 import nbformat
 
 from .paths import DATA_FILE, ROOT, results_dir
-from .profiles import BUILD_WALL, PROFILES, notebook_parameters, record_execution
+from .profiles import PROFILES, notebook_parameters, record_execution
 
 NOTEBOOKS = ROOT / "notebooks"
 BUILD = Path(os.environ.get("OCCUPANCY_BUILD_DIR", ROOT / "_build"))
 KERNEL = os.environ.get("OCCUPANCY_KERNEL", "occupancy")
 STAGED = ("_config.yml", "_toc.yml", "book", "references.bib")
 CACHE_KEY = "occupancy_cache_key"
+#: The entry of results/<profile>/executed.json for the notebooks of a whole build, from
+#: the first start to the last finish: with chapters side by side, less than their sum.
+#: (Here, not in ``profiles``, which every notebook imports: its cache key stays.)
+BUILD_WALL = "(all notebooks of the build)"
 
 
 def notebook_paths() -> list[Path]:

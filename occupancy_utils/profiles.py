@@ -23,9 +23,6 @@ from .paths import PARAMS_DIR, RESULTS_DIR
 PROFILES = ("quick", "full")
 AUTO = "auto"
 EXECUTED = "executed.json"  # per profile: which notebooks a `make book` ran, when, how long
-#: The entry of executed.json for the notebooks of a whole build, from the first start to
-#: the last finish: with chapters side by side it is less than the chapters' sum.
-BUILD_WALL = "(all notebooks of the build)"
 
 
 def profile_path(profile: str) -> Path:

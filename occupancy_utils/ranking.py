@@ -213,6 +213,36 @@ def reading(table: pd.DataFrame, labels: Mapping[str, str]) -> str:
             f"{'is' if worse == 1 else 'are'} worse by more than the spread")
 
 
+def fold_shares(losses: pd.DataFrame) -> pd.DataFrame:
+    """Per fold: its share of the rows and of each model's summed loss (fractions).
+
+    A model's MSE over every row is its summed loss over the rows, so a fold whose
+    share of the loss is far above its share of the rows decides most of the score.
+    """
+    folds = losses.index.get_level_values("fold")
+    sums = losses.groupby(folds).sum()
+    shares = sums / sums.sum()
+    shares.insert(0, "rows", pd.Series(folds).value_counts(normalize=True).reindex(sums.index))
+    return shares
+
+
+def fold_share_reading(losses: pd.DataFrame) -> str:
+    """The fold that carries most of the models' scores, in numbers.
+
+    The fold is the one with the largest median share of a model's summed loss; it
+    is said to weigh more than its rows when every model's share exceeds its share
+    of the rows, and less when none does.
+    """
+    shares = fold_shares(losses)
+    models = shares.drop(columns="rows")
+    fold = models.median(axis=1).idxmax()
+    row = shares.loc[fold]
+    low, high, rows = row.drop("rows").min(), row.drop("rows").max(), row["rows"]
+    link = "but" if low > rows else ("and only" if high < rows else "and")
+    return (f"fold {fold} holds {rows:.0%} of the test rows {link} {low:.0%} to {high:.0%} "
+            f"of each model's summed squared error (median {models.loc[fold].median():.0%})")
+
+
 def agreement(first: pd.DataFrame, second: pd.DataFrame) -> dict[str, object]:
     """Whether two rankings of the same models (e.g. two fold designs) agree.
 

@@ -189,3 +189,28 @@ def test_recommend_reading_counts_every_tied_model_and_names_the_untimed():
     timed = ranking.recommend(table, {"deep": 300.0, "tree": 4.0, "linear": 9.0})
     assert ranking.recommend_reading(timed, {}).endswith(
         "(the best included), the cheapest to tune, train and run is tree")
+
+
+def _two_folds(loss_a: list[float], loss_b: list[float]) -> pd.DataFrame:
+    """Fold 1: one row, fold 2: three rows; two models' losses row by row."""
+    index = pd.MultiIndex.from_tuples([(1, 0), (2, 1), (2, 2), (2, 3)],
+                                      names=["fold", "position"])
+    return pd.DataFrame({"a": loss_a, "b": loss_b}, index=index)
+
+
+def test_fold_shares_of_rows_and_of_each_model_s_loss():
+    shares = ranking.fold_shares(_two_folds([3, 1, 0, 0], [1, 1, 1, 1]))
+    assert shares.loc[1].tolist() == pytest.approx([0.25, 0.75, 0.25])
+    assert shares.loc[2].tolist() == pytest.approx([0.75, 0.25, 0.75])
+
+
+def test_fold_share_reading_names_the_heavy_fold_and_says_how_it_weighs():
+    # fold 1 holds 25 % of the rows; both models put more of their loss there
+    text = ranking.fold_share_reading(_two_folds([3, 1, 0, 0], [2, 0, 1, 0]))
+    assert text.startswith("fold 1 holds 25% of the test rows but 67% to 75%")
+    # one model below its row share, one above: neither word
+    text = ranking.fold_share_reading(_two_folds([3, 1, 0, 0], [0, 1, 1, 1]))
+    assert text.startswith("fold 2 holds 75% of the test rows and 25% to 100%")
+    # the heaviest fold under its row share for every model
+    text = ranking.fold_share_reading(_two_folds([1, 1, 1, 0], [1, 1, 1, 0]))
+    assert text.startswith("fold 2 holds 75% of the test rows and only 67% to 67%")

@@ -136,5 +136,5 @@ def test_execute_hands_the_reads_to_the_scheduler_and_returns_book_order(monkeyp
     assert log.most == 2
     # the build's wall time is recorded apart: under the chapters' sum (7 x 0.2 s), at
     # least the longest chain (chapter 2, then 3 or 7)
-    wall = profiles.last_execution(profiles.BUILD_WALL, tmp_path / "results")[1]["seconds"]
+    wall = profiles.last_execution(book.BUILD_WALL, tmp_path / "results")[1]["seconds"]
     assert 0.4 <= wall < 7 * 0.2
