@@ -116,10 +116,10 @@ def test_test_rows_reach_the_report_protocol(family, frame, folds_and_noise):
 #: Small grids with something to choose (the majority baseline has nothing: its
 #: report-protocol run cannot change, so only its clean half is checked).
 NESTED_GRIDS = {
-    "gradient_boosting": {"learning_rate": [0.1], "max_leaf_nodes": [4, 31], "max_iter": [5, 30]},
+    "gradient_boosting": {"learning_rate": [0.1], "max_leaf_nodes": [4, 15], "max_iter": [5, 15]},
     "forest_windowed": {"n_estimators": [5], "min_samples_leaf": [1, 50],
                         "max_features": ["sqrt"]},
-    "logistic": {"C": [0.001, 10.0]},
+    "logistic": {"C": [0.001, 1.0]},
     "majority": {},
 }
 NESTED_SETTINGS = nested.Settings(windows=(5, 10), val_fraction=0.2)
