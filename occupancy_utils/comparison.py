@@ -175,12 +175,16 @@ def seconds(long: pd.DataFrame, protocol: str = "clean") -> dict[str, float]:
 # --------------------------------------------------------------------------- protocol gap
 
 def protocol_gaps(models: dict[str, dict]) -> pd.DataFrame:
-    """Per trained model: the clean minus report MSE (seed means) and twice its standard error.
+    """Per trained model: the clean minus report MSE (seed means) and the half-width of its
+    95 % interval.
 
-    The standard error is over seeds, ``sqrt(s_c^2 / n_c + s_r^2 / n_r)``; with
-    one seed it is NaN. Models whose two protocols are one run (no early
+    The two protocols' seeds are independent runs, so the interval is Welch's
+    (:func:`~occupancy_utils.protocol_gap.welch_half_width`); with one seed it is NaN.
+    Models whose two protocols are one run (no early
     stopping, as the random forest) are left out: their gap is 0 by construction.
     """
+    from .protocol_gap import welch_half_width
+
     rows = []
     for key, entry in models.items():
         protocols = entry.get("protocols", {})
@@ -192,20 +196,20 @@ def protocol_gaps(models: dict[str, dict]) -> pd.DataFrame:
                          for p in ("clean", "report"))
         # a model that scores the same on every seed has no seed spread to judge it by
         steady = np.ptp(clean) == 0 and np.ptp(report) == 0
-        two_se = (2 * float(np.sqrt(np.var(clean, ddof=1) / len(clean)
-                                    + np.var(report, ddof=1) / len(report)))
-                  if min(len(clean), len(report)) >= 2 and not steady else float("nan"))
+        half_width = (welch_half_width(clean, report) if not steady
+                      else float("nan"))
         rows.append({"model": key, "label": entry.get("label", key),
-                     "gap": float(np.mean(clean) - np.mean(report)), "two_se": two_se,
+                     "gap": float(np.mean(clean) - np.mean(report)), "half_width": half_width,
                      "same on every seed": bool(steady and len(clean) > 1)})
-    return pd.DataFrame(rows, columns=["model", "label", "gap", "two_se", "same on every seed"])
+    return pd.DataFrame(rows, columns=["model", "label", "gap", "half_width",
+                                       "same on every seed"])
 
 
 def protocol_gap_reading(gaps: pd.DataFrame) -> str:
     """What the clean-minus-report gaps allow one to say, by a stated rule.
 
-    A model's gap counts as a difference only when it exceeds twice its
-    standard error over seeds; with one seed none can be judged. The sentence
+    A model's gap counts as a difference only when its 95 % interval excludes 0;
+    with one seed none can be judged. The sentence
     always names what the gap mixes, because the two protocols differ in more
     than where early stopping looks.
     """
@@ -214,11 +218,11 @@ def protocol_gap_reading(gaps: pd.DataFrame) -> str:
                 "not measure by itself what stopping on the test fold was worth")
     if gaps.empty:
         return f"no trained model has both protocols; {confound}"
-    judged = gaps.dropna(subset=["two_se"])
+    judged = gaps.dropna(subset=["half_width"])
     if judged.empty:
         return f"with one seed no gap can be told from seed noise; {confound}"
-    worse = int((judged["gap"] > judged["two_se"]).sum())
-    better = int((judged["gap"] < -judged["two_se"]).sum())
+    worse = int((judged["gap"] > judged["half_width"]).sum())
+    better = int((judged["gap"] < -judged["half_width"]).sum())
     within = len(judged) - worse - better
     steady = int(gaps["same on every seed"].sum()) if "same on every seed" in gaps else 0
     one_seed = len(gaps) - len(judged) - steady
@@ -227,7 +231,7 @@ def protocol_gap_reading(gaps: pd.DataFrame) -> str:
               ] if steady else []
     also = f" ({'; '.join(notes)})" if notes else ""
     return (f"{worse} of {len(judged)} trained models{also} score a higher MSE under the clean "
-            f"protocol by more than twice the standard error over seeds, {better} a lower "
+            f"protocol by more than the 95 % interval over the seeds allows, {better} a lower "
             f"one, and {within} are within it; {confound}")
 
 

@@ -37,7 +37,7 @@ def test_decompose_pairs_the_seeds_and_the_parts_add_up():
     assert table.loc["clean minus report", "difference"] == pytest.approx(
         rows["difference"] + stop["difference"])
     d = np.array([0.01, -0.02, 0.03])
-    assert stop["two_se"] == pytest.approx(2 * d.std(ddof=1) / np.sqrt(3))
+    assert stop["half_width"] == pytest.approx(4.3027 * d.std(ddof=1) / np.sqrt(3), rel=1e-4)
     assert rows["verdict"] == "raises the MSE" and stop["verdict"] == "within the seed spread"
     with pytest.raises(ValueError, match="same seeds"):
         protocol_gap.decompose({**scores, "clean": {0: 0.3, 1: 0.3}})
@@ -57,13 +57,13 @@ def test_verdict_boundaries_and_the_reading():
     text = protocol_gap.reading(protocol_gap.decompose(flat), "CRF")
     assert "so stopping on the test part flattered its numbers" in text
     assert text.startswith("CRF: stopping on the validation tail instead of the test part "
-                           "raises the MSE by 0.105 (twice the standard error")
-    fair = {"report": {0: 0.30, 1: 0.30}, "held_out": {0: 0.40, 1: 0.42},
+                           "raises the MSE by 0.105 (95 % interval ±0.064)")
+    fair = {"report": {0: 0.30, 1: 0.30}, "held_out": {0: 0.40, 1: 0.41},
             "clean": {0: 0.30, 1: 0.31}}
     fair_text = protocol_gap.reading(protocol_gap.decompose(fair), "BNN")
     assert "did not flatter it" in fair_text
     # "lowers by" takes the size without its sign: no "lowers the MSE by -0.105"
-    assert "lowers the MSE by 0.105 (" in fair_text and "by -" not in fair_text
+    assert "lowers the MSE by 0.100 (" in fair_text and "by -" not in fair_text
     assert "raises it" in protocol_gap.reading(protocol_gap.decompose(fair), "BNN")
 
 
@@ -116,8 +116,8 @@ def test_remainder_reading_attributes_only_a_rest_beyond_its_spread():
     finals = {"report": {0: 0.30, 1: 0.30}, "clean": {0: 0.55, 1: 0.56}}
     assert protocol_gap.remainder_reading(finals, scores) == (
         "clean minus report, the final models differ by +0.255 in MSE; the report's "
-        "configuration trained both ways accounts for +0.055, so the rest, +0.200 (twice the "
-        "standard error 0.000), comes from the configurations the clean protocol chose")
+        "configuration trained both ways accounts for +0.055, so the rest, +0.200 (95 % "
+        "interval ±0.000), comes from the configurations the clean protocol chose")
     # the same configuration on every fold: the paired runs reuse the finals, no rest at all
     same = {"report": scores["report"], "clean": scores["clean"]}
     assert protocol_gap.remainder_reading(same, scores).endswith(
@@ -135,7 +135,7 @@ def test_remainder_reading_attributes_only_a_rest_beyond_its_spread():
 
 def test_seed_difference_reads_any_paired_runs():
     assert protocol_gap.seed_difference({0: 0.5, 1: 0.7}, {0: 0.2, 1: 0.4}) == (
-        "+0.300 (twice the standard error 0.000): it raises the MSE; above 0 on 2 of 2 seeds")
+        "+0.300 (95 % interval ±0.000): it raises the MSE; above 0 on 2 of 2 seeds")
     assert protocol_gap.seed_difference({0: 0.1, 1: 0.5}, {0: 0.2, 1: 0.2}).endswith(
         ": within the seed spread; above 0 on 1 of 2 seeds")
     assert protocol_gap.seed_difference({0: 0.1}, {0: 0.2}) == (
@@ -162,3 +162,35 @@ def test_seed_table_and_by_seed_reading_show_one_seeds_failure():
         "report +0.100")
     with pytest.raises(ValueError, match="same seeds"):
         protocol_gap.seed_table({**scores, "clean": {0: 0.4}})
+
+
+def test_the_spread_is_the_t_interval_not_twice_the_standard_error():
+    """Three seeds, a mean three standard errors from 0: twice the standard error would
+    call it a difference; the 95 % t-interval on two degrees of freedom (4.30 standard
+    errors) does not, and 4.4 standard errors do count."""
+    d = np.array([1.0, 2.0, 3.0])  # mean 2, standard error 1 / sqrt(3)
+    mean, half_width = protocol_gap.mean_and_spread(d)
+    se = d.std(ddof=1) / np.sqrt(3)
+    assert mean == 2.0 and half_width == pytest.approx(4.302653 * se)
+    shift = mean - 3 * se  # the same spread, the mean three standard errors from 0
+    assert protocol_gap.verdict(*protocol_gap.mean_and_spread(d - shift)) == (
+        "within the seed spread")
+    shift = mean - 4.4 * se
+    assert protocol_gap.verdict(*protocol_gap.mean_and_spread(d - shift)) == "raises the MSE"
+    # four folds: three degrees of freedom
+    four = np.array([1.0, 2.0, 3.0, 4.0])
+    assert protocol_gap.mean_and_spread(four)[1] == pytest.approx(
+        3.182446 * four.std(ddof=1) / 2)
+    assert np.isnan(protocol_gap.mean_and_spread([0.4])[1])
+
+
+def test_welch_interval_for_two_separate_sets_of_seeds():
+    a, b = [0.5, 0.6], [0.3, 0.4]  # equal spreads, two runs each: 2 degrees of freedom
+    se = np.sqrt(np.var(a, ddof=1) / 2 + np.var(b, ddof=1) / 2)
+    assert protocol_gap.welch_half_width(a, b) == pytest.approx(4.302653 * se)
+    # one set steady: the other's n - 1 degrees of freedom
+    c = [0.3, 0.3, 0.3]
+    assert protocol_gap.welch_half_width([0.5, 0.6, 0.7], c) == pytest.approx(
+        4.302653 * 0.1 / np.sqrt(3))
+    assert np.isnan(protocol_gap.welch_half_width([0.5], b))
+    assert np.isnan(protocol_gap.welch_half_width(c, c))

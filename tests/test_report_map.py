@@ -189,17 +189,17 @@ def test_protocol_gaps_leave_out_one_run_under_two_names():
     assert list(gaps["model"]) == ["a"]
     assert gaps.loc[0, "gap"] == pytest.approx(0.2)
     se = np.sqrt(np.var([0.5, 0.6], ddof=1) / 2 + np.var([0.3, 0.4], ddof=1) / 2)
-    assert gaps.loc[0, "two_se"] == pytest.approx(2 * se)
+    assert gaps.loc[0, "half_width"] == pytest.approx(4.302653 * se)  # Welch: 2 df here
 
 
-def test_the_reading_counts_a_gap_only_beyond_twice_its_standard_error():
+def test_the_reading_counts_a_gap_only_where_its_interval_excludes_0():
     gaps = pd.DataFrame({"model": ["w", "b", "n"], "label": ["w", "b", "n"],
-                         "gap": [0.2, -0.2, 0.05], "two_se": [0.1, 0.1, 0.1]})
+                         "gap": [0.2, -0.2, 0.05], "half_width": [0.1, 0.1, 0.1]})
     text = comparison.protocol_gap_reading(gaps)
     assert text.startswith("1 of 3 trained models score a higher MSE")
     assert "1 a lower one, and 1 are within it" in text
     assert "does not measure by itself what stopping on the test fold was worth" in text
-    edge = gaps.assign(gap=[0.1, -0.1, 0.0])  # exactly twice the standard error: within
+    edge = gaps.assign(gap=[0.1, -0.1, 0.0])  # exactly at the interval's end: within
     assert "0 of 3" in comparison.protocol_gap_reading(edge)
     one_seed = comparison.protocol_gaps({"a": _gap_models([0.5], [0.3])})
     assert comparison.protocol_gap_reading(one_seed).startswith("with one seed no gap")
@@ -230,10 +230,10 @@ def test_table_7_reading_counts_its_rows_by_verdict():
 
 
 def test_a_model_with_the_same_score_on_every_seed_is_not_judged_by_seed_spread():
-    gaps = comparison.protocol_gaps({"a": _gap_models([0.5, 0.6], [0.3, 0.4]),
+    gaps = comparison.protocol_gaps({"a": _gap_models([0.5, 0.52], [0.3, 0.32]),
                                      "gb": _gap_models([0.36, 0.36], [0.35, 0.35])})
     steady = gaps.set_index("model").loc["gb"]
-    assert steady["same on every seed"] and np.isnan(steady["two_se"])
+    assert steady["same on every seed"] and np.isnan(steady["half_width"])
     text = comparison.protocol_gap_reading(gaps)
     assert text.startswith("1 of 1 trained models (1 more score the same on every seed, so no "
                            "seed spread judges them) score a higher MSE")

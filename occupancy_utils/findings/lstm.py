@@ -29,8 +29,9 @@ def structure_reading(found: Search, reported: Mapping[str, Any],
     """Does the report's structure lose to the book's stage-1 winner by more than the folds
     disagree? Under the report protocol (one winner, test MSE per fold): the report's
     structure's rank, and its per-fold difference to the winner. **The rule:** the
-    difference counts where its mean over the folds is further from 0 than twice its
-    standard error over the folds; otherwise a different winner is within the spread."""
+    difference counts where the 95 % interval of its mean over the folds
+    (:func:`~occupancy_utils.protocol_gap.mean_and_spread`) excludes 0; otherwise a
+    different winner is within the spread."""
     if found.protocol != "report":
         raise ValueError("the structure reading needs the report protocol's one winner")
     ranked = search.in_grid_order(found.structure, grid).sort_values("mse", kind="stable")
@@ -43,17 +44,17 @@ def structure_reading(found: Search, reported: Mapping[str, Any],
         return f"the report's structure ({label}) is not in this profile's grid"
     mine, best = match.iloc[0], ranked.iloc[0]
     diffs = np.asarray(mine["fold_mse"], dtype=float) - np.asarray(best["fold_mse"], dtype=float)
-    mean, two_se = protocol_gap.mean_and_spread(diffs)
+    mean, half_width = protocol_gap.mean_and_spread(diffs)
     if match.index[0] == 0:
         return f"the report's structure ({label}) is the winner here too"
-    verdict = ("loses by more than that spread" if np.isfinite(two_se) and mean > two_se
+    verdict = ("loses by more than that spread" if np.isfinite(half_width) and mean > half_width
                else "is within the spread over folds, so the different winner is not a "
                     "finding")
     folds = ", ".join(f"{d:+.3f}" for d in diffs)
     return (f"the report's structure ({label}) ranks {int(match.index[0]) + 1} of {len(ranked)} "
             f"(mean test MSE {mine['mse']:.3f} against the winner's {best['mse']:.3f}); fold by "
-            f"fold it differs by {folds} (mean {mean:+.3f}, twice the standard error over the "
-            f"folds {two_se:.3f}) and {verdict}")
+            f"fold it differs by {folds} (mean {mean:+.3f}, 95 % interval over the folds "
+            f"±{half_width:.3f}) and {verdict}")
 
 
 def fold_spread_reading(stage: pd.DataFrame) -> str:
@@ -78,8 +79,8 @@ def effect_reading(stage: pd.DataFrame, key: str, claimed: Sequence[Any]) -> str
     best"), judged on a search stage: per fold, the mean MSE of each value of ``key`` over
     the configurations that have it (:func:`long_folds`), and over the folds their mean.
     **The rule:** the finding holds when a claimed value has the lowest mean; it holds
-    *clearly* when it beats every other value by more than twice the standard error over
-    the folds of their paired per-fold differences (the folds differ far more than the
+    *clearly* when it beats every other value by more than the 95 % interval over the
+    folds of their paired per-fold differences allows (the folds differ far more than the
     values do, so the values are compared fold by fold, as :func:`structure_reading`
     compares structures). Otherwise it does not hold, and *within the spread* where the
     best value beats the named one by no more than that."""
@@ -91,8 +92,8 @@ def effect_reading(stage: pd.DataFrame, key: str, claimed: Sequence[Any]) -> str
 
     def beyond(a: Any, b: Any) -> bool:
         """Whether value ``a`` beats ``b`` (a lower mean) by more than the paired spread."""
-        mean, two_se = protocol_gap.mean_and_spread((per.loc[a] - per.loc[b]).dropna())
-        return -mean > two_se  # False with one fold: the spread is NaN
+        mean, half_width = protocol_gap.mean_and_spread((per.loc[a] - per.loc[b]).dropna())
+        return -mean > half_width  # False with one fold: the spread is NaN
 
     claim = [v for v in means.index if v in set(claimed)]
     named = " or ".join(str(v) for v in claimed)
