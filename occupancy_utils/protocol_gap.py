@@ -40,7 +40,7 @@ REGIMES = ("report", "held_out", "clean")
 #: each part of the gap as (minuend, subtrahend) regimes
 PARTS = {"rows held out": ("held_out", "report"),
          "stopping on the tail": ("clean", "held_out"),
-         "clean minus report": ("clean", "report")}
+         "clean way minus report way": ("clean", "report")}
 
 
 def regime_parts(frame: pd.DataFrame, fold: splits.Fold, features: list[str], regime: str,
@@ -177,7 +177,7 @@ def reading(table: pd.DataFrame, label: str) -> str:
     """
     by = table.set_index("part")
     stop, rows, both = (by.loc["stopping on the tail"], by.loc["rows held out"],
-                        by.loc["clean minus report"])
+                        by.loc["clean way minus report way"])
     size = _size(stop)
     # "raises/lowers by" takes the size without its sign
     by = f"{abs(stop['difference']):.3f} ({_spread(stop)})"
@@ -228,10 +228,19 @@ def by_seed_reading(scores: Mapping[str, Mapping[int, float]]) -> str:
 
     parts = (("stopping on the tail", "stopping on the tail"),
              ("rows held out", "holding out the validation tail"),
-             ("clean minus report", "clean minus report"))
+             ("clean way minus report way", "the clean way minus the report way"))
     medians = ", ".join(f"{doing} {table[p].median():+.3f}" for p, doing in parts)
-    return "; ".join(counted(p, doing) for p, doing in parts) + (
+    text = "; ".join(counted(p, doing) for p, doing in parts) + (
         f"; the medians over the seeds: {medians}")
+    # a mean whose sign its median does not share takes that sign from few seeds
+    flipped = [doing for p, doing in parts
+               if np.sign(table[p].mean()) * np.sign(table[p].median()) < 0]
+    if flipped:
+        text += (f"; the mean{'s' if len(flipped) > 1 else ''} of {' and '.join(flipped)} "
+                 f"{'have' if len(flipped) > 1 else 'has'} the opposite sign to the "
+                 f"median{'s' if len(flipped) > 1 else ''}: a minority of the seeds sets "
+                 f"{'them' if len(flipped) > 1 else 'it'}")
+    return text
 
 
 def remainder_reading(finals: Mapping[str, Mapping[int, float]],
@@ -249,8 +258,8 @@ def remainder_reading(finals: Mapping[str, Mapping[int, float]],
     if not seeds or any(sorted(d) != seeds for d in (finals["clean"], scores["report"],
                                                       scores["clean"])):
         raise ValueError("the finals and the paired runs need the same seeds")
-    finals_gap, _ = _paired(finals["clean"], finals["report"], seeds)
-    both, _ = _paired(scores["clean"], scores["report"], seeds)
+    finals_gap, finals_hw = _paired(finals["clean"], finals["report"], seeds)
+    both, both_hw = _paired(scores["clean"], scores["report"], seeds)
     rest = {s: (finals["clean"][s] - finals["report"][s]) - (scores["clean"][s]
                                                              - scores["report"][s])
             for s in seeds}
@@ -265,9 +274,11 @@ def remainder_reading(finals: Mapping[str, Mapping[int, float]],
             "within the seed spread": "is within the seed spread: it cannot be told from "
                                       "seed noise"}.get(
         judged, "comes from the configurations the clean protocol chose")
-    return (f"clean minus report, the final models differ by {finals_gap:+.3f} in MSE; the "
-            f"report's configuration trained both ways accounts for {both:+.3f}, so the rest, "
-            f"{_size(part)}, {said}")
+    finals_part = pd.Series({"difference": finals_gap, "half_width": finals_hw})
+    both_part = pd.Series({"difference": both, "half_width": both_hw})
+    return (f"clean minus report, the final models differ by {_size(finals_part)} in MSE; "
+            f"the report's configuration trained both ways gives {_size(both_part)}, and "
+            f"the rest, {_size(part)}, {said}")
 
 
 def seed_difference(minuend: Mapping[int, float], subtrahend: Mapping[int, float]) -> str:

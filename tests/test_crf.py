@@ -378,15 +378,18 @@ def test_findings_quote_the_tables(two_runs):
     assert found["crf_clean_mean_config"] == "hidden 64, lr 0.0003, seq_len 25"
     assert found["crf_clean_distinct"] == 1
     assert found["crf_clean_test_mse"] == pytest.approx(0.6)
-    # the same grid both ways: the clean grid's best is not below the report grid's
-    assert found["crf_clean_best_vs_report"] == "not below the report grid's best, 0.400"
+    # two single-run minima: the report grid's best is named beside, no direction read
+    assert found["crf_clean_best_vs_report"] == "the report grid's best is 0.400"
     assert found["crf_clean_price"] == pytest.approx(0.6 - 0.4)
     # the parts add up to the price: (0.6 - 0.4) / 4 on each of the four folds
     assert found["crf_clean_price_folds"] == ("fold 1 +0.050, fold 2 +0.050, fold 3 +0.050, "
                                               "fold 4 +0.050")
-    lower = crf_findings.findings({"report": grid, "clean": grid.assign(mse=grid["mse"] - 0.1)},
-                                  final, report, ["CRF", 0.288, 0.53], chosen)
-    assert lower["crf_clean_best_vs_report"] == "below the report grid's best, 0.400"
+    # each retrained seed's price: its mean-over-folds test MSE minus the clean grid's best
+    seed_mse = crf_study.summarize_runs(runs)["mean"]["mse"]
+    assert found["crf_clean_price_seeds"] == f"{seed_mse - 0.4:+.3f}"
+    assert crf_findings.price_by_seed([1.191, 0.413, 0.434], 0.330) == (
+        "+0.861, +0.083, +0.104 (median +0.104)")
+    assert crf_findings.price_by_seed([], 0.330) == "not run"
     assert crf_findings.seed_mses(final)["clean"][3] == pytest.approx(
         crf_study.summarize_runs(runs)["mean"]["mse"])
     inside = sum(crf_study.label_changes(r.chunk_pred, 10)["inside"] for r in runs)
@@ -594,7 +597,7 @@ def test_collapse_finding_needs_most_collapses_to_match_the_pattern():
     # two of three collapses are deep, fast and on the last fold: holds
     grid = _collapse_grid([("64-32", 0.001, "4"), ("128-64", 0.0007, "2,4"),
                            ("32", 0.001, "4")])
-    assert crf_findings.collapse_finding(grid).startswith("holds: 2 of the 3 configuration(s)")
+    assert crf_findings.collapse_finding(grid).startswith("holds: 2 of the 3 configurations")
     # one of two at exactly the share: does not hold
     half = _collapse_grid([("64-32", 0.001, "4"), ("32", 0.001, "4")])
     assert crf_findings.collapse_finding(half).startswith("does not hold: 1 of the 2")
@@ -602,7 +605,9 @@ def test_collapse_finding_needs_most_collapses_to_match_the_pattern():
     for hidden, lr, folds in [("64-32", 0.001, "3"), ("128", 0.001, "4"),
                               ("64-32", 0.0003, "4")]:
         assert crf_findings.collapse_finding(_collapse_grid([(hidden, lr, folds)])).startswith(
-            "does not hold: 0 of the 1")
+            "does not hold: the only configuration that collapses does not match the pattern")
+    assert crf_findings.collapse_finding(_collapse_grid([("64-32", 0.001, "4")])).startswith(
+        "holds: the only configuration that collapses matches the pattern")
     assert crf_findings.collapse_finding(_collapse_grid([])).startswith("does not appear")
     with pytest.raises(ValueError, match="per-fold columns"):
         crf_findings.collapse_finding(_collapse_grid([]).drop(columns="mse_fold1").iloc[:, :4])

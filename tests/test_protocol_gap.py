@@ -34,7 +34,7 @@ def test_decompose_pairs_the_seeds_and_the_parts_add_up():
     rows, stop = table.loc["rows held out"], table.loc["stopping on the tail"]
     assert rows["difference"] == pytest.approx(0.05)
     assert stop["difference"] == pytest.approx((0.01 - 0.02 + 0.03) / 3)
-    assert table.loc["clean minus report", "difference"] == pytest.approx(
+    assert table.loc["clean way minus report way", "difference"] == pytest.approx(
         rows["difference"] + stop["difference"])
     d = np.array([0.01, -0.02, 0.03])
     assert stop["half_width"] == pytest.approx(4.3027 * d.std(ddof=1) / np.sqrt(3), rel=1e-4)
@@ -115,9 +115,10 @@ def test_remainder_reading_attributes_only_a_rest_beyond_its_spread():
               "clean": {0: 0.35, 1: 0.36}}
     finals = {"report": {0: 0.30, 1: 0.30}, "clean": {0: 0.55, 1: 0.56}}
     assert protocol_gap.remainder_reading(finals, scores) == (
-        "clean minus report, the final models differ by +0.255 in MSE; the report's "
-        "configuration trained both ways accounts for +0.055, so the rest, +0.200 (95 % "
-        "interval ±0.000), comes from the configurations the clean protocol chose")
+        "clean minus report, the final models differ by +0.255 (95 % interval ±0.064) in "
+        "MSE; the report's configuration trained both ways gives +0.055 (95 % interval "
+        "±0.064), and the rest, +0.200 (95 % interval ±0.000), comes from the configurations "
+        "the clean protocol chose")
     # the same configuration on every fold: the paired runs reuse the finals, no rest at all
     same = {"report": scores["report"], "clean": scores["clean"]}
     assert protocol_gap.remainder_reading(same, scores).endswith(
@@ -150,16 +151,26 @@ def test_seed_table_and_by_seed_reading_show_one_seeds_failure():
     table = protocol_gap.seed_table(scores)
     assert list(table.index) == [0, 1, 2]
     assert table.loc[2, "stopping on the tail"] == pytest.approx(-1.5)
-    assert table.loc[0, "clean minus report"] == pytest.approx(0.1)
+    assert table.loc[0, "clean way minus report way"] == pytest.approx(0.1)
     # the mean of stopping on the tail is negative, yet two of three seeds rise
     assert protocol_gap.decompose(scores).set_index("part").loc[
         "stopping on the tail", "difference"] < 0
     assert protocol_gap.by_seed_reading(scores) == (
         "stopping on the tail raises the MSE on 2 of 3 seeds and lowers it on 1; holding out "
-        "the validation tail raises the MSE on 0 of 3 seeds and lowers it on 1; clean minus "
-        "report raises the MSE on 2 of 3 seeds and lowers it on 1; the medians over the seeds: "
-        "stopping on the tail +0.100, holding out the validation tail +0.000, clean minus "
-        "report +0.100")
+        "the validation tail raises the MSE on 0 of 3 seeds and lowers it on 1; the clean way "
+        "minus the report way raises the MSE on 2 of 3 seeds and lowers it on 1; the medians "
+        "over the seeds: stopping on the tail +0.100, holding out the validation tail +0.000, "
+        "the clean way minus the report way +0.100; the means of stopping on the tail and the "
+        "clean way minus the report way have the opposite sign to the medians: a minority of "
+        "the seeds sets them")
+    # one flipped part; a median of 0 is no sign to contradict
+    one = {**scores, "report": {0: 0.3, 1: 0.3, 2: 0.3}, "held_out": {0: 0.3, 1: 0.3, 2: 2.3}}
+    assert protocol_gap.by_seed_reading(one).endswith(
+        "; the mean of stopping on the tail has the opposite sign to the median: a minority "
+        "of the seeds sets it")
+    same = {"report": {0: 0.3, 1: 0.3, 2: 0.3}, "held_out": {0: 0.3, 1: 0.3, 2: 0.3},
+            "clean": {0: 0.4, 1: 0.5, 2: 0.3}}
+    assert "opposite sign" not in protocol_gap.by_seed_reading(same)
     with pytest.raises(ValueError, match="same seeds"):
         protocol_gap.seed_table({**scores, "clean": {0: 0.4}})
 
