@@ -87,12 +87,12 @@ def per_seed(train_one: Callable[[str, int], float]
 def verdict(mean: float, half_width: float) -> str:
     """The stated rule: a difference whose interval (``mean`` plus or minus
     ``half_width``) excludes 0 raises or lowers the MSE; otherwise it is within the
-    seed spread."""
+    seeds cannot settle it: its interval includes 0."""
     if not np.isfinite(half_width):
         return "one seed: not judged"
     if mean > half_width:
         return "raises the MSE"
-    return "lowers the MSE" if mean < -half_width else "within the seed spread"
+    return "lowers the MSE" if mean < -half_width else "interval includes 0"
 
 
 def decompose(scores: Mapping[str, Mapping[int, float]]) -> pd.DataFrame:
@@ -188,15 +188,15 @@ def reading(table: pd.DataFrame, label: str) -> str:
         "lowers the MSE": (f"stopping on the validation tail instead of the test part lowers "
                            f"the MSE by {by}, so stopping on the test part did not flatter "
                            f"it"),
-        "within the seed spread": (f"what stopping on the validation tail instead of the "
-                                   f"test part did to the MSE, {size}, is within the seed "
-                                   f"spread, so no flattering can be read from it"),
+        "interval includes 0": (f"what stopping on the validation tail instead of the "
+                                f"test part did to the MSE, {size}, has an interval that "
+                                f"includes 0, so no flattering can be read from it"),
         "one seed: not judged": (f"with one seed, what stopping on the validation tail "
                                  f"instead of the test part did to the MSE, {size}, is not "
                                  f"judged"),
     }[stop["verdict"]]
     words = {"raises the MSE": "raises it", "lowers the MSE": "lowers it",
-             "within the seed spread": "is within the seed spread",
+             "interval includes 0": "has an interval that includes 0",
              "one seed: not judged": "is not judged"}
     return (f"{label}: {said}; holding out the validation tail {_bracketed(rows)} "
             f"{words[rows['verdict']]}; both together, this configuration trained the clean "
@@ -224,6 +224,10 @@ def by_seed_reading(scores: Mapping[str, Mapping[int, float]]) -> str:
 
     def counted(part: str, doing: str) -> str:
         up, down = int((table[part] > 0).sum()), int((table[part] < 0).sum())
+        if down == 0:
+            return f"{doing} raises the MSE on {up} of {n} seeds"
+        if up == 0:
+            return f"{doing} lowers the MSE on {down} of {n} seeds"
         return f"{doing} raises the MSE on {up} of {n} seeds and lowers it on {down}"
 
     parts = (("stopping on the tail", "stopping on the tail"),
@@ -271,8 +275,8 @@ def remainder_reading(finals: Mapping[str, Mapping[int, float]],
     part = pd.Series({"difference": mean, "half_width": half_width})
     judged = verdict(mean, half_width)
     said = {"one seed: not judged": "is not judged",
-            "within the seed spread": "is within the seed spread: it cannot be told from "
-                                      "seed noise"}.get(
+            "interval includes 0": "has an interval that includes 0: it cannot be told "
+                                   "from seed noise"}.get(
         judged, "comes from the configurations the clean protocol chose")
     finals_part = pd.Series({"difference": finals_gap, "half_width": finals_hw})
     both_part = pd.Series({"difference": both, "half_width": both_hw})
@@ -291,12 +295,17 @@ def seed_difference(minuend: Mapping[int, float], subtrahend: Mapping[int, float
     mean, half_width = _paired(minuend, subtrahend, seeds)
     part = pd.Series({"difference": mean, "half_width": half_width})
     said = {"raises the MSE": "it raises the MSE", "lowers the MSE": "it lowers the MSE",
-            "within the seed spread": "within the seed spread",
+            "interval includes 0": "its interval includes 0",
             "one seed: not judged": "not judged"}[verdict(mean, half_width)]
     if len(seeds) == 1:
         return f"{_size(part)}: {said}"
-    above = sum(minuend[s] > subtrahend[s] for s in seeds)
-    return f"{_size(part)}: {said}; above 0 on {above} of {len(seeds)} seeds"
+    # the seeds counted in the direction of the mean, so that no count reads "0 of 3"
+    # where every seed agrees
+    if mean < 0:
+        count, side = sum(minuend[s] < subtrahend[s] for s in seeds), "below"
+    else:
+        count, side = sum(minuend[s] > subtrahend[s] for s in seeds), "above"
+    return f"{_size(part)}: {said}; {side} 0 on {count} of {len(seeds)} seeds"
 
 
 def entry(label: str, config: str, scores: Mapping[str, Mapping[int, float]]) -> dict:

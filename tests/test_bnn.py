@@ -267,7 +267,10 @@ def test_uncertainty_verdicts_at_their_thresholds():
         bnn_findings.SIGMA_RATIO_SMALL, bnn_findings.MI_SHARE_SMALL,
         bnn_findings.CONFIDENCE_STD_SMALL, moved)
     assert at["sigma"].startswith("is not small") and at["mi"].startswith("substantial")
-    assert at["confidence"] == "does vary"  # at the threshold: not below it
+    assert at["confidence"] == "varies only a little"  # at the threshold: not below it
+    near = bnn_findings.CONFIDENCE_STD_NEAR
+    assert bnn_findings.confidence_verdict(near - 1e-9) == "varies only a little"
+    assert bnn_findings.confidence_verdict(near) == "does vary"
     below = bnn_findings.uncertainty_verdicts(0.299, 0.199, 0.049, moved)
     assert below["sigma"].startswith("is small") and below["mi"].startswith("small")
     assert below["confidence"] == "barely varies"
@@ -483,3 +486,26 @@ def test_same_model_note_only_where_the_fold_chose_the_reports_configuration():
         bnn_findings.same_model_note(finals, 2))
     assert bnn_findings.same_model_note(finals, 1) == ""
     assert bnn_findings.same_model_note({"bnn": bnn}, 2) == ""
+
+
+def _rows(k: int, y_true: list[int], y_pred: list[int]) -> pd.DataFrame:
+    return experiment.prediction_frame(k, np.arange(len(y_true)), np.array(y_true),
+                                       np.array(y_pred))
+
+
+def test_worst_fold_reading_finds_the_fold_read_worst_against_predicting_zero():
+    # fold 1: 3 of 4 rows empty, the runs call most of them 1 person; fold 2: read well
+    def final(pred1):
+        fitted = experiment.FittedFolds([_rows(1, [0, 0, 0, 2], pred1),
+                                         _rows(2, [0, 1, 1, 2], [0, 1, 1, 2])],
+                                        [None, None], 0.0, 0.0, chosen={})
+        return bnn_finals.FinalModel("x", FAST, {"clean": {0: fitted}})
+
+    finals = {"bnn": final([1, 1, 0, 2]), "bnn_selected": final([1, 1, 1, 1]),
+              "bnn_elbo": final([0, 0, 0, 0])}
+    assert bnn_findings.worst_fold_reading(finals) == (
+        "on fold 1, 75 % of the test rows are empty; the 2 final runs of bnn and bnn_selected "
+        "predict 0 people on 0 % to 25 % of the fold's rows and get 0 % to 50 % of them "
+        "right, against 75 % for predicting 0 everywhere")
+    with pytest.raises(ValueError, match="none of"):
+        bnn_findings.worst_fold_reading({"bnn_elbo": finals["bnn_elbo"]})

@@ -38,7 +38,7 @@ def test_decompose_pairs_the_seeds_and_the_parts_add_up():
         rows["difference"] + stop["difference"])
     d = np.array([0.01, -0.02, 0.03])
     assert stop["half_width"] == pytest.approx(4.3027 * d.std(ddof=1) / np.sqrt(3), rel=1e-4)
-    assert rows["verdict"] == "raises the MSE" and stop["verdict"] == "within the seed spread"
+    assert rows["verdict"] == "raises the MSE" and stop["verdict"] == "interval includes 0"
     with pytest.raises(ValueError, match="same seeds"):
         protocol_gap.decompose({**scores, "clean": {0: 0.3, 1: 0.3}})
     with pytest.raises(ValueError, match=r"lack the regime\(s\) \['held_out'\]"):
@@ -48,7 +48,7 @@ def test_decompose_pairs_the_seeds_and_the_parts_add_up():
 
 
 def test_verdict_boundaries_and_the_reading():
-    assert protocol_gap.verdict(0.02, 0.02) == "within the seed spread"
+    assert protocol_gap.verdict(0.02, 0.02) == "interval includes 0"
     assert protocol_gap.verdict(0.0201, 0.02) == "raises the MSE"
     assert protocol_gap.verdict(-0.0201, 0.02) == "lowers the MSE"
     assert protocol_gap.verdict(0.5, float("nan")) == "one seed: not judged"
@@ -126,7 +126,7 @@ def test_remainder_reading_attributes_only_a_rest_beyond_its_spread():
     # one seed's failure swings the rest both ways: within the spread, not attributed
     noisy = {"report": {0: 0.30, 1: 2.30}, "clean": {0: 0.85, 1: 0.56}}
     text = protocol_gap.remainder_reading(noisy, scores)
-    assert text.endswith("is within the seed spread: it cannot be told from seed noise")
+    assert text.endswith("has an interval that includes 0: it cannot be told from seed noise")
     one = {r: {0: v[0]} for r, v in scores.items()}
     assert protocol_gap.remainder_reading({p: {0: v[0]} for p, v in finals.items()},
                                           one).endswith("(one seed), is not judged")
@@ -138,7 +138,7 @@ def test_seed_difference_reads_any_paired_runs():
     assert protocol_gap.seed_difference({0: 0.5, 1: 0.7}, {0: 0.2, 1: 0.4}) == (
         "+0.300 (95 % interval ±0.000): it raises the MSE; above 0 on 2 of 2 seeds")
     assert protocol_gap.seed_difference({0: 0.1, 1: 0.5}, {0: 0.2, 1: 0.2}).endswith(
-        ": within the seed spread; above 0 on 1 of 2 seeds")
+        ": its interval includes 0; above 0 on 1 of 2 seeds")
     assert protocol_gap.seed_difference({0: 0.1}, {0: 0.2}) == (
         "-0.100 (one seed): not judged")
     with pytest.raises(ValueError, match="same seeds"):
@@ -157,7 +157,7 @@ def test_seed_table_and_by_seed_reading_show_one_seeds_failure():
         "stopping on the tail", "difference"] < 0
     assert protocol_gap.by_seed_reading(scores) == (
         "stopping on the tail raises the MSE on 2 of 3 seeds and lowers it on 1; holding out "
-        "the validation tail raises the MSE on 0 of 3 seeds and lowers it on 1; the clean way "
+        "the validation tail lowers the MSE on 1 of 3 seeds; the clean way "
         "minus the report way raises the MSE on 2 of 3 seeds and lowers it on 1; the medians "
         "over the seeds: stopping on the tail +0.100, holding out the validation tail +0.000, "
         "the clean way minus the report way +0.100; the means of stopping on the tail and the "
@@ -185,7 +185,7 @@ def test_the_spread_is_the_t_interval_not_twice_the_standard_error():
     assert mean == 2.0 and half_width == pytest.approx(4.302653 * se)
     shift = mean - 3 * se  # the same spread, the mean three standard errors from 0
     assert protocol_gap.verdict(*protocol_gap.mean_and_spread(d - shift)) == (
-        "within the seed spread")
+        "interval includes 0")
     shift = mean - 4.4 * se
     assert protocol_gap.verdict(*protocol_gap.mean_and_spread(d - shift)) == "raises the MSE"
     # four folds: three degrees of freedom
@@ -205,3 +205,10 @@ def test_welch_interval_for_two_separate_sets_of_seeds():
         4.302653 * 0.1 / np.sqrt(3))
     assert np.isnan(protocol_gap.welch_half_width([0.5], b))
     assert np.isnan(protocol_gap.welch_half_width(c, c))
+
+
+def test_seed_difference_counts_the_seeds_in_the_direction_of_the_mean():
+    text = protocol_gap.seed_difference({0: 0.40, 1: 0.40, 2: 0.30}, {0: 0.45, 1: 0.50, 2: 0.45})
+    assert text.endswith("; below 0 on 3 of 3 seeds")
+    assert protocol_gap.seed_difference({0: 0.5, 1: 0.4}, {0: 0.4, 1: 0.45}).endswith(
+        "; above 0 on 1 of 2 seeds")

@@ -223,8 +223,11 @@ SIGMA_MOVED_SMALL = 0.2
 MI_SHARE_SMALL = 0.2
 
 
-#: Below this std of the top-class confidence, the confidence barely varies.
+#: Below this std of the top-class confidence, the confidence barely varies; up to
+#: :data:`CONFIDENCE_STD_NEAR` it varies only a little (a cutoff is the book's choice, and
+#: a value just above it should not read as the opposite of one just below).
 CONFIDENCE_STD_SMALL = 0.05
+CONFIDENCE_STD_NEAR = 0.075
 
 
 def uncertainty_verdicts(sigma_ratio: float, mi_share: float, confidence_std: float,
@@ -243,9 +246,9 @@ def uncertainty_verdicts(sigma_ratio: float, mi_share: float, confidence_std: fl
     still = sigma_moved < SIGMA_MOVED_SMALL
     if still:
         sigma = (f"shows the initialisation in its spread: in every layer the median "
-                 f"standard deviation is within {SIGMA_MOVED_SMALL:.0%} of the value training "
-                 f"started it at, so the spread of the weights says nothing about what the "
-                 f"data taught (the means did move)")
+                 f"standard deviation is within {100 * SIGMA_MOVED_SMALL:.0f} % of the value "
+                 f"training started it at, so the spread of the weights says little about what "
+                 f"the data taught (the rule reads the standard deviations, not the means)")
     elif sigma_ratio < SIGMA_RATIO_SMALL:
         sigma = "is small: every weight sample is nearly the same network"
     else:
@@ -264,8 +267,11 @@ def uncertainty_verdicts(sigma_ratio: float, mi_share: float, confidence_std: fl
 
 def confidence_verdict(confidence_std: float) -> str:
     """Whether the top-class confidence varies across rows: "barely varies" below
-    :data:`CONFIDENCE_STD_SMALL`, "does vary" otherwise."""
-    return "barely varies" if confidence_std < CONFIDENCE_STD_SMALL else "does vary"
+    :data:`CONFIDENCE_STD_SMALL`, "varies only a little" below
+    :data:`CONFIDENCE_STD_NEAR`, "does vary" otherwise."""
+    if confidence_std < CONFIDENCE_STD_SMALL:
+        return "barely varies"
+    return "varies only a little" if confidence_std < CONFIDENCE_STD_NEAR else "does vary"
 
 
 def seed_difference(table: pd.DataFrame, minuend: str, subtrahend: str,
@@ -415,6 +421,43 @@ def beyond_zero(finals: Mapping[str, FinalModel]) -> str:
     (:func:`~occupancy_utils.finals.above_zero`), with the number of seeds that did so:
     the failures a mean over few seeds hides."""
     return failures_text(above_zero_by_key({key: m.runs for key, m in finals.items()}))
+
+
+def worst_fold_reading(finals: Mapping[str, FinalModel],
+                       keys: Sequence[str] = ("bnn", "bnn_selected")) -> str:
+    """What the final runs of ``keys`` (every protocol and seed) do on the fold where their
+    median accuracy falls furthest below that of predicting 0 people everywhere: the share
+    of the fold's rows that are empty, the share the runs predict as 0 and the share they
+    get right. A run can stay below predicting 0's MSE and still misread a fold."""
+    runs: dict[int, list[pd.DataFrame]] = {}
+    for key in keys:
+        if key not in finals:
+            continue
+        for by_seed in finals[key].runs.values():
+            for fitted in by_seed.values():
+                for pred in fitted.predictions:
+                    runs.setdefault(int(pred["fold"].iloc[0]), []).append(pred)
+    if not runs:
+        raise ValueError(f"none of {list(keys)} among the final models")
+
+    def shortfall(fold: int) -> float:
+        empty = float((runs[fold][0]["y_true"] == 0).mean())
+        return empty - float(np.median([(p["y_pred"] == p["y_true"]).mean()
+                                        for p in runs[fold]]))
+
+    fold = max(sorted(runs), key=shortfall)
+    preds = runs[fold]
+    empty = float((preds[0]["y_true"] == 0).mean())
+    zero = [float((p["y_pred"] == 0).mean()) for p in preds]
+    right = [float((p["y_pred"] == p["y_true"]).mean()) for p in preds]
+    names = " and ".join(k for k in keys if k in finals)
+    def pct(x: float) -> str:
+        return f"{100 * x:.0f} %"
+
+    return (f"on fold {fold}, {pct(empty)} of the test rows are empty; the {len(preds)} final "
+            f"runs of {names} predict 0 people on {pct(min(zero))} to {pct(max(zero))} of the "
+            f"fold's rows and get {pct(min(right))} to {pct(max(right))} of them right, "
+            f"against {pct(empty)} for predicting 0 everywhere")
 
 
 def same_model_note(finals: Mapping[str, FinalModel], fold: int) -> str:
