@@ -132,6 +132,15 @@ def mean_and_spread(differences: Sequence[float]) -> tuple[float, float]:
     return float(d.mean()), float(stats.t.ppf((1 + LEVEL) / 2, len(d) - 1)) * se
 
 
+def interval_note(n: int) -> str:
+    """How wide the rule's interval is with ``n`` paired runs, in standard errors, for the
+    sentence that states the rule; with one run there is no interval."""
+    if n < 2:
+        return "with one seed there is no interval, and nothing is judged"
+    return (f"with {n} seeds, {stats.t.ppf((1 + LEVEL) / 2, n - 1):.1f} standard errors "
+            f"either side")
+
+
 def welch_half_width(a: Sequence[float], b: Sequence[float]) -> float:
     """The half-width of the :data:`LEVEL` interval of ``mean(a) - mean(b)`` for two
     independent sets of runs (Welch: unequal spreads, Satterthwaite's degrees of

@@ -212,3 +212,10 @@ def test_seed_difference_counts_the_seeds_in_the_direction_of_the_mean():
     assert text.endswith("; below 0 on 3 of 3 seeds")
     assert protocol_gap.seed_difference({0: 0.5, 1: 0.4}, {0: 0.4, 1: 0.45}).endswith(
         "; above 0 on 1 of 2 seeds")
+
+
+def test_interval_note_gives_the_width_the_rule_uses():
+    assert protocol_gap.interval_note(3) == "with 3 seeds, 4.3 standard errors either side"
+    assert protocol_gap.interval_note(4).startswith("with 4 seeds, 3.2 standard errors")
+    assert protocol_gap.interval_note(1) == (
+        "with one seed there is no interval, and nothing is judged")
