@@ -239,8 +239,12 @@ def fold_share_reading(losses: pd.DataFrame) -> str:
     row = shares.loc[fold]
     low, high, rows = row.drop("rows").min(), row.drop("rows").max(), row["rows"]
     link = "but" if low > rows else ("and only" if high < rows else "and")
-    return (f"fold {fold} holds {rows:.0%} of the test rows {link} {low:.0%} to {high:.0%} "
-            f"of each model's summed squared error (median {models.loc[fold].median():.0%})")
+
+    def pct(x: float) -> str:
+        return f"{100 * x:.0f} %"
+
+    return (f"fold {fold} holds {pct(rows)} of the test rows {link} {pct(low)} to {pct(high)} "
+            f"of each model's summed squared error (median {pct(models.loc[fold].median())})")
 
 
 def agreement(first: pd.DataFrame, second: pd.DataFrame) -> dict[str, object]:

@@ -207,10 +207,10 @@ def test_fold_shares_of_rows_and_of_each_model_s_loss():
 def test_fold_share_reading_names_the_heavy_fold_and_says_how_it_weighs():
     # fold 1 holds 25 % of the rows; both models put more of their loss there
     text = ranking.fold_share_reading(_two_folds([3, 1, 0, 0], [2, 0, 1, 0]))
-    assert text.startswith("fold 1 holds 25% of the test rows but 67% to 75%")
+    assert text.startswith("fold 1 holds 25 % of the test rows but 67 % to 75 %")
     # one model below its row share, one above: neither word
     text = ranking.fold_share_reading(_two_folds([3, 1, 0, 0], [0, 1, 1, 1]))
-    assert text.startswith("fold 2 holds 75% of the test rows and 25% to 100%")
+    assert text.startswith("fold 2 holds 75 % of the test rows and 25 % to 100 %")
     # the heaviest fold under its row share for every model
     text = ranking.fold_share_reading(_two_folds([1, 1, 1, 0], [1, 1, 1, 0]))
-    assert text.startswith("fold 2 holds 75% of the test rows and only 67% to 67%")
+    assert text.startswith("fold 2 holds 75 % of the test rows and only 67 % to 67 %")
