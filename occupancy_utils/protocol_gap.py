@@ -207,7 +207,7 @@ def reading(table: pd.DataFrame, label: str) -> str:
     words = {"raises the MSE": "raises it", "lowers the MSE": "lowers it",
              "interval includes 0": "has an interval that includes 0",
              "one seed: not judged": "is not judged"}
-    return (f"{label}: {said}; holding out the validation tail {_bracketed(rows)} "
+    return (f"for {label}, {said}; holding out the validation tail {_bracketed(rows)} "
             f"{words[rows['verdict']]}; both together, this configuration trained the clean "
             f"way minus the report's way {_bracketed(both)}, {words[both['verdict']]}")
 
@@ -249,7 +249,9 @@ def by_seed_reading(scores: Mapping[str, Mapping[int, float]]) -> str:
     flipped = [doing for p, doing in parts
                if np.sign(table[p].mean()) * np.sign(table[p].median()) < 0]
     if flipped:
-        text += (f"; the mean{'s' if len(flipped) > 1 else ''} of {' and '.join(flipped)} "
+        listed = (", ".join(flipped[:-1]) + " and " + flipped[-1]) if len(flipped) > 1 \
+            else flipped[0]
+        text += (f"; the mean{'s' if len(flipped) > 1 else ''} of {listed} "
                  f"{'have' if len(flipped) > 1 else 'has'} the opposite sign to the "
                  f"median{'s' if len(flipped) > 1 else ''}: a minority of the seeds sets "
                  f"{'them' if len(flipped) > 1 else 'it'}")
@@ -289,9 +291,13 @@ def remainder_reading(finals: Mapping[str, Mapping[int, float]],
         judged, "comes from the configurations the clean protocol chose")
     finals_part = pd.Series({"difference": finals_gap, "half_width": finals_hw})
     both_part = pd.Series({"difference": both, "half_width": both_hw})
+    neither = ("; the intervals of the first two include 0 as well, so this split is "
+               "arithmetic, not a finding"
+               if verdict(finals_gap, finals_hw) == verdict(both, both_hw)
+               == "interval includes 0" else "")
     return (f"clean minus report, the final models differ by {_size(finals_part)} in MSE; "
             f"the report's configuration trained both ways gives {_size(both_part)}, and "
-            f"the rest, {_size(part)}, {said}")
+            f"the rest, {_size(part)}, {said}{neither}")
 
 
 def seed_difference(minuend: Mapping[int, float], subtrahend: Mapping[int, float]) -> str:
@@ -307,14 +313,18 @@ def seed_difference(minuend: Mapping[int, float], subtrahend: Mapping[int, float
             "interval includes 0": "its interval includes 0",
             "one seed: not judged": "not judged"}[verdict(mean, half_width)]
     if len(seeds) == 1:
-        return f"{_size(part)}: {said}"
+        return f"{part['difference']:+.3f} (one seed: {said})"
     # the seeds counted in the direction of the mean, so that no count reads "0 of 3"
     # where every seed agrees
     if mean < 0:
         count, side = sum(minuend[s] < subtrahend[s] for s in seeds), "below"
     else:
         count, side = sum(minuend[s] > subtrahend[s] for s in seeds), "above"
-    return f"{_size(part)}: {said}; {side} 0 on {count} of {len(seeds)} seeds"
+    median = float(np.median([minuend[s] - subtrahend[s] for s in seeds]))
+    other = (f"; the median, {median:+.3f}, has the other sign"
+             if np.sign(median) * np.sign(mean) < 0 else "")
+    return (f"{part['difference']:+.3f} ({_spread(part)}; {said}; {side} 0 on {count} of "
+            f"{len(seeds)} seeds{other})")
 
 
 def entry(label: str, config: str, scores: Mapping[str, Mapping[int, float]]) -> dict:

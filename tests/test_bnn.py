@@ -289,7 +289,7 @@ def test_seed_difference_pairs_two_final_models():
                           "protocol": ["clean", "clean", "clean", "clean", "report"],
                           "seed": [0, 1, 0, 1, 0], "MSE (argmax)": [0.5, 0.7, 0.2, 0.4, 9.0]})
     assert bnn_findings.seed_difference(table, "a", "b") == (
-        "+0.300 (95 % interval ±0.000): it raises the MSE; above 0 on 2 of 2 seeds")
+        "+0.300 (95 % interval ±0.000; it raises the MSE; above 0 on 2 of 2 seeds)")
     with pytest.raises(ValueError, match="no clean-protocol rows for 'c'"):
         bnn_findings.seed_difference(table, "a", "c")
 
@@ -501,11 +501,17 @@ def test_worst_fold_reading_finds_the_fold_read_worst_against_predicting_zero():
                                         [None, None], 0.0, 0.0, chosen={})
         return bnn_finals.FinalModel("x", FAST, {"clean": {0: fitted}})
 
-    finals = {"bnn": final([1, 1, 0, 2]), "bnn_selected": final([1, 1, 1, 1]),
-              "bnn_elbo": final([0, 0, 0, 0])}
-    assert bnn_findings.worst_fold_reading(finals) == (
-        "on fold 1, 75 % of the test rows are empty; the 2 final runs of bnn and bnn_selected "
-        "predict 0 people on 0 % to 25 % of the fold's rows and get 0 % to 50 % of them "
-        "right, against 75 % for predicting 0 everywhere")
-    with pytest.raises(ValueError, match="none of"):
-        bnn_findings.worst_fold_reading({"bnn_elbo": finals["bnn_elbo"]})
+    # predicting 0 on fold 1 scores MSE 1.0; [3, 3, 3, 2] scores 6.75 and is left out
+    finals = {"bnn": final([1, 1, 0, 2]), "bnn_selected": final([1, 0, 1, 1]),
+              "bnn_elbo": final([0, 0, 0, 0]), "other": final([3, 3, 3, 2])}
+    assert bnn_findings.worst_fold_reading(finals, ("bnn", "bnn_selected", "other")) == (
+        "on fold 1, where 75 % of the test rows are empty, the 2 runs that score below "
+        "predicting 0 there (bnn (clean), bnn_selected (clean)) predict 0 people on 25 % to "
+        "25 % of the fold's rows and get 25 % to 50 % of them right, against 75 % for "
+        "predicting 0 everywhere; on the empty rows they predict 1 person 67 % of the time")
+    bad = experiment.FittedFolds([_rows(1, [0, 0, 0, 2], [3, 3, 3, 2]),
+                                  _rows(2, [0, 1, 1, 2], [3, 3, 3, 3])],
+                                 [None, None], 0.0, 0.0, chosen={})
+    with pytest.raises(ValueError, match="scores below predicting 0"):
+        bnn_findings.worst_fold_reading(
+            {"bnn": bnn_finals.FinalModel("x", FAST, {"clean": {0: bad}})})

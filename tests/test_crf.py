@@ -411,8 +411,8 @@ def test_findings_quote_the_tables(two_runs):
                                                   "correlation of at least 0.3)")
     assert "cannot be judged here" in found["crf_table2_reading"]
     # one seed a side: the paired differences are given but not judged
-    assert found["crf_finals_difference"] == "+0.000 (one seed): not judged"
-    assert found["crf_decoding_report"].endswith("(one seed): not judged")
+    assert found["crf_finals_difference"] == "+0.000 (one seed: not judged)"
+    assert found["crf_decoding_report"].endswith("(one seed: not judged)")
     table = crf_findings.final_table(final, chosen, ["CRF", 0.288, 0.53])
     assert table["mse (report, Table 7)"].notna().sum() == 1
 

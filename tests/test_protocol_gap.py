@@ -56,7 +56,7 @@ def test_verdict_boundaries_and_the_reading():
             "clean": {0: 0.40, 1: 0.42}}
     text = protocol_gap.reading(protocol_gap.decompose(flat), "CRF")
     assert "so stopping on the test part flattered its numbers" in text
-    assert text.startswith("CRF: stopping on the validation tail instead of the test part "
+    assert text.startswith("for CRF, stopping on the validation tail instead of the test part "
                            "raises the MSE by 0.105 (95 % interval ±0.064)")
     fair = {"report": {0: 0.30, 1: 0.30}, "held_out": {0: 0.40, 1: 0.41},
             "clean": {0: 0.30, 1: 0.31}}
@@ -76,7 +76,8 @@ def test_entries_round_trip_into_the_comparison_table():
     assert table["model"].tolist() == ["crf"] * 3 + ["bnn"] * 3
     assert table.loc[0, "difference"] == pytest.approx(0.055)
     text = protocol_gap.readings(table)
-    assert text.count("; holding out") == 2 and text.startswith("CRF: ") and "; BNN: " in text
+    assert text.count("; holding out") == 2
+    assert text.startswith("for CRF, ") and "; for BNN, " in text
     assert protocol_gap.readings(protocol_gap.table({})) == "no model was run in the three regimes"
     with pytest.raises(ValueError, match="same seeds"):
         protocol_gap.entry("CRF", "x", {**scores, "clean": {0: 0.3}})
@@ -126,7 +127,10 @@ def test_remainder_reading_attributes_only_a_rest_beyond_its_spread():
     # one seed's failure swings the rest both ways: within the spread, not attributed
     noisy = {"report": {0: 0.30, 1: 2.30}, "clean": {0: 0.85, 1: 0.56}}
     text = protocol_gap.remainder_reading(noisy, scores)
-    assert text.endswith("has an interval that includes 0: it cannot be told from seed noise")
+    assert "has an interval that includes 0: it cannot be told from seed noise" in text
+    # and so do the two gaps it is the difference of: the split is said to be no finding
+    assert text.endswith("the intervals of the first two include 0 as well, so this split is "
+                         "arithmetic, not a finding")
     one = {r: {0: v[0]} for r, v in scores.items()}
     assert protocol_gap.remainder_reading({p: {0: v[0]} for p, v in finals.items()},
                                           one).endswith("(one seed), is not judged")
@@ -136,11 +140,11 @@ def test_remainder_reading_attributes_only_a_rest_beyond_its_spread():
 
 def test_seed_difference_reads_any_paired_runs():
     assert protocol_gap.seed_difference({0: 0.5, 1: 0.7}, {0: 0.2, 1: 0.4}) == (
-        "+0.300 (95 % interval ±0.000): it raises the MSE; above 0 on 2 of 2 seeds")
+        "+0.300 (95 % interval ±0.000; it raises the MSE; above 0 on 2 of 2 seeds)")
     assert protocol_gap.seed_difference({0: 0.1, 1: 0.5}, {0: 0.2, 1: 0.2}).endswith(
-        ": its interval includes 0; above 0 on 1 of 2 seeds")
+        "; its interval includes 0; above 0 on 1 of 2 seeds)")
     assert protocol_gap.seed_difference({0: 0.1}, {0: 0.2}) == (
-        "-0.100 (one seed): not judged")
+        "-0.100 (one seed: not judged)")
     with pytest.raises(ValueError, match="same seeds"):
         protocol_gap.seed_difference({0: 0.1}, {1: 0.2})
 
@@ -209,9 +213,13 @@ def test_welch_interval_for_two_separate_sets_of_seeds():
 
 def test_seed_difference_counts_the_seeds_in_the_direction_of_the_mean():
     text = protocol_gap.seed_difference({0: 0.40, 1: 0.40, 2: 0.30}, {0: 0.45, 1: 0.50, 2: 0.45})
-    assert text.endswith("; below 0 on 3 of 3 seeds")
+    assert text.endswith("; below 0 on 3 of 3 seeds)")
     assert protocol_gap.seed_difference({0: 0.5, 1: 0.4}, {0: 0.4, 1: 0.45}).endswith(
-        "; above 0 on 1 of 2 seeds")
+        "; above 0 on 1 of 2 seeds)")
+    # one seed's failure sets the mean's sign: the median says so
+    failed = protocol_gap.seed_difference({0: 0.5, 1: 0.5, 2: 0.4}, {0: 0.4, 1: 0.45, 2: 2.0})
+    assert failed.endswith("; below 0 on 1 of 3 seeds; the median, +0.050, has the other "
+                           "sign)")
 
 
 def test_interval_note_gives_the_width_the_rule_uses():

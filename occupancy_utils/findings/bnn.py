@@ -425,39 +425,51 @@ def beyond_zero(finals: Mapping[str, FinalModel]) -> str:
 
 def worst_fold_reading(finals: Mapping[str, FinalModel],
                        keys: Sequence[str] = ("bnn", "bnn_selected")) -> str:
-    """What the final runs of ``keys`` (every protocol and seed) do on the fold where their
-    median accuracy falls furthest below that of predicting 0 people everywhere: the share
-    of the fold's rows that are empty, the share the runs predict as 0 and the share they
-    get right. A run can stay below predicting 0's MSE and still misread a fold."""
-    runs: dict[int, list[pd.DataFrame]] = {}
+    """What the final runs of ``keys`` that score *below* predicting 0 people everywhere on
+    a fold (those above it are listed as failures already) do there, on the fold where their
+    median accuracy falls furthest below predicting 0's: the share of the fold's rows that
+    are empty, the share the runs predict as 0, the share they get right, and the count
+    they give the empty rows most. A run can stay below predicting 0's MSE and still
+    misread a fold."""
+    runs: dict[int, list[tuple[str, pd.DataFrame]]] = {}
     for key in keys:
         if key not in finals:
             continue
-        for by_seed in finals[key].runs.values():
+        for protocol, by_seed in finals[key].runs.items():
             for fitted in by_seed.values():
                 for pred in fitted.predictions:
-                    runs.setdefault(int(pred["fold"].iloc[0]), []).append(pred)
+                    y = pred["y_true"].to_numpy(dtype=float)
+                    if np.mean((pred["y_pred"].to_numpy(dtype=float) - y) ** 2) <= np.mean(
+                            y ** 2):
+                        runs.setdefault(int(pred["fold"].iloc[0]), []).append(
+                            (f"{key} ({protocol})", pred))
     if not runs:
-        raise ValueError(f"none of {list(keys)} among the final models")
+        raise ValueError(f"no final run of {list(keys)} scores below predicting 0 on any fold")
 
     def shortfall(fold: int) -> float:
-        empty = float((runs[fold][0]["y_true"] == 0).mean())
+        empty = float((runs[fold][0][1]["y_true"] == 0).mean())
         return empty - float(np.median([(p["y_pred"] == p["y_true"]).mean()
-                                        for p in runs[fold]]))
+                                        for _, p in runs[fold]]))
 
     fold = max(sorted(runs), key=shortfall)
-    preds = runs[fold]
+    preds = [p for _, p in runs[fold]]
+    names = ", ".join(dict.fromkeys(name for name, _ in runs[fold]))
     empty = float((preds[0]["y_true"] == 0).mean())
     zero = [float((p["y_pred"] == 0).mean()) for p in preds]
     right = [float((p["y_pred"] == p["y_true"]).mean()) for p in preds]
-    names = " and ".join(k for k in keys if k in finals)
+    on_empty = pd.concat([p.loc[p["y_true"] == 0, "y_pred"] for p in preds])
+    most = int(on_empty.mode().iloc[0]) if len(on_empty) else 0
+    share = float((on_empty == most).mean()) if len(on_empty) else 0.0
+
     def pct(x: float) -> str:
         return f"{100 * x:.0f} %"
 
-    return (f"on fold {fold}, {pct(empty)} of the test rows are empty; the {len(preds)} final "
-            f"runs of {names} predict 0 people on {pct(min(zero))} to {pct(max(zero))} of the "
-            f"fold's rows and get {pct(min(right))} to {pct(max(right))} of them right, "
-            f"against {pct(empty)} for predicting 0 everywhere")
+    return (f"on fold {fold}, where {pct(empty)} of the test rows are empty, the "
+            f"{len(preds)} runs that score below predicting 0 there ({names}) predict 0 "
+            f"people on {pct(min(zero))} to {pct(max(zero))} of the fold's rows and get "
+            f"{pct(min(right))} to {pct(max(right))} of them right, against {pct(empty)} for "
+            f"predicting 0 everywhere; on the empty rows they predict {most} "
+            f"{'person' if most == 1 else 'people'} {pct(share)} of the time")
 
 
 def same_model_note(finals: Mapping[str, FinalModel], fold: int) -> str:
