@@ -204,12 +204,13 @@ def reading(table: pd.DataFrame, label: str) -> str:
                                  f"instead of the test part did to the MSE, {size}, is not "
                                  f"judged"),
     }[stop["verdict"]]
-    words = {"raises the MSE": "raises it", "lowers the MSE": "lowers it",
-             "interval includes 0": "has an interval that includes 0",
-             "one seed: not judged": "is not judged"}
-    return (f"for {label}, {said}; holding out the validation tail {_bracketed(rows)} "
-            f"{words[rows['verdict']]}; both together, this configuration trained the clean "
-            f"way minus the report's way {_bracketed(both)}, {words[both['verdict']]}")
+    words = {"raises the MSE": "which raises the MSE", "lowers the MSE": "which lowers it",
+             "interval includes 0": "whose interval includes 0",
+             "one seed: not judged": "not judged"}
+    return (f"for {label}, {said}; holding out the validation tail gives "
+            f"{_size(rows)}, {words[rows['verdict']]}; both together (this configuration "
+            f"trained the clean way minus the report way) give {_size(both)}, "
+            f"{words[both['verdict']]}")
 
 
 def seed_table(scores: Mapping[str, Mapping[int, float]]) -> pd.DataFrame:
@@ -293,7 +294,7 @@ def remainder_reading(finals: Mapping[str, Mapping[int, float]],
     both_part = pd.Series({"difference": both, "half_width": both_hw})
     neither = ("; the intervals of the first two include 0 as well, so this split is "
                "arithmetic, not a finding"
-               if verdict(finals_gap, finals_hw) == verdict(both, both_hw)
+               if verdict(finals_gap, finals_hw) == verdict(both, both_hw) == judged
                == "interval includes 0" else "")
     return (f"clean minus report, the final models differ by {_size(finals_part)} in MSE; "
             f"the report's configuration trained both ways gives {_size(both_part)}, and "
@@ -309,8 +310,9 @@ def seed_difference(minuend: Mapping[int, float], subtrahend: Mapping[int, float
         raise ValueError("a paired difference needs the same seeds on both sides")
     mean, half_width = _paired(minuend, subtrahend, seeds)
     part = pd.Series({"difference": mean, "half_width": half_width})
-    said = {"raises the MSE": "it raises the MSE", "lowers the MSE": "it lowers the MSE",
-            "interval includes 0": "its interval includes 0",
+    said = {"raises the MSE": "which excludes 0: it raises the MSE",
+            "lowers the MSE": "which excludes 0: it lowers the MSE",
+            "interval includes 0": "which includes 0",
             "one seed: not judged": "not judged"}[verdict(mean, half_width)]
     if len(seeds) == 1:
         return f"{part['difference']:+.3f} (one seed: {said})"
@@ -323,7 +325,7 @@ def seed_difference(minuend: Mapping[int, float], subtrahend: Mapping[int, float
     median = float(np.median([minuend[s] - subtrahend[s] for s in seeds]))
     other = (f"; the median, {median:+.3f}, has the other sign"
              if np.sign(median) * np.sign(mean) < 0 else "")
-    return (f"{part['difference']:+.3f} ({_spread(part)}; {said}; {side} 0 on {count} of "
+    return (f"{part['difference']:+.3f} ({_spread(part)}, {said}; {side} 0 on {count} of "
             f"{len(seeds)} seeds{other})")
 
 

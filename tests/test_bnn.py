@@ -289,7 +289,8 @@ def test_seed_difference_pairs_two_final_models():
                           "protocol": ["clean", "clean", "clean", "clean", "report"],
                           "seed": [0, 1, 0, 1, 0], "MSE (argmax)": [0.5, 0.7, 0.2, 0.4, 9.0]})
     assert bnn_findings.seed_difference(table, "a", "b") == (
-        "+0.300 (95 % interval ±0.000; it raises the MSE; above 0 on 2 of 2 seeds)")
+        "+0.300 (95 % interval ±0.000, which excludes 0: it raises the MSE; above 0 on 2 of 2 "
+        "seeds)")
     with pytest.raises(ValueError, match="no clean-protocol rows for 'c'"):
         bnn_findings.seed_difference(table, "a", "c")
 

@@ -64,7 +64,8 @@ def test_verdict_boundaries_and_the_reading():
     assert "did not flatter it" in fair_text
     # "lowers by" takes the size without its sign: no "lowers the MSE by -0.105"
     assert "lowers the MSE by 0.100 (" in fair_text and "by -" not in fair_text
-    assert "raises it" in protocol_gap.reading(protocol_gap.decompose(fair), "BNN")
+    assert "holding out the validation tail gives +0.105 (95 % interval ±0.064), which raises " \
+        "the MSE" in protocol_gap.reading(protocol_gap.decompose(fair), "BNN")
 
 
 def test_entries_round_trip_into_the_comparison_table():
@@ -106,9 +107,9 @@ def test_one_seed_reading_gives_every_difference_and_no_nan():
     # the number is the tail's minus the test part's: the sentence names that direction
     assert ("what stopping on the validation tail instead of the test part did to the MSE, "
             "+0.070 (one seed), is not judged") in text
-    assert "holding out the validation tail (+0.030, one seed) is not judged" in text
-    assert text.endswith("this configuration trained the clean way minus the report's way "
-                         "(+0.100, one seed), is not judged")
+    assert "holding out the validation tail gives +0.030 (one seed), not judged" in text
+    assert text.endswith("both together (this configuration trained the clean way minus the "
+                         "report way) give +0.100 (one seed), not judged")
 
 
 def test_remainder_reading_attributes_only_a_rest_beyond_its_spread():
@@ -140,9 +141,10 @@ def test_remainder_reading_attributes_only_a_rest_beyond_its_spread():
 
 def test_seed_difference_reads_any_paired_runs():
     assert protocol_gap.seed_difference({0: 0.5, 1: 0.7}, {0: 0.2, 1: 0.4}) == (
-        "+0.300 (95 % interval ±0.000; it raises the MSE; above 0 on 2 of 2 seeds)")
+        "+0.300 (95 % interval ±0.000, which excludes 0: it raises the MSE; above 0 on 2 of 2 "
+        "seeds)")
     assert protocol_gap.seed_difference({0: 0.1, 1: 0.5}, {0: 0.2, 1: 0.2}).endswith(
-        "; its interval includes 0; above 0 on 1 of 2 seeds)")
+        ", which includes 0; above 0 on 1 of 2 seeds)")
     assert protocol_gap.seed_difference({0: 0.1}, {0: 0.2}) == (
         "-0.100 (one seed: not judged)")
     with pytest.raises(ValueError, match="same seeds"):
