@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 import torch
 
-from occupancy_utils import finals, lstm_finals, lstm_study, sequences, splits
+from occupancy_utils import experiment, finals, lstm_finals, lstm_study, sequences, splits
 from occupancy_utils.data import TARGET
 from occupancy_utils.figures import lstm as lstm_figures
 from occupancy_utils.findings import lstm as lstm_findings
@@ -532,12 +532,13 @@ def test_book_scores_key_the_book_rows_by_protocol():
 
 def test_swap_reading_at_the_collapse_threshold():
     below = lstm_findings.swap_reading(_t6(lstm_findings.F1_COLLAPSE - 0.001), (0.659, 0.133))
-    assert "supports the swapped reading" in below and "by at most 0.099" in below
+    assert "supports the swapped reading" in below and "-0.099 under the clean protocol" in below
     at = lstm_findings.swap_reading(_t6(lstm_findings.F1_COLLAPSE + 1e-9), (0.659, 0.133))
     assert "cannot be ruled out" in at and "under the clean protocol" in at
     # a rise of F1 under MC dropout is no fall: it supports the swapped reading
     rise = lstm_findings.swap_reading(_t6(-0.3), (0.659, 0.133))
-    assert "by at most 0.000" in rise and "supports the swapped reading" in rise
+    # the change is given with its sign, not clipped to a fall of 0
+    assert "+0.300 under the clean protocol" in rise and "supports the swapped reading" in rise
 
 
 def test_fixed_lr_text_says_whether_it_is_the_reports_initial_rate():
@@ -717,7 +718,8 @@ def test_effect_reading_checks_the_claimed_value_against_the_spread():
         "layers 4: does not hold, the lowest mean MSE is at 3 (0.100, against 0.300 at 4)")
     noisy = stage.assign(fold_mse=[[0.1, 0.9, 0.1, 0.9], [0.0, 0.4, 0.0, 0.4],
                                    [0.3, 0.3, 0.3, 0.3]])
-    assert "holds, within the spread" in lstm_findings.effect_reading(noisy, "layers", [3])
+    assert "holds, but not beyond the spread over folds" in lstm_findings.effect_reading(
+        noisy, "layers", [3])
     assert lstm_findings.effect_reading(noisy, "layers", [4]).startswith(
         "layers 4: does not hold, within the spread, the lowest mean MSE is at 3")
     assert lstm_findings.effect_reading(stage, "layers", [8]).endswith("not in this profile's grid")
@@ -788,3 +790,22 @@ def test_all_final_models_train_only_variants_searched_under_every_protocol(monk
     out = lstm_finals.all_final_models(None, searches, ["report", "clean"], seeds=[0])
     assert out == {"regression": "regression"}
     assert trained == [("regression", ["clean", "report"], {"seeds": [0]})]
+
+
+def test_failed_runs_names_the_runs_worse_than_predicting_zero_on_a_fold():
+    # one empty-room row per fold: predicting 0 scores 0, predicting 2 scores 4
+    def runs(per_seed):
+        out = {}
+        for seed, preds in per_seed.items():
+            frames = [experiment.prediction_frame(k, np.array([k]), np.array([0]), np.array([p]))
+                      for k, p in enumerate(preds, start=1)]
+            out[seed] = experiment.FittedFolds(frames, [None] * len(preds), 0.0, 0.0)
+        return out
+
+    final = {"classification": lstm_finals.Final("classification", {
+        "lstm_classification": {"clean": runs({0: [2, 0], 1: [0, 0]})}}),
+        "regression": lstm_finals.Final("regression", {
+            "lstm_regression": {"report": runs({0: [0, 0]})}})}
+    assert lstm_findings.failed_runs(final) == "lstm_classification, clean protocol, fold 1: seed 0"
+    final["classification"].runs["lstm_classification"]["clean"] = runs({0: [0, 0]})
+    assert lstm_findings.failed_runs(final) == "none"

@@ -16,12 +16,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .. import experiment, halving, nested, protocol_gap, search
+from .. import experiment, finals, halving, nested, protocol_gap, search
 from ..lstm_finals import Final, summaries
 from ..lstm_study import MODEL_KEYS, STRUCTURE_KEYS, TUNING_KEYS, Search
 from ..models import lstm
 from ..ranking import block_interval
-from ..tables import joined
+from ..tables import failures_text, joined
 
 
 def structure_reading(found: Search, reported: Mapping[str, Any],
@@ -109,7 +109,7 @@ def effect_reading(stage: pd.DataFrame, key: str, claimed: Sequence[Any]) -> str
     if others.empty:
         return f"{key} {named}: nothing else was tried"
     clearly = ("holds clearly" if all(beyond(best, v) for v in others.index)
-               else "holds, within the spread")
+               else "holds, but not beyond the spread over folds")
     rival = others.idxmin()
     return (f"{key} {named}: {clearly}, the lowest mean MSE is at {best} "
             f"({means[best]:.3f}, next {rival} at {others[rival]:.3f})")
@@ -298,6 +298,14 @@ def book_scores(t6: pd.DataFrame) -> dict[tuple[str, str], pd.Series]:
 F1_COLLAPSE = 0.1
 
 
+def failed_runs(final: Mapping[str, Final]) -> str:
+    """Every final run of every variant whose test MSE on a fold is above that of predicting
+    0 people on every row of it (:func:`~occupancy_utils.finals.above_zero`): the failures a
+    mean over three seeds and four folds hides."""
+    runs = {key: by_protocol for f in final.values() for key, by_protocol in f.runs.items()}
+    return failures_text(finals.above_zero_by_key(runs))
+
+
 def swap_reading(t6: pd.DataFrame, report_f1: tuple[float, float]) -> str:
     """Does MC dropout change the regression's F1 as much as the report's printed row says?
 
@@ -312,10 +320,10 @@ def swap_reading(t6: pd.DataFrame, report_f1: tuple[float, float]) -> str:
     fall = -min(changes.values())  # the largest fall of F1 under MC dropout
     without, with_mcd = report_f1
     if fall < F1_COLLAPSE:
-        return (f"in this run MC dropout lowers the regression's F1 by at most "
-                f"{max(0.0, fall):.3f} on any protocol (a fall of {F1_COLLAPSE} or more would "
-                f"count), nothing like the collapse from {without} to {with_mcd} the printed "
-                f"row shows, which supports the swapped reading.")
+        signed = ", ".join(f"{v:+.3f} under the {p} protocol" for p, v in changes.items())
+        return (f"in this run MC dropout changes the regression's F1 by {signed} (a fall of "
+                f"{F1_COLLAPSE} or more would count), nothing like the collapse from {without} "
+                f"to {with_mcd} the printed row shows, which supports the swapped reading.")
     worst = min(changes, key=changes.get)
     return (f"in this run MC dropout lowers the regression's F1 by {fall:.3f} under the "
             f"{worst} protocol (a fall of {F1_COLLAPSE} or more counts), so a large drop like "
