@@ -223,10 +223,10 @@ SIGMA_MOVED_SMALL = 0.2
 MI_SHARE_SMALL = 0.2
 
 
-#: Below this std of the top-class confidence, the confidence barely varies; up to
-#: :data:`CONFIDENCE_STD_NEAR` it varies only a little (a cutoff is the book's choice, and
-#: a value just above it should not read as the opposite of one just below).
+#: Below this std of the top-class confidence, the confidence barely varies.
 CONFIDENCE_STD_SMALL = 0.05
+#: Up to this std it varies only a little: a cutoff is the book's choice, and a value just
+#: above it should not read as the opposite of one just below.
 CONFIDENCE_STD_NEAR = 0.075
 
 
