@@ -147,6 +147,13 @@ def protocol_blocks(by_protocol: Mapping[str, Mapping[int, FittedFolds]], *,
         for protocol, by_seed in by_protocol.items()}
 
 
+def worse_than_zero(pred: pd.DataFrame) -> bool:
+    """Whether one fold's predictions score a test MSE above that of predicting 0 people on
+    every one of its rows (equal is not worse)."""
+    y = pred["y_true"].to_numpy(dtype=float)
+    return bool(np.mean((pred["y_pred"].to_numpy(dtype=float) - y) ** 2) > np.mean(y ** 2))
+
+
 def above_zero(by_protocol: Mapping[str, Mapping[int, FittedFolds]]
                ) -> dict[tuple[str, int], list[int]]:
     """(protocol, fold number) -> the seeds whose model scores a test MSE on that fold above
@@ -156,8 +163,7 @@ def above_zero(by_protocol: Mapping[str, Mapping[int, FittedFolds]]
     for protocol, by_seed in by_protocol.items():
         for seed, run in by_seed.items():
             for p in run.predictions:
-                y = p["y_true"].to_numpy(dtype=float)
-                if np.mean((p["y_pred"].to_numpy(dtype=float) - y) ** 2) > np.mean(y ** 2):
+                if worse_than_zero(p):
                     out.setdefault((protocol, int(p["fold"].iloc[0])), []).append(seed)
     return out
 

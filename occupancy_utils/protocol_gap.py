@@ -32,6 +32,7 @@ from scipy import stats
 from tqdm.auto import tqdm
 
 from . import experiment, splits
+from .tables import joined
 
 #: The confidence of every paired interval the book's verdicts read (seeds or folds).
 LEVEL = 0.95
@@ -86,8 +87,8 @@ def per_seed(train_one: Callable[[str, int], float]
 
 def verdict(mean: float, half_width: float) -> str:
     """The stated rule: a difference whose interval (``mean`` plus or minus
-    ``half_width``) excludes 0 raises or lowers the MSE; otherwise it is within the
-    seeds cannot settle it: its interval includes 0."""
+    ``half_width``) excludes 0 raises or lowers the MSE; otherwise the seeds cannot
+    settle it: its interval includes 0."""
     if not np.isfinite(half_width):
         return "one seed: not judged"
     if mean > half_width:
@@ -129,7 +130,12 @@ def mean_and_spread(differences: Sequence[float]) -> tuple[float, float]:
     if len(d) < 2:
         return float(d.mean()) if len(d) else float("nan"), float("nan")
     se = float(d.std(ddof=1) / np.sqrt(len(d)))
-    return float(d.mean()), float(stats.t.ppf((1 + LEVEL) / 2, len(d) - 1)) * se
+    return float(d.mean()), _t(len(d) - 1) * se
+
+
+def _t(df: float) -> float:
+    """The two-sided :data:`LEVEL` quantile of Student's t on ``df`` degrees of freedom."""
+    return float(stats.t.ppf((1 + LEVEL) / 2, df))
 
 
 def interval_note(n: int) -> str:
@@ -137,7 +143,7 @@ def interval_note(n: int) -> str:
     sentence that states the rule; with one run there is no interval."""
     if n < 2:
         return "with one seed there is no interval, and nothing is judged"
-    return (f"with {n} seeds, {stats.t.ppf((1 + LEVEL) / 2, n - 1):.1f} standard errors "
+    return (f"with {n} seeds, {_t(n - 1):.1f} standard errors "
             f"either side")
 
 
@@ -152,7 +158,7 @@ def welch_half_width(a: Sequence[float], b: Sequence[float]) -> float:
     if va + vb == 0:
         return float("nan")
     df = (va + vb) ** 2 / (va ** 2 / (len(a) - 1) + vb ** 2 / (len(b) - 1))
-    return float(stats.t.ppf((1 + LEVEL) / 2, df) * np.sqrt(va + vb))
+    return _t(df) * float(np.sqrt(va + vb))
 
 
 def _paired(minuend: Mapping[int, float], subtrahend: Mapping[int, float],
@@ -250,9 +256,7 @@ def by_seed_reading(scores: Mapping[str, Mapping[int, float]]) -> str:
     flipped = [doing for p, doing in parts
                if np.sign(table[p].mean()) * np.sign(table[p].median()) < 0]
     if flipped:
-        listed = (", ".join(flipped[:-1]) + " and " + flipped[-1]) if len(flipped) > 1 \
-            else flipped[0]
-        text += (f"; the mean{'s' if len(flipped) > 1 else ''} of {listed} "
+        text += (f"; the mean{'s' if len(flipped) > 1 else ''} of {joined(flipped)} "
                  f"{'have' if len(flipped) > 1 else 'has'} the opposite sign to the "
                  f"median{'s' if len(flipped) > 1 else ''}: a minority of the seeds sets "
                  f"{'them' if len(flipped) > 1 else 'it'}")
@@ -308,7 +312,8 @@ def seed_difference(minuend: Mapping[int, float], subtrahend: Mapping[int, float
     seeds = sorted(minuend)
     if not seeds or sorted(subtrahend) != seeds:
         raise ValueError("a paired difference needs the same seeds on both sides")
-    mean, half_width = _paired(minuend, subtrahend, seeds)
+    diffs = np.array([minuend[s] - subtrahend[s] for s in seeds], dtype=float)
+    mean, half_width = mean_and_spread(diffs)
     part = pd.Series({"difference": mean, "half_width": half_width})
     said = {"raises the MSE": "which excludes 0: it raises the MSE",
             "lowers the MSE": "which excludes 0: it lowers the MSE",
@@ -318,11 +323,9 @@ def seed_difference(minuend: Mapping[int, float], subtrahend: Mapping[int, float
         return f"{part['difference']:+.3f} (one seed: {said})"
     # the seeds counted in the direction of the mean, so that no count reads "0 of 3"
     # where every seed agrees
-    if mean < 0:
-        count, side = sum(minuend[s] < subtrahend[s] for s in seeds), "below"
-    else:
-        count, side = sum(minuend[s] > subtrahend[s] for s in seeds), "above"
-    median = float(np.median([minuend[s] - subtrahend[s] for s in seeds]))
+    count, side = (int((diffs < 0).sum()), "below") if mean < 0 else (int((diffs > 0).sum()),
+                                                                        "above")
+    median = float(np.median(diffs))
     other = (f"; the median, {median:+.3f}, has the other sign"
              if np.sign(median) * np.sign(mean) < 0 else "")
     return (f"{part['difference']:+.3f} ({_spread(part)}, {said}; {side} 0 on {count} of "

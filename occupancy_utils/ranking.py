@@ -29,7 +29,7 @@ import numpy as np
 import pandas as pd
 from scipy.stats import kendalltau
 
-from .tables import joined, plural
+from .tables import joined, pct, plural
 
 #: Readings are 30 s apart: a block of 60 is half an hour, about one stay in the room.
 BLOCK = 60
@@ -239,10 +239,6 @@ def fold_share_reading(losses: pd.DataFrame) -> str:
     row = shares.loc[fold]
     low, high, rows = row.drop("rows").min(), row.drop("rows").max(), row["rows"]
     link = "but" if low > rows else ("and only" if high < rows else "and")
-
-    def pct(x: float) -> str:
-        return f"{100 * x:.0f} %"
-
     return (f"fold {fold} holds {pct(rows)} of the test rows {link} {pct(low)} to {pct(high)} "
             f"of each model's summed squared error (median {pct(models.loc[fold].median())})")
 

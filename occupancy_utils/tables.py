@@ -33,6 +33,11 @@ def joined(items: Sequence[str]) -> str:
     return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
 
 
+def pct(share: float) -> str:
+    """A share as the book prints percentages in its sentences: "24 %"."""
+    return f"{100 * share:.0f} %"
+
+
 def glue_all(numbers: Mapping[str, Any]) -> None:
     """Glue every number of a findings function for the text (myst-nb), none displayed.
 

@@ -20,9 +20,9 @@ from .. import data, metrics, protocol_gap, splits
 from ..bnn_finals import FinalModel
 from ..bnn_study import PARAM_KEYS, check_params, config_text
 from ..experiment import FittedFolds
-from ..finals import above_zero_by_key, value_summary
+from ..finals import above_zero_by_key, value_summary, worse_than_zero
 from ..models import bnn
-from ..tables import failures_text
+from ..tables import failures_text, pct
 
 
 def choice_text(chosen: Mapping[int, Mapping[str, Any]]) -> str:
@@ -438,9 +438,7 @@ def worst_fold_reading(finals: Mapping[str, FinalModel],
         for protocol, by_seed in finals[key].runs.items():
             for fitted in by_seed.values():
                 for pred in fitted.predictions:
-                    y = pred["y_true"].to_numpy(dtype=float)
-                    if np.mean((pred["y_pred"].to_numpy(dtype=float) - y) ** 2) <= np.mean(
-                            y ** 2):
+                    if not worse_than_zero(pred):
                         runs.setdefault(int(pred["fold"].iloc[0]), []).append(
                             (f"{key} ({protocol})", pred))
     if not runs:
@@ -460,10 +458,6 @@ def worst_fold_reading(finals: Mapping[str, FinalModel],
     on_empty = pd.concat([p.loc[p["y_true"] == 0, "y_pred"] for p in preds])
     most = int(on_empty.mode().iloc[0]) if len(on_empty) else 0
     share = float((on_empty == most).mean()) if len(on_empty) else 0.0
-
-    def pct(x: float) -> str:
-        return f"{100 * x:.0f} %"
-
     return (f"on fold {fold}, where {pct(empty)} of the test rows are empty, the "
             f"{len(preds)} runs that score below predicting 0 there ({names}) predict 0 "
             f"people on {pct(min(zero))} to {pct(max(zero))} of the fold's rows and get "
