@@ -12,11 +12,10 @@ runs beside it.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 
-from .search import usable_cores
+from .search import positive_int_env, usable_cores
 
 
 def chapter_jobs(profile: str) -> int:
@@ -26,15 +25,9 @@ def chapter_jobs(profile: str) -> int:
     one worker process each (``search.default_workers``), and one in the full
     profile, whose searches already put a worker on every core.
     """
-    raw = os.environ.get("CHAPTER_JOBS", "auto").strip()
-    if raw in ("", "auto"):
+    jobs = positive_int_env("CHAPTER_JOBS")
+    if jobs is None:
         return usable_cores() if profile == "quick" else 1
-    try:
-        jobs = int(raw)
-    except ValueError:
-        raise ValueError(f"CHAPTER_JOBS must be a positive integer, got {raw!r}") from None
-    if jobs < 1:
-        raise ValueError(f"CHAPTER_JOBS must be a positive integer, got {raw!r}")
     return jobs
 
 

@@ -86,16 +86,25 @@ def default_workers(profile: str = "full") -> int:
     the quick profile one: its searches take seconds, less than starting a worker
     process (importing torch) costs.
     """
-    raw = os.environ.get("WORKERS", "auto").strip()
-    if raw in ("", "auto"):
+    workers = positive_int_env("WORKERS")
+    if workers is None:
         return usable_cores() if profile == "full" else 1
-    try:
-        workers = int(raw)
-    except ValueError:
-        raise ValueError(f"WORKERS must be a positive integer, got {raw!r}") from None
-    if workers < 1:
-        raise ValueError(f"WORKERS must be a positive integer, got {raw!r}")
     return workers
+
+
+def positive_int_env(name: str) -> int | None:
+    """The environment variable ``name`` as a positive integer; None when it is unset or
+    ``auto`` (the caller's default). Anything else fails with one line naming it."""
+    raw = os.environ.get(name, "auto").strip()
+    if raw in ("", "auto"):
+        return None
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ValueError(f"{name} must be a positive integer, got {raw!r}") from None
+    if value < 1:
+        raise ValueError(f"{name} must be a positive integer, got {raw!r}")
+    return value
 
 
 def grid_points(grid: Mapping[str, Sequence[Any]]) -> list[dict[str, Any]]:
