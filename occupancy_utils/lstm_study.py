@@ -74,9 +74,9 @@ MODEL_KEYS = {
     ("classification", True): "lstm_classification_mcd",
 }
 LABELS = {
-    "lstm_regression": "LSTM regression, dropout off",
+    "lstm_regression": "LSTM regression scored with dropout off",
     "lstm_regression_mcd": "LSTM regression, MC dropout (mean of T samples)",
-    "lstm_classification": "LSTM classification, dropout off",
+    "lstm_classification": "LSTM classification scored with dropout off",
     "lstm_classification_mcd": "LSTM classification, MC dropout (mean softmax of T samples)",
 }
 

@@ -305,6 +305,53 @@ def remainder_reading(finals: Mapping[str, Mapping[int, float]],
             f"the rest, {_size(part)}, {said}{neither}")
 
 
+def fold_reading(minuend: Mapping[int, Sequence[float]],
+                 subtrahend: Mapping[int, Sequence[float]]) -> str:
+    """Two models' test MSE fold by fold (per seed, one value per fold), read by the rule
+    of :func:`verdict` on each fold: the mean over seeds of ``minuend - subtrahend`` with
+    its interval, then which folds move the MSE beyond their interval and which way.
+
+    Why: a mean over folds near 0 can net out one fold made much worse against another
+    made better; a reader of the mean alone would conclude that nothing differs. Only a
+    fold whose interval excludes 0 counts; where folds of both signs count, the sentence
+    says the mean nets out opposite effects.
+    """
+    seeds = sorted(minuend)
+    if not seeds or sorted(subtrahend) != seeds:
+        raise ValueError("a paired difference needs the same seeds on both sides")
+    folds = {len(minuend[s]) for s in seeds} | {len(subtrahend[s]) for s in seeds}
+    if len(folds) != 1:
+        raise ValueError(f"every seed needs the same number of folds on both sides, got "
+                         f"{sorted(folds)}")
+    parts, raised, lowered = [], [], []
+    for i in range(folds.pop()):
+        mean, half_width = mean_and_spread([minuend[s][i] - subtrahend[s][i]
+                                            for s in seeds])
+        part = pd.Series({"difference": mean, "half_width": half_width})
+        parts.append(f"fold {i + 1} {_size(part) if len(seeds) > 1 else f'{mean:+.3f}'}")
+        judged = verdict(mean, half_width)
+        if judged == "raises the MSE":
+            raised.append(str(i + 1))
+        elif judged == "lowers the MSE":
+            lowered.append(str(i + 1))
+
+    def folds_of(numbers: list[str]) -> str:
+        return f"fold{'s' if len(numbers) > 1 else ''} {joined(numbers)}"
+
+    if raised and lowered:
+        said = (f"it raises the MSE on {folds_of(raised)} and lowers it on "
+                f"{folds_of(lowered)}, beyond their intervals: the mean over the folds nets "
+                f"out opposite effects")
+    elif raised or lowered:
+        said = (f"only on {folds_of(raised or lowered)} does it "
+                f"{'raise' if raised else 'lower'} the MSE beyond the interval")
+    elif len(seeds) == 1:
+        said = "with one seed, no fold is judged"
+    else:
+        said = "no fold's interval excludes 0"
+    return f"{', '.join(parts)}: {said}"
+
+
 def seed_difference(minuend: Mapping[int, float], subtrahend: Mapping[int, float]) -> str:
     """Any two runs paired by seed (the same seeds on both sides), read by the rule of
     :func:`verdict`: the mean over seeds of ``minuend - subtrahend`` with its interval's

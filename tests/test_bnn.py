@@ -516,3 +516,29 @@ def test_worst_fold_reading_finds_the_fold_read_worst_against_predicting_zero():
     with pytest.raises(ValueError, match="scores below predicting 0"):
         bnn_findings.worst_fold_reading(
             {"bnn": bnn_finals.FinalModel("x", FAST, {"clean": {0: bad}})})
+
+
+def test_confidence_by_seed_gives_each_seed_its_verdict():
+    near = bnn_findings.CONFIDENCE_STD_NEAR
+
+    class Stub:  # what confidence_by_seed reads of a final model: one fold's predictions
+        def __init__(self, stds):
+            self.stds = stds
+
+        def predictions(self, protocol, seed, fold):
+            # two rows at 0.5 +- d have a standard deviation (ddof 1) of d * sqrt(2)
+            d = self.stds[seed] / np.sqrt(2)
+            return pd.DataFrame({"confidence": [0.5 - d, 0.5 + d], "entropy": [1.0, 1.0],
+                                 "mi": [0.1, 0.1]})
+
+    mixed = Stub({0: near + 0.011, 1: near - 0.006, 2: near - 0.012})
+    assert bnn_findings.confidence_by_seed(mixed, "clean", [0, 1, 2], 4) == (
+        "does vary for seed 0 (0.086) and varies only a little for seeds 1 and 2 "
+        "(0.069, 0.063)")
+    same = Stub({0: 0.01, 1: 0.02})
+    assert bnn_findings.confidence_by_seed(same, "clean", [0, 1], 4) == (
+        "barely varies for every seed (0.010, 0.020)")
+    assert bnn_findings.confidence_by_seed(same, "clean", [1], 4) == (
+        "barely varies for seed 1 (0.020)")
+    with pytest.raises(ValueError, match="at least one seed"):
+        bnn_findings.confidence_by_seed(same, "clean", [], 4)

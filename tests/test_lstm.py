@@ -494,6 +494,10 @@ def test_table5_keeps_integer_hyper_parameters_and_differences_only_scores():
     book_f1 = t5.loc["f1_macro", "book (report protocol)"]
     assert t5.loc["f1_macro", "report"] == 0.627  # shown as the report printed it
     assert t5.loc["f1_macro", diff] == pytest.approx(book_f1 - 0.659, abs=1e-4)
+    # the column the difference is taken from is shown, and spreads are not differenced
+    assert t5.loc["f1_macro", "report, dropout off (Table 6)"] == 0.659
+    assert pd.isna(t5.loc["mse_std", diff]) and pd.isna(t5.loc["f1_std", diff])
+    assert t5.loc["f1_std", "report, dropout off (Table 6)"] == 0.196
     # folds that chose differently are listed in fold order, not averaged
     c = lstm_study.Config
     searches["clean"].per_fold = {1: c("regression", 10, 1, 8, 0.5, 0.01),
@@ -555,12 +559,14 @@ def test_majority_reading_boundary():
     with pytest.raises(ValueError, match="share"):
         lstm_findings.majority_reading(1.5)
     assert lstm_findings.majority_reading(0.07, 0.80).endswith(
-        "does not hold here (0.070), but over all test rows, beyond the report's claim, it "
-        "holds (0.800)")
+        "does not hold here (0.070); over all test rows, which the report made no claim "
+        "about, the share is 0.800, at or above the 75 % the rule asks")
     assert lstm_findings.majority_reading(0.8, 0.5).endswith(
-        "but over all test rows, beyond the report's claim, it does not hold (0.500)")
+        "the share is 0.500, below the 75 % the rule asks")
     assert lstm_findings.majority_reading(0.8, 0.9).endswith(
-        ", and over all test rows, beyond the report's claim, it holds (0.900)")
+        "the share is 0.900, also at or above the 75 % the rule asks")
+    assert lstm_findings.majority_reading(0.07, 0.7).endswith(
+        "the share is 0.700, also below the 75 % the rule asks")
     with pytest.raises(ValueError, match="share"):
         lstm_findings.majority_reading(0.5, -0.1)
 
@@ -656,9 +662,9 @@ def test_drop_on_errors_tells_a_real_drop_from_none():
     assert drops.loc["MC class frequency (report)", "drop"] == pytest.approx(0.0)
     assert drops.loc["MC class frequency (report)", "shown"] == "no"
     text = lstm_findings.drop_reading(drops)
-    assert text.startswith("with mean softmax it drops on the wrong predictions (correct "
+    assert text.startswith("with the mean softmax it drops on the wrong predictions (correct "
                            "minus wrong +0.400")
-    assert ("with MC class frequency (report) no drop can be read (correct minus wrong "
+    assert ("with the report's MC class frequencies no drop can be read (correct minus wrong "
             "+0.000") in text
     rises = drops.assign(drop=-0.4, low=-0.45, high=-0.35, shown="no")
     assert "it rises on the wrong predictions (correct minus wrong -0.400" in (
@@ -762,7 +768,7 @@ def test_band_numbers_read_the_clear_majority_at_its_threshold():
     out = lstm_findings.band_numbers(band, "clean")
     assert out["lstm_band_reading"].startswith(
         "the report's clear majority within 2σ on the first fold holds")
-    assert out["lstm_band_reading"].endswith("does not hold (0.740)")
+    assert out["lstm_band_reading"].endswith("the share is 0.740, below the 75 % the rule asks")
     assert out["lstm_gauss_2s"] == pytest.approx(0.9545, abs=1e-4)
 
 
@@ -809,3 +815,31 @@ def test_failed_runs_names_the_runs_worse_than_predicting_zero_on_a_fold():
     assert lstm_findings.failed_runs(final) == "lstm_classification, clean protocol, fold 1: seed 0"
     final["classification"].runs["lstm_classification"]["clean"] = runs({0: [0, 0]})
     assert lstm_findings.failed_runs(final) == "none"
+
+
+def test_gap_by_fold_reads_the_clean_minus_report_mse_of_each_fold():
+    final = _synthetic_final()
+    runs = final.runs["lstm_regression"]
+    mse = {p: [f["mse"] for f in runs[p][0].summary()["per_fold"]] for p in ("report", "clean")}
+    text = lstm_findings.gap_by_fold({"regression": final})
+    assert text == (f"for regression, fold 1 {mse['clean'][0] - mse['report'][0]:+.3f}, "
+                    f"fold 2 {mse['clean'][1] - mse['report'][1]:+.3f}: with one seed, no "
+                    f"fold is judged")
+    alone = lstm_finals.Final("regression", {k: {"report": v["report"]}
+                                             for k, v in final.runs.items()})
+    assert lstm_findings.gap_by_fold({"regression": alone}) == (
+        "no variant ran under both protocols")
+
+
+def test_whole_match_names_the_folds_that_chose_the_report_configuration():
+    c = lstm_study.Config
+    theirs = {"seq_len": 15, "layers": 3, "hidden": 64, "dropout": 0.5, "lr": 0.003}
+    report_like = c("regression", 15, 3, 64, 0.5, 0.003)
+    near = c("regression", 15, 3, 64, 0.5, 0.001)  # four of five values
+    found = lstm_study.Search("regression", "clean", pd.DataFrame(), pd.DataFrame(),
+                              {1: near, 2: report_like, 3: near, 4: report_like})
+    assert lstm_findings.whole_match_text(found, theirs) == (
+        "folds 2 and 4 chose the report's whole configuration")
+    found.per_fold = {1: near, 2: near}
+    assert lstm_findings.whole_match_text(found, theirs) == (
+        "no fold chose the report's whole configuration")

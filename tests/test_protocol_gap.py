@@ -229,3 +229,30 @@ def test_interval_note_gives_the_width_the_rule_uses():
     assert protocol_gap.interval_note(4).startswith("with 4 seeds, 3.2 standard errors")
     assert protocol_gap.interval_note(1) == (
         "with one seed there is no interval, and nothing is judged")
+
+
+def test_fold_reading_names_opposite_fold_effects_that_the_mean_nets_out():
+    base = {s: [0.5, 0.3, 0.1, 0.1] for s in (0, 1, 2)}
+    # fold 1 much worse on every seed, fold 3 better on every seed, folds 2 and 4 noise;
+    # the mean over folds of the difference is about 0
+    worse = {s: [0.5 + 0.4 + 0.01 * s, 0.3 + 0.05 * (s - 1), 0.1 - 0.4 + 0.01 * s,
+                 0.1 + 0.02 * (s - 1)] for s in (0, 1, 2)}
+    text = protocol_gap.fold_reading(worse, base)
+    assert text.startswith("fold 1 +0.410 (95 % interval ±0.025), fold 2 +0.000")
+    assert text.endswith("raises the MSE on fold 1 and lowers it on fold 3, beyond their "
+                         "intervals: the mean over the folds nets out opposite effects")
+    # one side only
+    one = {s: [v + (0.4 + 0.01 * s if i == 0 else 0.02 * (s - 1)) for i, v in
+               enumerate(base[s])] for s in (0, 1, 2)}
+    assert protocol_gap.fold_reading(one, base).endswith(
+        "only on fold 1 does it raise the MSE beyond the interval")
+    # at the boundary: a fold difference 3 standard errors from 0 (three seeds) does not count
+    se3 = {s: [v + (0.3 + 0.1 * (s - 1) * np.sqrt(3) if i == 0 else 0.0) for i, v in
+               enumerate(base[s])] for s in (0, 1, 2)}
+    assert "no fold's interval excludes 0" in protocol_gap.fold_reading(se3, base)
+    assert protocol_gap.fold_reading({0: [1.0, 2.0]}, {0: [0.5, 2.5]}) == (
+        "fold 1 +0.500, fold 2 -0.500: with one seed, no fold is judged")
+    with pytest.raises(ValueError, match="same number of folds"):
+        protocol_gap.fold_reading({0: [1.0, 2.0]}, {0: [1.0]})
+    with pytest.raises(ValueError, match="same seeds"):
+        protocol_gap.fold_reading({0: [1.0]}, {1: [1.0]})

@@ -21,7 +21,7 @@ from ..lstm_finals import Final, summaries
 from ..lstm_study import MODEL_KEYS, STRUCTURE_KEYS, TUNING_KEYS, Search
 from ..models import lstm
 from ..ranking import block_interval
-from ..tables import failures_text, joined
+from ..tables import failures_text, joined, pct
 
 
 def structure_reading(found: Search, reported: Mapping[str, Any],
@@ -225,6 +225,11 @@ TABLE6_ROWS = (
 TABLE5_ROWS = ("hidden", "layers", "seq_len", "dropout", "lr", "mse", "mse_std", "f1_macro",
                "f1_std")
 
+#: The rows of Table 5 whose difference from the report's means something: the scores,
+#: not the hyper-parameters nor the spreads over folds (a difference of two standard
+#: deviations says nothing about either model).
+TABLE5_DIFFERENCED = ("mse", "f1_macro")
+
 
 def table5(variant: str, searches: Mapping[str, Search], finals: Mapping[str, Final],
            report: Mapping[str, Any], digits: int = 4) -> pd.DataFrame:
@@ -232,7 +237,8 @@ def table5(variant: str, searches: Mapping[str, Search], finals: Mapping[str, Fi
 
     ``report`` is ``report_numbers()['lstm']``. One column per protocol of
     the book; the difference column is book (report protocol) minus the report's
-    *dropout-off* scores, its Table 6 row "<variant> without MCD": the book's
+    *dropout-off* scores, its Table 6 row "<variant> without MCD", shown as a column
+    of its own beside Table 5's (mean MSE and F1 only, :data:`TABLE5_DIFFERENCED`): the book's
     scores here are dropout-off, and the report's Table 5 gives the
     classification's F1 with MC dropout (0.627 with, 0.634 without), so Table 5
     itself would not compare like with like.
@@ -251,9 +257,12 @@ def table5(variant: str, searches: Mapping[str, Search], finals: Mapping[str, Fi
     if "book (report protocol)" in out:
         row = {r[0]: r for r in report["table_6_mc_dropout"]}[f"{variant} without MCD"]
         off = pd.Series(dict(zip(METRICS, row[1:], strict=True)))
+        # the column the difference is taken from, so a reader can subtract it
+        out["report, dropout off (Table 6)"] = off.reindex(out.index)
+        # a difference of scores helps; of hyper-parameters or of spreads it does not
         diff = pd.to_numeric(out["book (report protocol)"], errors="coerce") - off
-        # a difference of scores helps; of hyper-parameters it does not
-        out["book (report protocol) - report, dropout off"] = diff.reindex(out.index)
+        out["book (report protocol) - report, dropout off"] = diff.reindex(
+            [m for m in out.index if m in TABLE5_DIFFERENCED]).reindex(out.index)
     out = out.astype(object).map(
         lambda v: round(float(v), digits) if isinstance(v, (int, float, np.number)) else v
     ).astype(object)
@@ -398,10 +407,17 @@ def drop_on_errors(pred: pd.DataFrame, *, n_boot: int = 1000, seed: int = 0
     return pd.DataFrame(rows).set_index("probability")
 
 
+#: How :func:`drop_reading` names each reading of :func:`drop_on_errors` in a sentence
+#: (the table's labels, such as "MC class frequency (report)", do not read as prose).
+DROP_NOUNS = {"mean softmax": "the mean softmax",
+              "MC class frequency (report)": "the report's MC class frequencies"}
+
+
 def drop_reading(drops: pd.DataFrame) -> str:
     """:func:`drop_on_errors` in one sentence."""
     parts = []
-    for name, r in drops.iterrows():
+    for label, r in drops.iterrows():
+        name = DROP_NOUNS.get(label, label)
         if r["shown"] not in ("yes", "no"):
             parts.append(f"with {name} it {r['shown']}")
             continue
@@ -464,9 +480,10 @@ def majority_reading(share_fold1: float, share_all: float | None = None) -> str:
     if share_all is None:
         return text
     holds_all = share_all >= CLEAR_MAJORITY
-    joint = "and" if holds_all == holds else "but"
-    return (f"{text}, {joint} over all test rows, beyond the report's claim, it "
-            f"{'holds' if holds_all else 'does not hold'} ({share_all:.3f})")
+    also = "also " if holds_all == holds else ""
+    return (f"{text}; over all test rows, which the report made no claim about, the share is "
+            f"{share_all:.3f}, {also}{'at or above' if holds_all else 'below'} the "
+            f"{pct(CLEAR_MAJORITY)} the rule asks")
 
 
 def gap_remainders(finals: Mapping[str, Final], entries: Mapping[str, Mapping]) -> str:
@@ -490,6 +507,24 @@ def gap_remainders(finals: Mapping[str, Final], entries: Mapping[str, Mapping]) 
 
 
 
+def gap_by_fold(finals: Mapping[str, Final]) -> str:
+    """Table 5's gap (clean minus report, dropout off) fold by fold, for each variant
+    trained under both protocols (:func:`~occupancy_utils.protocol_gap.fold_reading`):
+    the clean protocol chose per fold, so its mean over the folds can net out one fold's
+    poor choice against another's good one."""
+    parts = []
+    for variant, final in finals.items():
+        runs = final.runs[MODEL_KEYS[(variant, False)]]
+        if not {"report", "clean"} <= set(runs):
+            continue
+        per_fold = {p: {s: [f["mse"] for f in r.summary()["per_fold"]]
+                        for s, r in runs[p].items()} for p in ("clean", "report")}
+        parts.append(f"for {variant}, "
+                     f"{protocol_gap.fold_reading(per_fold['clean'], per_fold['report'])}")
+    return "; ".join(parts) or "no variant ran under both protocols"
+
+
+
 
 def setup_numbers(full_grid: Mapping[str, Sequence[Any]], report: Mapping[str, Any]
                   ) -> dict[str, Any]:
@@ -500,6 +535,20 @@ def setup_numbers(full_grid: Mapping[str, Sequence[Any]], report: Mapping[str, A
     out.update({f"lstm_rep_{variant}_{k}": value
                 for variant, row in report["table_5_best"].items() for k, value in row.items()})
     return out
+
+
+def whole_match_text(found: Search, theirs: Mapping[str, Any]) -> str:
+    """Which folds chose every one of the report's Table 5 hyper-parameters (``theirs``):
+    a per-fold search can match the report's whole configuration on a fold while sharing
+    none of its values as a whole, since :meth:`Search.hyper` keeps only values all folds
+    agree on."""
+    keys = (*STRUCTURE_KEYS, *TUNING_KEYS)
+    folds = [str(k) for k, c in sorted(found.per_fold.items())
+             if all(c.hyper()[key] == theirs[key] for key in keys)]
+    if not folds:
+        return "no fold chose the report's whole configuration"
+    return (f"fold{'s' if len(folds) > 1 else ''} {joined(folds)} chose the report's whole "
+            f"configuration")
 
 
 def search_numbers(searches: Mapping[tuple[str, str], Search], report: Mapping[str, Any],
@@ -515,6 +564,7 @@ def search_numbers(searches: Mapping[tuple[str, str], Search], report: Mapping[s
         out[f"lstm_match_{variant}_{protocol}"] = (
             f"{len(same)} of {len(keys)}" + (f" ({', '.join(same)})" if same else ""))
         if protocol == "clean":
+            out[f"lstm_whole_match_{variant}"] = whole_match_text(found, theirs)
             out[f"lstm_ties_{variant}"] = ties_text(found)
             out[f"lstm_halving_{variant}"] = halving_text(found)
         else:
