@@ -258,6 +258,17 @@ def agreeing(choices: pd.DataFrame) -> list[str]:
     return [m for m, ok in full.groupby(choices["model"], sort=False).all().items() if ok]
 
 
+def agreeing_text(choices: pd.DataFrame) -> str:
+    """:func:`agreeing` as the chapter says it, with a branch for none (not "for 0 of 3
+    ... (none of them)")."""
+    agree, n = agreeing(choices), int(choices["model"].nunique())
+    if not agree:
+        return (f"for none of the {n} searched baselines did every fold choose the same "
+                f"configuration")
+    return (f"for {len(agree)} of the {n} searched baselines every fold chose the same "
+            f"configuration ({'; '.join(agree)})")
+
+
 def final_models(frame: pd.DataFrame, folds: Sequence[splits.Fold], family: type[Family],
            chosen: Mapping[int, Mapping[str, Any]], protocol: str, settings: Settings,
            seeds: Sequence[int], threads: int = 1) -> dict[int, FittedFolds]:

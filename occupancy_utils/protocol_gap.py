@@ -405,4 +405,6 @@ def readings(tables: pd.DataFrame) -> str:
     """:func:`reading` for every model of :func:`table`, one clause each."""
     if tables.empty:
         return "no model was run in the three regimes"
-    return "; ".join(reading(t, label) for label, t in tables.groupby("label", sort=False))
+    # one sentence per model: a model's reading is three clauses already
+    clauses = [reading(t, label) for label, t in tables.groupby("label", sort=False)]
+    return ". ".join([clauses[0], *(c[0].upper() + c[1:] for c in clauses[1:])])

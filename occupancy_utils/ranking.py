@@ -243,34 +243,45 @@ def fold_share_reading(losses: pd.DataFrame) -> str:
             f"of each model's summed squared error (median {pct(models.loc[fold].median())})")
 
 
+#: Kendall's tau between two orders is read only when its two-sided p-value (scipy's,
+#: the models as the units) is below this: otherwise the orders agree no more than two
+#: unrelated orders of as many models would.
+TAU_ALPHA = 0.05
+
+
 def agreement(first: pd.DataFrame, second: pd.DataFrame) -> dict[str, object]:
     """Whether two rankings of the same models (e.g. two fold designs) agree.
 
     Over the models both rank: the best of each, Kendall's tau between their
-    MSE orders (1: the same order, -1: reversed), and whether the set of models
-    tied with the best is the same.
+    MSE orders (1: the same order, -1: reversed) with its p-value, and, where both
+    rankings carry verdicts, the models tied with the best in each.
     """
     shared = [m for m in first["model"] if m in set(second["model"])]
     if len(shared) < 2:
         raise ValueError("two rankings need at least two models in common to compare")
     a = first.set_index("model").loc[shared]
     b = second.set_index("model").loc[shared]
-    tau = float(kendalltau(a["mse"], b["mse"]).statistic)
+    tau, p = kendalltau(a["mse"], b["mse"])
     best_first = str(a["mse"].idxmin())
     # where the second ranking carries verdicts: is the first design's best still tied there?
     kept = (str(b.loc[best_first, "verdict"]) != "worse") if "verdict" in b else None
-    return {"models": len(shared), "best_first": best_first,
-            "best_second": str(b["mse"].idxmin()),
-            "same_best": bool(best_first == b["mse"].idxmin()), "tau": tau,
-            "first_best_tied_in_second": kept}
+    out = {"models": len(shared), "best_first": best_first,
+           "best_second": str(b["mse"].idxmin()),
+           "same_best": bool(best_first == b["mse"].idxmin()), "tau": float(tau),
+           "tau_p": float(p), "first_best_tied_in_second": kept}
+    if "verdict" in a and "verdict" in b:
+        out["tied_first"] = [m for m in shared if a.loc[m, "verdict"] != "worse"]
+        out["tied_second"] = [m for m in shared if b.loc[m, "verdict"] != "worse"]
+    return out
 
 
 def agreement_reading(agree: Mapping[str, object], labels: Mapping[str, str]) -> str:
-    """:func:`agreement` in one sentence."""
+    """:func:`agreement` in one sentence: the best, the tied sets where there are verdicts,
+    and Kendall's tau, read only below :data:`TAU_ALPHA`."""
     first, second = (labels.get(str(agree[k]), str(agree[k])) for k in ("best_first",
                                                                         "best_second"))
     if agree["same_best"]:
-        best = f"the best of them is the same under both designs ({first})"
+        best = f"the best of them is the same on both ({first})"
     else:
         best = f"the lowest MSE among them moves from {first} to {second}"
         tied = agree.get("first_best_tied_in_second")
@@ -278,8 +289,26 @@ def agreement_reading(agree: Mapping[str, object], labels: Mapping[str, str]) ->
             best += (f", but {first} is still tied with the best on the second design, so the "
                      f"ranking does not call this a change" if tied else
                      f", and {first} is worse than the best on the second design")
-    return (f"of the {agree['models']} models ranked under both designs, {best}; Kendall's "
-            f"tau between the two orders is {agree['tau']:.2f} (1: the same order)")
+    sets = ""
+    if "tied_first" in agree:
+        one, two = list(agree["tied_first"]), list(agree["tied_second"])
+        stay = [labels.get(m, m) for m in one if m in two]
+        leave = [labels.get(m, m) for m in one if m not in two]
+        join = [labels.get(m, m) for m in two if m not in one]
+        sets = (f"; of the {plural(len(one), 'model')} tied with the best (the best included) "
+                f"on the first design, {len(stay)} {'is' if len(stay) == 1 else 'are'} on the "
+                f"second too" + (f" ({joined(stay)})" if stay else "")
+                + (f", {joined(leave)} {'is' if len(leave) == 1 else 'are'} not" if leave
+                   else "")
+                + (f", and {joined(join)} join{'s' if len(join) == 1 else ''} them" if join
+                   else ""))
+    p = float(agree["tau_p"])
+    p_text = "p < 0.001" if p < 0.001 else f"p = {p:.2f}"
+    tau = (f"Kendall's tau between the two orders is {agree['tau']:.2f} (1: the same order; "
+           f"{p_text} against unrelated orders"
+           + (", so the orders agree no more than chance would)" if not p < TAU_ALPHA
+              else ")"))
+    return f"of the {agree['models']} models ranked under both designs, {best}{sets}; {tau}"
 
 
 def ordered_pairs(losses: pd.DataFrame, pairs: Sequence[tuple[str, str]], *,
@@ -321,3 +350,88 @@ def order_reading(table: pd.DataFrame, labels: Mapping[str, str]) -> str:
         f"{_ORDER_VERBS[r.verdict]}"
         f" (the second's MSE minus the first's {r.difference:+.3f}, {LEVEL * 100:.0f} % "
         f"interval {r.low:+.3f} to {r.high:+.3f})" for r in table.itertuples())
+
+
+# --------------------------------------------------------------------------- seed by seed
+
+def seeds_of(predictions: Mapping[str, pd.DataFrame]) -> list[int]:
+    """The seeds every model ran, sorted; a ValueError naming a model whose seeds differ."""
+    sets = {name: sorted(int(s) for s in p["seed"].unique()) for name, p in predictions.items()}
+    first, seeds = next(iter(sets.items()))
+    for name, other in sets.items():
+        if other != seeds:
+            raise ValueError(f"{name} ran seeds {other}, {first} ran {seeds}: a seed-by-seed "
+                             f"comparison needs the same seeds for every model")
+    return seeds
+
+
+def by_seed(predictions: Mapping[str, pd.DataFrame], rows: pd.MultiIndex,
+            pairs: Sequence[tuple[str, str]], *, block: int = BLOCK, n_boot: int = N_BOOT,
+            level: float = LEVEL, seed: int = 0
+            ) -> dict[int, tuple[pd.DataFrame, pd.DataFrame]]:
+    """Seed -> (:func:`paired_ranking`, :func:`ordered_pairs` of ``pairs``) on that seed's
+    runs alone, with the same rows, rule and bootstrap.
+
+    Why: the pooled ranking averages each row's loss over the seeds, so one seed's failed
+    training on one fold is averaged in, not set apart; a verdict that holds on the pooled
+    rows but on no single seed, or only on one, rests on that run.
+    """
+    out = {}
+    for s in seeds_of(predictions):
+        losses = row_losses({m: p[p["seed"] == s] for m, p in predictions.items()}, rows)
+        order = (ordered_pairs(losses, pairs, block=block, n_boot=n_boot, level=level,
+                               seed=seed) if pairs else pd.DataFrame(columns=_PAIR_COLUMNS))
+        out[s] = (paired_ranking(losses, block=block, n_boot=n_boot, level=level, seed=seed),
+                  order)
+    return out
+
+
+_PAIR_COLUMNS = ["better", "worse", "difference", "low", "high", "verdict"]
+
+
+def _seed_list(seeds: Sequence[int]) -> str:
+    return f"seed{'s' if len(seeds) > 1 else ''} {joined([str(s) for s in seeds])}"
+
+
+def seed_tie_reading(runs: Mapping[int, tuple[pd.DataFrame, pd.DataFrame]],
+                     labels: Mapping[str, str]) -> str:
+    """Which models :func:`tied_with_best` keeps on every seed of :func:`by_seed` and which
+    on some seeds only (naming them), and the best model of each seed."""
+    seeds = sorted(runs)
+    if len(seeds) < 2:
+        return "with one seed the ranking above is the only one"
+    tied: dict[str, list[int]] = {}
+    for s in seeds:
+        for m in tied_with_best(runs[s][0]):
+            tied.setdefault(m, []).append(s)
+    name = {m: labels.get(m, m) for m in tied}
+    every = [name[m] for m, on in tied.items() if len(on) == len(seeds)]
+    some = [f"{name[m]} ({_seed_list(on)})" for m, on in tied.items() if len(on) < len(seeds)]
+    bests = [f"seed {s} {labels.get(b, b)}" for s in seeds
+             for b in runs[s][0].loc[runs[s][0]["verdict"] == "best", "model"]]
+    text = (f"the best or tied with it on every seed: {joined(every)}" if every
+            else "no model is the best or tied with it on every seed")
+    if some:
+        text += f"; on some seeds only: {joined(some)}"
+    return f"{text}; the best of each seed: {joined(bests)}"
+
+
+def seed_order_reading(runs: Mapping[int, tuple[pd.DataFrame, pd.DataFrame]],
+                       labels: Mapping[str, str]) -> str:
+    """For each claimed pair of :func:`by_seed`, the seeds on which it holds, is reversed
+    or cannot be told apart, by the rule of :func:`ordered_pairs`."""
+    seeds = sorted(runs)
+    if len(seeds) < 2:
+        return "with one seed the test above is the only one"
+    first = runs[seeds[0]][1]
+    clauses = []
+    for i, r in enumerate(first.itertuples()):
+        groups: dict[str, list[int]] = {}
+        for s in seeds:
+            groups.setdefault(str(runs[s][1]["verdict"].iloc[i]), []).append(s)
+        said = [f"{_ORDER_VERBS[v].removeprefix('is not shown, the two ')} on "
+                f"{'every seed' if len(on) == len(seeds) and len(seeds) > 1 else _seed_list(on)}"
+                for v, on in groups.items()]
+        clauses.append(f"{labels.get(r.better, r.better)} below "
+                       f"{labels.get(r.worse, r.worse)} {joined(said)}")
+    return "; ".join(clauses)

@@ -6,7 +6,10 @@ Every verdict comes from one stated rule, so that a row can fail:
   it was rounded to, lies between the smallest and the largest of the book's
   per-seed values (report protocol, fold mean, as the report averaged); it
   **differs** otherwise; with a single seed there is no spread, and the row is
-  **not judged**;
+  **not judged**. A seed whose run *failed* (on some fold, an MSE above that of
+  predicting 0 people on every row of it, :func:`failed_seeds`) is left out of the
+  range and named in the notes with the range it would have given: a range widened by
+  a failed training would make a reproduction easier the less stable the training;
 - a row with an MSE and an F1 is reproduced only when both are, and differs
   when either differs;
 - a figure is **redrawn** from code and not counted: a picture has no number
@@ -67,6 +70,42 @@ def seed_values(models: Mapping[str, Mapping], key: str, metric: str,
     """The book's per-seed fold means of ``metric`` for one model and protocol."""
     seeds = models[key]["protocols"][protocol]["seeds"]
     return [float(s["mean"][metric]) for s in seeds.values()]
+
+
+def failed_seeds(models: Mapping[str, Mapping], key: str, zero_mse: Sequence[float],
+                 protocol: str = "report") -> dict[str, tuple[int, float]]:
+    """Seed -> (fold number, its MSE) of the first fold on which that seed's run scores a
+    test MSE above predicting 0 on every row of the fold (``zero_mse``, one per fold in
+    fold order; equal is not above): the runs the map's rule leaves out."""
+    out: dict[str, tuple[int, float]] = {}
+    for seed, scores in models[key]["protocols"][protocol]["seeds"].items():
+        per_fold = scores.get("per_fold") or []
+        if per_fold and len(per_fold) != len(zero_mse):
+            raise ValueError(f"{key}: seed {seed} has {len(per_fold)} folds, predicting 0 "
+                             f"has {len(zero_mse)}")
+        for number, (fold, zero) in enumerate(zip(per_fold, zero_mse, strict=False), 1):
+            if float(fold["mse"]) > float(zero):
+                out[str(seed)] = (number, float(fold["mse"]))
+                break
+    return out
+
+
+def kept_values(models: Mapping[str, Mapping], key: str, metric: str,
+                zero_mse: Sequence[float], protocol: str = "report"
+                ) -> tuple[list[float], str]:
+    """The per-seed values the rule judges by (:func:`seed_values` without the
+    :func:`failed_seeds`), and a note naming each seed left out, what it scored and the
+    range every seed would have given ("" when none is left out)."""
+    failed = failed_seeds(models, key, zero_mse, protocol)
+    seeds = models[key]["protocols"][protocol]["seeds"]
+    kept = [float(s["mean"][metric]) for k, s in seeds.items() if str(k) not in failed]
+    if not failed:
+        return kept, ""
+    every = [float(s["mean"][metric]) for s in seeds.values()]
+    left = "; ".join(f"seed {seed} left out (fold {fold}: MSE {mse:.3f}, above predicting "
+                     f"0's {float(zero_mse[fold - 1]):.3f})"
+                     for seed, (fold, mse) in failed.items())
+    return kept, f"{left}; with every seed {spread_text(every)}"
 
 
 def judge(report_value: float, values: Sequence[float]) -> str:
@@ -150,12 +189,14 @@ def noise_verdict(gap: float, values: Sequence[float]) -> str:
 
 
 def report_map(models: Mapping[str, Mapping], report: Mapping[str, Any],
-               class_counts: Mapping[int, int], profile: str) -> pd.DataFrame:
+               class_counts: Mapping[int, int], profile: str,
+               zero_mse: Sequence[float]) -> pd.DataFrame:
     """Every table, figure and inconsistency of the report, the book's number and a verdict.
 
     Numbers are read from the chapters' results files (report protocol, as the
-    report ran them). Columns: report, book chapter, report's number, book's
-    number, verdict (one of this module's categories), notes.
+    report ran them); ``zero_mse`` is predicting 0's test MSE per fold, by which
+    :func:`failed_seeds` are left out. Columns: report, book chapter, report's number,
+    book's number, verdict (one of this module's categories), notes.
     """
     why = ("the quick profile trains a small grid for a few epochs" if profile == "quick"
            else "different folds and seeds (see the chapter)")
@@ -168,14 +209,17 @@ def report_map(models: Mapping[str, Mapping], report: Mapping[str, Any],
                      "notes": notes or "-"})
 
     def number(item, where, rep, key, metric, notes=why):
-        values = seed_values(models, key, metric)
-        add(item, where, f"{_p(rep)}", spread_text(values), judge(rep, values), notes)
+        values, left = kept_values(models, key, metric, zero_mse)
+        add(item, where, f"{_p(rep)}", spread_text(values), judge(rep, values),
+            notes + (f"; {left}" if left else ""))
 
     def pair(item, where, rep_mse, rep_f1, key, notes=why):
-        mse, f1 = seed_values(models, key, "mse"), seed_values(models, key, "f1_macro")
+        (mse, left), (f1, _) = (kept_values(models, key, m, zero_mse)
+                                for m in ("mse", "f1_macro"))
         add(item, where, f"{_p(rep_mse)} / {_p(rep_f1)}",
             f"{spread_text(mse)} / {spread_text(f1)}",
-            judge_pair(judge(rep_mse, mse), judge(rep_f1, f1)), notes)
+            judge_pair(judge(rep_mse, mse), judge(rep_f1, f1)),
+            notes + (f"; {left} (MSE)" if left else ""))
 
     counts = report["dataset"]["table_1_class_counts"]
     same = all(int(counts[c]) == int(class_counts[c]) for c in counts)
@@ -219,26 +263,27 @@ def report_map(models: Mapping[str, Mapping], report: Mapping[str, Any],
             "4" if fig <= 8 else "5" if fig <= 10 else "6")
         add(f"Figure {fig}: {what}", chapter, "a figure", "redrawn from code", REDRAWN,
             "compared by eye in the chapter; not counted", kind="figure")
-    _inconsistencies(models, report, add, sec1)
+    _inconsistencies(models, report, add, sec1, zero_mse)
     for family, how in STOPPING_STATED.items():
         add(f"Slip: {family} early stopping watched the test fold", "4-6",
             "test fold", "validation tail (clean protocol) beside it", FIXED, how, kind="slip")
     return pd.DataFrame(rows)
 
 
-def _inconsistencies(models, report, add, sec1: float) -> None:
+def _inconsistencies(models, report, add, sec1: float, zero_mse: Sequence[float]) -> None:
     """The rows for report_numbers.yaml's known inconsistencies (but the slip)."""
     t6 = {row[0]: row for row in report["lstm"]["table_6_mc_dropout"]}
     _, printed_mse, _, printed_f1, _ = t6["regression with MCD"]
-    mse = seed_values(models, "lstm_regression_mcd", "mse")
-    f1 = seed_values(models, "lstm_regression_mcd", "f1_macro")
+    mse, left = kept_values(models, "lstm_regression_mcd", "mse", zero_mse)
+    f1, _ = kept_values(models, "lstm_regression_mcd", "f1_macro", zero_mse)
     swap = swap_verdict((printed_mse, printed_f1), mse, f1)
     add("Inconsistency: Table 6 regression with MCD looks swapped", "6",
         f"{_p(printed_mse)} / {_p(printed_f1)}", f"{spread_text(mse)} / {spread_text(f1)}", swap,
         {SUPPORTED: "the book reproduces the row with MSE and F1 exchanged, not as printed",
          NOT_SUPPORTED: "the book reproduces the row as printed",
          NOT_JUDGED: "neither reading lies within the book's seed spread, or one seed gives "
-                     "no spread"}[swap], kind="inconsistency")
+                     "no spread"}[swap] + (f"; {left} (MSE)" if left else ""),
+        kind="inconsistency")
     rf_t7 = next(f1 for name, _, f1 in report["table_7_comparison"] if name == "random forest")
     add(f"Inconsistency: random forest F1 {_p(sec1)} (§1) vs {_p(rf_t7)} (Table 7)", "2",
         f"{_p(sec1)} / {_p(rf_t7)}", spread_text(seed_values(models, "random_forest", "f1_macro")),
@@ -255,15 +300,15 @@ def _inconsistencies(models, report, add, sec1: float) -> None:
     rows = report["bnn"]["table_3_one_hidden_layer"]
     lr_row = next(r[2] for r in rows if r[0] == "lr" and r[1] == 0.01)
     hidden_row = next(r[2] for r in rows if r[0] == "hidden" and r[1] == 64)
-    bnn = seed_values(models, "bnn", "mse")
+    bnn, left = kept_values(models, "bnn", "mse", zero_mse)
     noise = noise_verdict(lr_row - hidden_row, bnn)
     add(f"Inconsistency: BNN lr 0.01, 1 x 64: MSE {_p(lr_row)} and {_p(hidden_row)} in Table 3",
         "5", f"{_p(lr_row)} / {_p(hidden_row)}", spread_text(bnn), noise,
         f"two runs of one configuration differ by {abs(lr_row - hidden_row):.2f}, "
         + {SUPPORTED: "no more than the book's spread over seeds: run-to-run noise",
            NOT_SUPPORTED: "more than the book's spread over seeds",
-           NOT_JUDGED: "and one seed gives no spread to compare"}[noise],
-        kind="inconsistency")
+           NOT_JUDGED: "and one seed gives no spread to compare"}[noise]
+        + (f"; {left}" if left else ""), kind="inconsistency")
 
 
 def summary_counts(table: pd.DataFrame) -> dict[str, int]:

@@ -19,7 +19,7 @@ import pandas as pd
 from . import calibration, ranking, selective
 from .experiment import PROBA_COLUMNS
 from .selective import DEFAULT_COVERAGES
-from .tables import plural
+from .tables import joined, pct, plural
 
 
 def confidence(rows: pd.DataFrame) -> np.ndarray:
@@ -27,6 +27,18 @@ def confidence(rows: pd.DataFrame) -> np.ndarray:
     if set(PROBA_COLUMNS) <= set(rows.columns):
         return rows[PROBA_COLUMNS].to_numpy().max(axis=1)
     return -rows["std"].to_numpy()
+
+
+def coverage_span(coverages: Iterable[float] = DEFAULT_COVERAGES) -> str:
+    """The coverages a mean over coverage runs over, as the text names them ("0.1 to 1.0 in
+    steps of 0.05"): the selective table shows a few of them only, so the text must say
+    which grid a mean is over."""
+    values = sorted(float(c) for c in coverages)
+    if len(values) < 2:
+        raise ValueError("a span needs at least two coverages")
+    steps = set(np.round(np.diff(values), 6))
+    step = f" in steps of {steps.pop():g}" if len(steps) == 1 else ""
+    return f"{values[0]:g} to {values[-1]:g}{step}"
 
 
 def calibration_table(models: dict[str, pd.DataFrame]) -> pd.DataFrame:
@@ -174,8 +186,9 @@ def entropy_mi_reading(paired: pd.DataFrame) -> str:
     count = {k: int((paired["better"] == k).sum())
              for k in ("entropy", "mutual information", "indistinguishable")}
     below = int((paired["mutual information"] < 0.5).sum())
-    return (f"of the {plural(len(paired), 'model')} with both scores, the entropy flags the errors "
-            f"better beyond the interval for {count['entropy']}, the mutual information for "
+    return (f"of the {plural(len(paired), 'model')} with both scores, the entropy flags the "
+            f"errors better, beyond the interval, for {count['entropy']}, the mutual information "
+            f"for "
             f"{count['mutual information']}, and {count['indistinguishable']} cannot be told "
             f"apart; for {below} the mutual information's AUROC is under 0.5 (a point "
             f"estimate: below chance, with no interval of its own)")
@@ -190,22 +203,28 @@ def fewer_false_occupied(fp: pd.DataFrame) -> pd.Series:
     return (fp[min(fp.columns)] - fp[max(fp.columns)]).rename("change")
 
 
-def false_occupied_reading(change: pd.Series, labels: Mapping[str, str], coverage: float) -> str:
-    """:func:`fewer_false_occupied` in words, by the sign of each model's change: the largest
-    fall and how many models' rates fall, or that none does. Each model's rate is on the
-    rows that model keeps, so the models are not compared on the same rows."""
-    change = change.dropna()
+def false_occupied_reading(fp: pd.DataFrame, labels: Mapping[str, str]) -> str:
+    """:func:`fewer_false_occupied` in words (``fp``: one row per model, one column per
+    coverage), by the sign of each model's change: for how many models the rate falls
+    from all rows to the smallest coverage, and the lowest rate there with every model at
+    it. No single "largest fall" is named: each model's rate is on the rows that model
+    keeps, and falls that differ by less than any interval would name a winner of noise."""
+    change = fewer_false_occupied(fp).dropna()
     if change.empty:
         raise ValueError("no model's false-occupied rate to read")
+    coverage = min(fp.columns)
+    kept = f"keeping only the {pct(coverage)} most confident rows"
     falls = change[change < 0]
-    kept = f"keeping only the {coverage:.0%} most confident rows"
     if falls.empty:
         return (f"{kept} lowers no model's false-occupied rate (the smallest change is "
                 f"{change.min():+.3f})")
-    best = falls.idxmin()
-    return (f"{kept} lowers the false-occupied rate of {labels.get(best, best)} by "
-            f"{-falls.min():.3f} (absolute), the largest fall among the models, each on the "
-            f"rows it keeps; the rate falls for {len(falls)} of the {len(change)} models")
+    at = fp.loc[change.index, coverage]
+    lowest = float(at.min())
+    names = [labels.get(m, m) for m in at.index[np.isclose(at, lowest, rtol=0, atol=5e-4)]]
+    every = fp.loc[change.index, max(fp.columns)]
+    return (f"{kept} lowers the false-occupied rate for {len(falls)} of the {len(change)} "
+            f"models, each on the rows it keeps; the lowest rate there is {lowest:.3f}, for "
+            f"{joined(names)}, against {every.min():.3f} to {every.max():.3f} on all rows")
 
 
 def aurc_reading(aurc: pd.DataFrame, labels: Mapping[str, str]) -> str:
@@ -291,7 +310,8 @@ def calibration_edge_reading(edge: pd.DataFrame, labels: Mapping[str, str]) -> s
     for _, r in edge.iterrows():
         deep, base = (labels.get(m, m) for m in (r["deep model"], r["baseline model"]))
         what = {"better": f"the deep model is better ({deep})",
-                "worse": f"the baseline is better ({base})",
+                "worse": f"the best baseline ({base}) is better than the best deep model "
+                         f"({deep})",
                 "indistinguishable": f"the best deep model ({deep}) and the best baseline "
                                      f"({base}) cannot be told apart"}[r["deep model is"]]
         parts.append(f"by {r['score']}, {what}: deep {r['deep']:.3f} against baseline "

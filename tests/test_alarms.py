@@ -89,8 +89,9 @@ def test_claim_table_and_its_reading():
     assert alarms.reading(table.iloc[0:0], {}) == "no model could be tested"
     costs = table.assign(verdict=["costs", "even"])
     assert alarms.reading(costs, {}).startswith(
-        "it pays for none, it costs for 1 (m), it is even for 1 (k). In 0 of 2 (model, seed, "
-        "fold) cases the tail had no false alarm")
+        "it pays for none, it costs for 1 (m, its threshold moving on fold 1 only (100 % of "
+        "its argmax's false alarms)), it is even for 1 (k). In 0 of 2 (model, seed, fold) "
+        "cases the tail had no false alarm")
     # the threshold withholds the test row at 0.55 (empty): one of two false alarms removed
     assert (table["share of false alarms removed"] == 0.5).all()
     assert "removed at most 50.0% of the argmax's false alarms (m)" in alarms.reading(costs, {})
@@ -101,3 +102,28 @@ def test_claim_table_and_its_reading():
     assert (untested.loc[0, "pairs at the argmax"], untested.loc[0, "pairs"]) == (1, 1)
     assert "it is not tested for 1 (q), whose validation tails never held a false alarm" in \
         alarms.reading(untested, {})
+
+
+def test_the_reading_names_the_folds_whose_tail_cannot_move_the_threshold():
+    """Fold 2's tail holds no empty-room reading, so its threshold stays at the argmax
+    whatever the model; its test part holds 3 of the 4 false alarms, and the reading says
+    that the verdict cannot reach them."""
+    val = pd.concat([_rows([0, 0, 1, 1], [0.6, 0.8, 0.9, 0.7]),
+                     _rows([1, 2, 1, 3], [0.9, 0.8, 0.7, 0.95], fold=2, start=4)])
+    test = pd.concat([_rows([0, 1, 0, 1], [0.4, 0.65, 0.55, 0.95], start=10),
+                      _rows([0, 0, 0, 1], [0.6, 0.7, 0.8, 0.9], fold=2, start=20)])
+    table = alarms.claim_table({"m": (test, val)}, n_boot=20)
+    row = table.iloc[0]
+    assert row["folds it moved on"] == "1" and row["folds with no empty tail row"] == "2"
+    assert row["false alarms on those folds"] == 0.25 and row["false alarms on those"] == 0.75
+    text = alarms.reading(table.assign(verdict=["pays"]), {"m": "M"})
+    assert text.startswith("it pays for 1 (M, its threshold moving on fold 1 only (25 % of "
+                           "its argmax's false alarms))")
+    assert text.endswith("The validation tail of fold 2 holds no empty-room reading, so no "
+                         "threshold could move there, whatever the model; that fold's test "
+                         "part holds 75 % of each model's argmax false alarms, which the test "
+                         "as made cannot reach")
+    # every tail with an empty reading: nothing to add
+    assert "hold no empty-room reading" not in alarms.reading(
+        alarms.claim_table({"m": (test[test["fold"] == 1], val[val["fold"] == 1])},
+                           n_boot=20), {})

@@ -106,6 +106,23 @@ def test_table_7_lines_up_report_and_book():
     assert long.loc[0, "mse_seed_std"] == 0 and long.loc[0, "n_seeds"] == 2
 
 
+def test_largest_gap_reading_shows_the_seeds_behind_the_mean():
+    def seed(mse):
+        s = {"mse": mse, "f1_macro": 0.5, "f1_micro": 0.8}
+        return {"mean": s, "std": s, "pooled": s, "per_fold": []}
+
+    models = {"crf": {"protocols": {"report": {"seeds": {"0": seed(0.35), "1": seed(0.36),
+                                                         "2": seed(2.1)}}}},
+              "bnn": {"protocols": {"report": {"seeds": {"0": seed(0.6), "1": seed(0.6)}}}}}
+    table = comparison.table_7(models, [["CRF", 0.289, 0.530], ["BNN", 0.57, 0.48]])
+    assert comparison.largest_gap_reading(table, models) == (
+        "+0.648 (CRF: the book's MSE per seed 0.350, 0.360 and 2.100; from the median seed, "
+        "0.360, the gap is +0.071)")
+    one = {"crf": {"protocols": {"report": {"seeds": {"0": seed(0.35)}}}}}
+    assert comparison.largest_gap_reading(comparison.table_7(one, [["CRF", 0.289, 0.53]]),
+                                          one) == "+0.061 (CRF, one seed)"
+
+
 def _classifier_rows(rng, n, informative):
     """Rows of a 4-class model that is right 70 % of the time; its top probability ranks
     its errors when ``informative``, and is noise otherwise."""
@@ -192,8 +209,8 @@ def test_calibration_edge_pairs_the_best_of_each_group_per_score():
     assert top["deep model is"] == "worse"
     text = uncertainty_value.calibration_edge_reading(edge, {"deep": "Deep"})
     assert text.startswith("by NLL, the deep model is better (Deep): deep ")
-    assert ("; by top-label ECE, the baseline is better (uniform): deep 0.060 against "
-            "baseline") in text
+    assert ("; by top-label ECE, the best baseline (uniform) is better than the best deep "
+            "model (Deep): deep 0.060 against baseline") in text
     with pytest.raises(ValueError, match="no baseline model"):
         uncertainty_value.calibration_edge(prob, calib, [], n_boot=5)
 
@@ -291,15 +308,24 @@ def test_model_costs_add_the_stored_searches_that_chose_each_model(tmp_path):
     study = optuna.create_study(study_name="07_logistic-clean-keyabc", storage=url)
     study.set_user_attr("cache_key", {})
     study.add_trial(optuna.trial.create_trial(params={"C": 1.0}, distributions=dist, value=1.0))
-    long = pd.DataFrame({"model": ["logistic", "random_forest", "crf"],
-                         "protocol": "clean", "train_seconds": [2.0, 1.0, 5.0],
-                         "predict_seconds": [1.0, 0.5, 1.0]})
+    long = pd.DataFrame({"model": ["logistic", "random_forest", "bnn"],
+                         "protocol": "clean", "train_seconds": [2.0, 1.0, 1.0],
+                         "predict_seconds": [1.0, 0.5, 0.1]})
     costs = comparison.model_costs(long, "quick", storage=url).set_index("model")
-    assert costs.loc["logistic", "search CPU s"] >= 0
-    assert costs.loc["logistic", "total_s"] == costs.loc["logistic", "search CPU s"] + 3.0
-    assert costs.loc["random_forest", "total_s"] == 1.5  # nothing was searched
-    assert np.isnan(costs.loc["crf", "total_s"])  # its search is not in this storage
+    searched = "search s (summed trial time)"
+    assert costs.loc["logistic", searched] >= 0 and costs.loc["logistic", "search"] == "stored"
+    assert costs.loc["logistic", "total_s"] == costs.loc["logistic", searched] + 3.0
+    assert costs.loc["random_forest", "total_s"] == 1.5  # nothing to search
+    assert costs.loc["random_forest", "search"] == "nothing to search"
+    # the report chose this configuration on its test folds: no total, never recommended
+    assert np.isnan(costs.loc["bnn", "total_s"]) and costs.loc["bnn", "search"].startswith(
+        "none: the report's configuration")
     assert set(comparison.total_seconds(costs.reset_index())) == {"logistic", "random_forest"}
+    # a search the chapters should have stored but the storage lacks is an error, not a blank
+    crf = pd.concat([long, long.iloc[[0]].assign(model="crf")])
+    with pytest.raises(ValueError, match="crf: the search crf-clean that chose it is not "
+                                         "stored in sqlite"):
+        comparison.model_costs(crf, "quick", storage=url)
 
 
 def test_ece_top_label_is_torchmetrics_definition():
@@ -409,5 +435,5 @@ def test_entropy_against_mi_paired_needs_the_interval_to_exclude_zero():
     assert same.loc[0, "better"] == "indistinguishable"
     text = uncertainty_value.entropy_mi_reading(paired)
     assert text.startswith("of the 1 model with both scores, the entropy flags the errors "
-                           "better beyond the interval for 1")
+                           "better, beyond the interval, for 1")
     assert uncertainty_value.entropy_mi_reading(paired.iloc[:0]) == "no model has both scores"

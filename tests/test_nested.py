@@ -90,6 +90,12 @@ def test_choice_table_counts_agreeing_folds():
     table = nested.choice_table(runs, "clean")
     assert set(table["model"]) == {families.Logistic.label, families.GradientBoosting.label}
     assert nested.agreeing(table) == [families.Logistic.label]
+    assert nested.agreeing_text(table) == (
+        f"for 1 of the 2 searched baselines every fold chose the same configuration "
+        f"({families.Logistic.label})")
+    split = table[table["model"] == families.GradientBoosting.label]
+    assert nested.agreeing_text(split) == (
+        "for none of the 1 searched baselines did every fold choose the same configuration")
 
 
 def test_results_entry_is_read_by_the_comparison():

@@ -78,7 +78,7 @@ def test_entries_round_trip_into_the_comparison_table():
     assert table.loc[0, "difference"] == pytest.approx(0.055)
     text = protocol_gap.readings(table)
     assert text.count("; holding out") == 2
-    assert text.startswith("for CRF, ") and "; for BNN, " in text
+    assert text.startswith("for CRF, ") and ". For BNN, " in text  # a sentence per model
     assert protocol_gap.readings(protocol_gap.table({})) == "no model was run in the three regimes"
     with pytest.raises(ValueError, match="same seeds"):
         protocol_gap.entry("CRF", "x", {**scores, "clean": {0: 0.3}})

@@ -137,9 +137,22 @@ def test_agreement_of_two_rankings():
     assert (reverse["best_first"], reverse["best_second"]) == ("a", "c")
     with pytest.raises(ValueError, match="at least two"):
         ranking.agreement(first, pd.DataFrame({"model": ["a"], "mse": [1.0]}))
+    # three models in the same order: tau 1, but three models cannot show it beyond chance
     assert ranking.agreement_reading(agree, {"a": "A"}) == (
-        "of the 3 models ranked under both designs, the best of them is the same under both "
-        "designs (A); Kendall's tau between the two orders is 1.00 (1: the same order)")
+        "of the 3 models ranked under both designs, the best of them is the same on both "
+        "(A); Kendall's tau between the two orders is 1.00 (1: the same order; p = 0.33 "
+        "against unrelated orders, so the orders agree no more than chance would)")
+    eight = pd.DataFrame({"model": list("abcdefgh"), "mse": np.arange(8) / 10,
+                          "verdict": ["best", "indistinguishable", "indistinguishable"]
+                          + ["worse"] * 5})
+    moved = eight.assign(verdict=["best", "worse", "indistinguishable", "indistinguishable"]
+                         + ["worse"] * 4)
+    text = ranking.agreement_reading(ranking.agreement(eight, moved), {"a": "A"})
+    assert text == (
+        "of the 8 models ranked under both designs, the best of them is the same on both "
+        "(A); of the 3 models tied with the best (the best included) on the first design, 2 "
+        "are on the second too (A and c), b is not, and d joins them; Kendall's tau between "
+        "the two orders is 1.00 (1: the same order; p < 0.001 against unrelated orders)")
     assert "moves from a to c" in ranking.agreement_reading(reverse, {})
     # with verdicts: a point flip among tied models is not a change
     tied = swapped.assign(verdict=["indistinguishable", "indistinguishable", "best"])
@@ -214,3 +227,44 @@ def test_fold_share_reading_names_the_heavy_fold_and_says_how_it_weighs():
     # the heaviest fold under its row share for every model
     text = ranking.fold_share_reading(_two_folds([1, 1, 1, 0], [1, 1, 1, 0]))
     assert text.startswith("fold 2 holds 75 % of the test rows and only 67 % to 67 %")
+
+
+def test_by_seed_sets_apart_the_seed_whose_failure_decides_the_pooled_verdict():
+    """Model 'a' beats 'b' by a little on every seed but seed 0, where it fails badly on
+    every row: pooled over the seeds b looks better (the failure is averaged in); seed by
+    seed, a is below b on seeds 1 and 2 and the claim is reversed on seed 0 only."""
+    rng = np.random.default_rng(0)
+    n = 3000
+    y = rng.integers(0, 4, n)
+    near = np.where(rng.random(n) < 0.1, (y + 1) % 4, y)  # 10 % of the rows off by one
+    worse = np.where(rng.random(n) < 0.5, (y + 1) % 4, y)  # 50 % off by one
+    wrong = 3 - y  # off by 1 or 3 on every row
+    frames = {"a": [], "b": []}
+    for s in (0, 1, 2):
+        frames["a"].append(_preds(y, wrong if s == 0 else near, seeds=(s,)))
+        frames["b"].append(_preds(y, worse, seeds=(s,)))
+    preds = {m: pd.concat(f, ignore_index=True) for m, f in frames.items()}
+    rows = ranking.same_rows(preds)
+    pooled = ranking.ordered_pairs(ranking.row_losses(preds, rows), [("a", "b")], n_boot=200)
+    assert pooled["verdict"].iloc[0] == "reversed"
+    runs = ranking.by_seed(preds, rows, [("a", "b")], n_boot=200)
+    assert sorted(runs) == [0, 1, 2]
+    labels = {"a": "A", "b": "B"}
+    assert ranking.seed_order_reading(runs, labels) == (
+        "A below B is reversed on seed 0 and holds on seeds 1 and 2")
+    assert ranking.seed_tie_reading(runs, labels) == (
+        "no model is the best or tied with it on every seed; on some seeds only: "
+        "B (seed 0) and A (seeds 1 and 2); the best of each seed: seed 0 B, seed 1 A and "
+        "seed 2 A")
+    same = {m: p.assign(y_pred=p["y_true"]) for m, p in preds.items()}
+    assert ranking.seed_tie_reading(ranking.by_seed(same, rows, [], n_boot=20), labels) == (
+        "the best or tied with it on every seed: A and B; the best of each seed: seed 0 A, "
+        "seed 1 A and seed 2 A")
+    one = ranking.by_seed({m: p[p["seed"] == 1] for m, p in preds.items()}, rows,
+                          [("a", "b")], n_boot=20)
+    assert ranking.seed_tie_reading(one, labels) == (
+        "with one seed the ranking above is the only one")
+    assert ranking.seed_order_reading(one, labels) == (
+        "with one seed the test above is the only one")
+    with pytest.raises(ValueError, match="b ran seeds \\[1, 2\\], a ran \\[0, 1, 2\\]"):
+        ranking.seeds_of({**preds, "b": preds["b"][preds["b"]["seed"] > 0]})

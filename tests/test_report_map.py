@@ -40,7 +40,7 @@ def _models(n_seeds: int = 3, **overrides):
 def _map(models, profile="full"):
     report = report_numbers()
     return rm.report_map(models, report, report["dataset"]["table_1_class_counts"],
-                         profile).set_index("report")
+                         profile, zero_mse=[1.0, 0.5, 0.2, 0.1]).set_index("report")
 
 
 @pytest.mark.parametrize("value, seeds, expected", [
@@ -237,3 +237,33 @@ def test_a_model_with_the_same_score_on_every_seed_is_not_judged_by_seed_spread(
     text = comparison.protocol_gap_reading(gaps)
     assert text.startswith("1 of 1 trained models (1 more score the same on every seed, so no "
                            "seed spread judges them) score a higher MSE")
+
+
+def test_a_failed_seed_cannot_widen_the_range_into_a_reproduction():
+    """The report's BNN MSE (0.57) lies inside 0.50-1.00 only because one seed failed on
+    fold 1 (an MSE above predicting 0 there): left out, the range is 0.50-0.51 and the row
+    differs; the note names the seed and the range every seed would have given."""
+    zero = [1.0, 0.5, 0.2, 0.1]
+
+    def seed(mean, fold1):
+        s = {"mse": mean, "f1_macro": 0.5, "f1_micro": 0.8}
+        per_fold = [{"mse": fold1}, {"mse": 0.3}, {"mse": 0.1}, {"mse": 0.05}]
+        return {"mean": s, "std": dict.fromkeys(s, 0.0), "pooled": s, "per_fold": per_fold}
+
+    bnn = {"0": seed(0.50, 0.9), "1": seed(1.00, 3.3), "2": seed(0.51, 0.95)}
+    models = _models(bnn=bnn)
+    assert rm.failed_seeds(models, "bnn", zero) == {"1": (1, 3.3)}
+    assert rm.judge(0.57, [0.50, 1.00, 0.51]) == rm.REPRODUCED  # what the old rule said
+    row = _map(models).loc["Tables 3-4 chosen BNN (lr 0.01, 1 x 64) MSE"]
+    assert row["verdict"] == rm.DIFFERS
+    assert row["book's number"] == "0.505 (0.500-0.510, 2 seeds)"
+    assert ("seed 1 left out (fold 1: MSE 3.300, above predicting 0's 1.000); with every "
+            "seed 0.670 (0.500-1.000, 3 seeds)") in row["notes"]
+    # the Table 3 inconsistency (0.57 against 0.54) is no longer run-to-run noise either
+    noise = _map(models).loc["Inconsistency: BNN lr 0.01, 1 x 64: MSE 0.57 and 0.54 in Table 3"]
+    assert noise["verdict"] == rm.NOT_SUPPORTED and "seed 1 left out" in noise["notes"]
+    # equal to predicting 0 is not a failure
+    bnn["1"] = seed(1.00, 1.0)
+    assert rm.failed_seeds(_models(bnn=bnn), "bnn", zero) == {}
+    with pytest.raises(ValueError, match="has 4 folds, predicting 0 has 3"):
+        rm.failed_seeds(models, "bnn", zero[:3])

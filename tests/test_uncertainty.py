@@ -58,17 +58,20 @@ def test_false_occupied_reading_by_the_sign_of_each_change():
 
     from occupancy_utils import uncertainty_value
 
-    change = pd.Series({"a": -0.2, "b": 0.01, "c": -0.05, "d": float("nan")})
-    assert uncertainty_value.false_occupied_reading(change, {"a": "A"}, 0.5) == (
-        "keeping only the 50% most confident rows lowers the false-occupied rate of A by "
-        "0.200 (absolute), the largest fall among the models, each on the rows it keeps; the "
-        "rate falls for 2 of the 3 models")
-    assert uncertainty_value.false_occupied_reading(pd.Series({"a": 0.0, "b": 0.01}), {},
-                                                    0.5) == (
-        "keeping only the 50% most confident rows lowers no model's false-occupied rate (the "
+    # rates at coverage 1.0 (all rows) and 0.5; d has no rate
+    fp = pd.DataFrame({0.5: [0.05, 0.31, 0.0502, float("nan")],
+                       1.0: [0.25, 0.30, 0.1002, float("nan")]}, index=list("abcd"))
+    assert uncertainty_value.false_occupied_reading(fp, {"a": "A"}) == (
+        "keeping only the 50 % most confident rows lowers the false-occupied rate for 2 of "
+        "the 3 models, each on the rows it keeps; the lowest rate there is 0.050, for A and "
+        "c, against 0.100 to 0.300 on all rows")
+    # a: the largest fall (0.2) but not alone at the lowest rate, which is what is named
+    nothing = pd.DataFrame({0.5: [0.1, 0.31], 1.0: [0.1, 0.30]}, index=list("ab"))
+    assert uncertainty_value.false_occupied_reading(nothing, {}) == (
+        "keeping only the 50 % most confident rows lowers no model's false-occupied rate (the "
         "smallest change is +0.000)")
     with pytest.raises(ValueError, match="no model"):
-        uncertainty_value.false_occupied_reading(pd.Series({"a": float("nan")}), {}, 0.5)
+        uncertainty_value.false_occupied_reading(fp.loc[["d"]], {})
 
 
 def test_aurc_reading_picks_the_lowest_kept_mse_not_the_lowest_ratio():
@@ -85,3 +88,11 @@ def test_aurc_reading_picks_the_lowest_kept_mse_not_the_lowest_ratio():
         "the rows kept is S's, 0.100 (0.50 times its all-rows MSE)")
     with pytest.raises(ValueError, match="no model can abstain"):
         uncertainty_value.aurc_reading(aurc.iloc[:0], {})
+
+
+def test_coverage_span_names_the_grid_a_mean_is_over():
+    from occupancy_utils import uncertainty_value
+    assert uncertainty_value.coverage_span() == "0.1 to 1 in steps of 0.05"
+    assert uncertainty_value.coverage_span([1.0, 0.5, 0.8]) == "0.5 to 1"
+    with pytest.raises(ValueError, match="two coverages"):
+        uncertainty_value.coverage_span([1.0])
