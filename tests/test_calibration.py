@@ -156,6 +156,9 @@ def test_aurc_table_credits_a_confidence_that_ranks_errors():
     assert uncertainty_value.can_abstain({"by_fold": by_fold}) == {}
     assert "constant" not in set(uncertainty_value.selective_table({"constant": constant,
                                                              **models})["model"])
+    # nor does it flag errors: its AUROC would only say which fold is harder
+    flags = uncertainty_value.error_flags({**models, "by_fold": by_fold})
+    assert set(flags["model"]) == {"ranks", "noise"}
 
 
 def test_fewer_false_occupied_compares_smallest_coverage_with_all_rows():
