@@ -540,7 +540,8 @@ def setup_numbers(full_grid: Mapping[str, Sequence[Any]], report: Mapping[str, A
 def whole_match_text(found: Search, theirs: Mapping[str, Any]) -> str:
     """Which folds chose every one of the report's Table 5 hyper-parameters (``theirs``):
     a per-fold search can match the report's whole configuration on a fold while sharing
-    none of its values as a whole, since :meth:`Search.hyper` keeps only values all folds
+    none of its values as a whole, since
+    :meth:`~occupancy_utils.lstm_study.Search.hyper` keeps only values all folds
     agree on."""
     keys = (*STRUCTURE_KEYS, *TUNING_KEYS)
     folds = [str(k) for k, c in sorted(found.per_fold.items())
