@@ -407,13 +407,16 @@ def seed_tie_reading(runs: Mapping[int, tuple[pd.DataFrame, pd.DataFrame]],
     name = {m: labels.get(m, m) for m in tied}
     every = [name[m] for m, on in tied.items() if len(on) == len(seeds)]
     some = [f"{name[m]} ({_seed_list(on)})" for m, on in tied.items() if len(on) < len(seeds)]
-    bests = [f"seed {s} {labels.get(b, b)}" for s in seeds
-             for b in runs[s][0].loc[runs[s][0]["verdict"] == "best", "model"]]
+    best = {s: str(runs[s][0].loc[runs[s][0]["verdict"] == "best", "model"].iloc[0])
+            for s in seeds}
     text = (f"the best or tied with it on every seed: {joined(every)}" if every
             else "no model is the best or tied with it on every seed")
     if some:
-        text += f"; on some seeds only: {joined(some)}"
-    return f"{text}; the best of each seed: {joined(bests)}"
+        text += f"; on some seeds only: {'; '.join(some)}"
+    if len(set(best.values())) == 1:
+        return f"{text}; the best on every seed: {labels.get(best[seeds[0]], best[seeds[0]])}"
+    return (f"{text}; the best of each seed: "
+            f"{joined([f'seed {s} {labels.get(b, b)}' for s, b in best.items()])}")
 
 
 def seed_order_reading(runs: Mapping[int, tuple[pd.DataFrame, pd.DataFrame]],
@@ -435,3 +438,39 @@ def seed_order_reading(runs: Mapping[int, tuple[pd.DataFrame, pd.DataFrame]],
         clauses.append(f"{labels.get(r.better, r.better)} below "
                        f"{labels.get(r.worse, r.worse)} {joined(said)}")
     return "; ".join(clauses)
+
+
+def pooled_support(rank: pd.DataFrame, order: pd.DataFrame,
+                   runs: Mapping[int, tuple[pd.DataFrame, pd.DataFrame]],
+                   labels: Mapping[str, str]) -> str:
+    """Which pooled verdicts the seeds alone bear out, by a stated rule: a pooled verdict
+    (a claimed order's *holds* or *reversed*, a model's *worse*) **stands** where at least
+    half of the seeds, ranked alone (:func:`by_seed`), give the same verdict, and **rests on
+    fewer seeds** otherwise, the seeds that give it named. Why: the pooled rows average a
+    failed seed in, so a verdict it alone produces would otherwise read as the models'."""
+    seeds = sorted(runs)
+    if len(seeds) < 2:
+        return "with one seed every verdict rests on that seed"
+    need = len(seeds) / 2
+    parts = []
+    for i, r in enumerate(order.itertuples()):
+        if r.verdict == "cannot be told apart":
+            continue
+        on = [s for s in seeds if runs[s][1]["verdict"].iloc[i] == r.verdict]
+        name = f"{labels.get(r.better, r.better)} below {labels.get(r.worse, r.worse)}"
+        said = (f"stands ({len(on)} of {len(seeds)} seeds)" if len(on) >= need else
+                f"rests on {_seed_list(on) if on else 'no seed alone'}")
+        parts.append(f"that {name} {_ORDER_VERBS[r.verdict]} {said}")
+    worse = rank.loc[rank["verdict"] == "worse", "model"]
+    weak = []
+    for m in worse:
+        on = [s for s in seeds
+              if runs[s][0].set_index("model").loc[m, "verdict"] == "worse"]
+        if len(on) < need:
+            weak.append(f"{labels.get(m, m)} ({_seed_list(on) if on else 'no seed'})")
+    parts.append(f"of the {plural(len(worse), 'model')} called worse, "
+                 + (f"{len(worse) - len(weak)} "
+                    f"{'stands' if len(worse) - len(weak) == 1 else 'stand'} and the verdict "
+                    f"rests on fewer seeds for {joined(weak)}" if weak
+                    else "every verdict stands"))
+    return "; ".join(parts)

@@ -61,6 +61,9 @@ def risk_coverage(y_true: np.ndarray, y_pred: np.ndarray, confidence: np.ndarray
                                        average="macro", zero_division=0)),
             "false_occupied": false_occupied_rate(y_true[keep], y_pred[keep]),
             "kept": len(keep),
+            # a false-occupied rate of 0 on kept rows that hold no occupied reading says
+            # nothing about telling occupied from empty: the reading must see this share
+            "occupied_share": float(np.mean(y_true[keep] > 0)),
         }
         if value is not None:
             row["mse_value"] = float(mean_squared_error(y_true[keep], value[keep]))

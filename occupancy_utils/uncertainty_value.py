@@ -206,12 +206,16 @@ def fewer_false_occupied(fp: pd.DataFrame) -> pd.Series:
     return (fp[min(fp.columns)] - fp[max(fp.columns)]).rename("change")
 
 
-def false_occupied_reading(fp: pd.DataFrame, labels: Mapping[str, str]) -> str:
+def false_occupied_reading(fp: pd.DataFrame, labels: Mapping[str, str],
+                           occupied: pd.DataFrame | None = None) -> str:
     """:func:`fewer_false_occupied` in words (``fp``: one row per model, one column per
     coverage), by the sign of each model's change: for how many models the rate falls
     from all rows to the smallest coverage, and the lowest rate there with every model at
     it. No single "largest fall" is named: each model's rate is on the rows that model
-    keeps, and falls that differ by less than any interval would name a winner of noise."""
+    keeps, and falls that differ by less than any interval would name a winner of noise.
+    ``occupied`` (same shape as ``fp``: the share of kept rows with someone present) names
+    the models at the lowest rate that keep no occupied reading there, whose rate of 0 comes
+    from setting every occupied reading aside, not from telling empty from occupied."""
     change = fewer_false_occupied(fp).dropna()
     if change.empty:
         raise ValueError("no model's false-occupied rate to read")
@@ -225,9 +229,19 @@ def false_occupied_reading(fp: pd.DataFrame, labels: Mapping[str, str]) -> str:
     lowest = float(at.min())
     names = [labels.get(m, m) for m in at.index[np.isclose(at, lowest, rtol=0, atol=5e-4)]]
     every = fp.loc[change.index, max(fp.columns)]
-    return (f"{kept} lowers the false-occupied rate for {len(falls)} of the {len(change)} "
+    text = (f"{kept} lowers the false-occupied rate for {len(falls)} of the {len(change)} "
             f"models, each on the rows it keeps; the lowest rate there is {lowest:.3f}, for "
             f"{joined(names)}, against {every.min():.3f} to {every.max():.3f} on all rows")
+    if occupied is not None and lowest < 5e-4:  # a rate of 0 (at the printed digit)
+        at_low = at.index[np.isclose(at, lowest, rtol=0, atol=5e-4)]
+        none = [labels.get(m, m) for m in at_low if occupied.loc[m, coverage] == 0]
+        if none:
+            text += (f"; of these, {joined(none)} {'keeps' if len(none) == 1 else 'keep'} "
+                     f"no occupied reading at that coverage (against "
+                     f"{pct(float(occupied[max(occupied.columns)].median()))} of all rows), so "
+                     f"{'its' if len(none) == 1 else 'their'} rate comes from setting every "
+                     f"occupied reading aside")
+    return text
 
 
 def aurc_reading(aurc: pd.DataFrame, labels: Mapping[str, str]) -> str:

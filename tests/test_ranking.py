@@ -254,12 +254,11 @@ def test_by_seed_sets_apart_the_seed_whose_failure_decides_the_pooled_verdict():
         "A below B is reversed on seed 0 and holds on seeds 1 and 2")
     assert ranking.seed_tie_reading(runs, labels) == (
         "no model is the best or tied with it on every seed; on some seeds only: "
-        "B (seed 0) and A (seeds 1 and 2); the best of each seed: seed 0 B, seed 1 A and "
+        "B (seed 0); A (seeds 1 and 2); the best of each seed: seed 0 B, seed 1 A and "
         "seed 2 A")
     same = {m: p.assign(y_pred=p["y_true"]) for m, p in preds.items()}
     assert ranking.seed_tie_reading(ranking.by_seed(same, rows, [], n_boot=20), labels) == (
-        "the best or tied with it on every seed: A and B; the best of each seed: seed 0 A, "
-        "seed 1 A and seed 2 A")
+        "the best or tied with it on every seed: A and B; the best on every seed: A")
     one = ranking.by_seed({m: p[p["seed"] == 1] for m, p in preds.items()}, rows,
                           [("a", "b")], n_boot=20)
     assert ranking.seed_tie_reading(one, labels) == (
@@ -268,3 +267,31 @@ def test_by_seed_sets_apart_the_seed_whose_failure_decides_the_pooled_verdict():
         "with one seed the test above is the only one")
     with pytest.raises(ValueError, match="b ran seeds \\[1, 2\\], a ran \\[0, 1, 2\\]"):
         ranking.seeds_of({**preds, "b": preds["b"][preds["b"]["seed"] > 0]})
+
+
+def test_pooled_support_says_which_pooled_verdicts_rest_on_one_seed():
+    def order(verdicts):
+        return pd.DataFrame({"better": ["a", "a"], "worse": ["b", "c"], "verdict": verdicts})
+
+    def rank(worse):
+        return pd.DataFrame({"model": ["a", "b", "c"],
+                             "verdict": ["best", *["worse" if m in worse else
+                                                   "indistinguishable" for m in "bc"]]})
+
+    runs = {0: (rank("bc"), order(["reversed", "holds"])),
+            1: (rank("c"), order(["cannot be told apart", "holds"])),
+            2: (rank("c"), order(["cannot be told apart", "cannot be told apart"]))}
+    text = ranking.pooled_support(rank("bc"), order(["reversed", "holds"]), runs,
+                                  {"a": "A"})
+    assert text == ("that A below b is reversed rests on seed 0; that A below c holds stands "
+                    "(2 of 3 seeds); of the 2 models called worse, 1 stands and the verdict "
+                    "rests on fewer seeds for b (seed 0)")
+    # at the boundary: half of two seeds is enough
+    two = {0: runs[0], 1: runs[1]}
+    assert ranking.pooled_support(rank("c"), order(["reversed", "holds"]), two, {}).startswith(
+        "that a below b is reversed stands (1 of 2 seeds)")
+    assert ranking.pooled_support(rank("c"), order(["cannot be told apart", "holds"]), two,
+                                  {}) == ("that a below c holds stands (2 of 2 seeds); of the "
+                                          "1 model called worse, every verdict stands")
+    assert ranking.pooled_support(rank(""), order(["reversed", "holds"]), {0: runs[0]},
+                                  {}) == "with one seed every verdict rests on that seed"

@@ -65,7 +65,18 @@ def test_false_occupied_reading_by_the_sign_of_each_change():
         "keeping only the 50 % most confident rows lowers the false-occupied rate for 2 of "
         "the 3 models, each on the rows it keeps; the lowest rate there is 0.050, for A and "
         "c, against 0.100 to 0.300 on all rows")
-    # a: the largest fall (0.2) but not alone at the lowest rate, which is what is named
+    # a: the largest fall (0.2) but not alone at the lowest rate, which is what is named;
+    # a rate of 0.05 for c that keeps no occupied reading there is said to come from that
+    occupied = pd.DataFrame({0.5: [0.3, 0.2, 0.0, float("nan")],
+                             1.0: [0.2, 0.2, 0.2, float("nan")]}, index=list("abcd"))
+    zero = pd.DataFrame({0.5: [0.0, 0.31, 0.0, float("nan")], 1.0: fp[1.0]}, index=fp.index)
+    assert uncertainty_value.false_occupied_reading(zero, {"a": "A"}, occupied).endswith(
+        "the lowest rate there is 0.000, for A and c, against 0.100 to 0.300 on all rows; of "
+        "these, c keeps no occupied reading at that coverage (against 20 % of all rows), so "
+        "its rate comes from setting every occupied reading aside")
+    # a rate above 0 is not explained away
+    assert "keeps no occupied" not in uncertainty_value.false_occupied_reading(
+        fp, {}, occupied)
     nothing = pd.DataFrame({0.5: [0.1, 0.31], 1.0: [0.1, 0.30]}, index=list("ab"))
     assert uncertainty_value.false_occupied_reading(nothing, {}) == (
         "keeping only the 50 % most confident rows lowers no model's false-occupied rate (the "
