@@ -102,9 +102,10 @@ def table_7(models: dict[str, dict], report_rows: list[list]) -> pd.DataFrame:
 
 
 def largest_gap_reading(table: pd.DataFrame, models: dict[str, dict]) -> str:
-    """The largest |book - report| MSE of :func:`table_7`, with the book's per-seed MSEs
-    behind it and the gap from the median seed: a mean over three seeds can take most of
-    its gap from one seed's failed run, and the reader should see whether it does."""
+    """The largest absolute MSE difference (book minus report) of :func:`table_7`, with the
+    book's per-seed MSEs behind it and the gap from the median seed: a mean over three seeds
+    can take most of its gap from one seed's failed run, and the reader should see whether
+    it does."""
     row = table.loc[table["MSE difference"].abs().idxmax()]
     _, key = TABLE_7_SOURCES[row["model"]]
     seeds = [float(s["mean"]["mse"]) for s in models[key]["protocols"]["report"]["seeds"].values()]
