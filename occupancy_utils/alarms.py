@@ -166,7 +166,8 @@ def reading(table: pd.DataFrame, labels: Mapping[str, str]) -> str:
         chosen = table[table["verdict"] == word]
         names = [labels.get(r["model"], r["model"])
                  + (f", its threshold moving on {_folds(r['folds it moved on'])} only "
-                    f"({pct(r['false alarms on those folds'])} of its argmax's false alarms)"
+                    f"({_share(r['false alarms on those folds'])} of its argmax's false "
+                    f"alarms)"
                     if word in ("pays", "costs") else "")
                  for _, r in chosen.iterrows()]
         if names:
@@ -184,7 +185,11 @@ def reading(table: pd.DataFrame, labels: Mapping[str, str]) -> str:
             f"argmax's false alarms ({labels.get(best['model'], best['model'])})")
     blind = sorted(set(table["folds with no empty tail row"]) - {"none"})
     if blind:
-        shares = table["false alarms on those"].dropna()
+        # the models the threshold was tested on: a model whose tails never moved it says
+        # nothing about where the tested ones' false alarms are
+        shares = table.loc[table["verdict"] != "not tested", "false alarms on those"].dropna()
+        if shares.empty:
+            shares = table["false alarms on those"].dropna()
         held = (f"{pct(shares.min())} to {pct(shares.max())}" if shares.min() != shares.max()
                 else pct(shares.min()))
         folds = _folds("; ".join(blind))
@@ -195,6 +200,11 @@ def reading(table: pd.DataFrame, labels: Mapping[str, str]) -> str:
                  f"move there, whatever the model; {parts_hold} {held} of each model's argmax "
                  f"false alarms, which the test as made cannot reach")
     return text
+
+
+def _share(share: float) -> str:
+    """A share as a percentage, "under 1 %" rather than a "0 %" that is not 0."""
+    return "under 1 %" if 0 < share < 0.005 else pct(share)
 
 
 def _folds(numbers: str) -> str:

@@ -123,6 +123,18 @@ def test_the_reading_names_the_folds_whose_tail_cannot_move_the_threshold():
                          "threshold could move there, whatever the model; that fold's test "
                          "part holds 75 % of each model's argmax false alarms, which the test "
                          "as made cannot reach")
+    # the range of shares is over the models the threshold was tested on
+    quiet = _rows([0, 0, 1, 1], [0.1, 0.2, 0.9, 0.7])
+    # q: untested (its tails never hold a false alarm), all its false alarms on fold 2
+    test_q = pd.concat([_rows([1, 1, 1, 1], [0.9, 0.9, 0.9, 0.9], start=10),
+                        test[test["fold"] == 2]])
+    both = alarms.claim_table({"m": (test, val),
+                               "q": (test_q, pd.concat([quiet, val[val["fold"] == 2]]))},
+                              n_boot=20)
+    assert both.set_index("model").loc["q", "verdict"] == "not tested"
+    assert both.set_index("model").loc["q", "false alarms on those"] == 1.0
+    assert "test part holds 75 % of each model's" in alarms.reading(both, {})
+    assert alarms._share(0.003) == "under 1 %" and alarms._share(0.0) == "0 %"
     # every tail with an empty reading: nothing to add
     assert "hold no empty-room reading" not in alarms.reading(
         alarms.claim_table({"m": (test[test["fold"] == 1], val[val["fold"] == 1])},
