@@ -36,7 +36,7 @@ import pandas as pd
 
 from .experiment import PROBA_COLUMNS
 from .ranking import BLOCK, LEVEL, N_BOOT, ROW, block_interval
-from .tables import joined, pct
+from .tables import numbered, pct
 
 #: Candidate thresholds on P(occupied): 0.50 (the argmax) to 1.00 (no alarm at all).
 GRID = tuple(float(t) for t in np.round(np.linspace(0.5, 1.0, 51), 2))
@@ -209,5 +209,5 @@ def _share(share: float) -> str:
 
 def _folds(numbers: str) -> str:
     """ "1" -> "fold 1", "1, 3" -> "folds 1 and 3" (the table keeps them as text)."""
-    items = [n.strip() for n in numbers.replace(";", ",").split(",") if n.strip()]
-    return f"fold{'s' if len(items) > 1 else ''} {joined(items)}"
+    return numbered("fold", [n.strip() for n in numbers.replace(";", ",").split(",")
+                             if n.strip()])

@@ -32,7 +32,7 @@ from scipy import stats
 from tqdm.auto import tqdm
 
 from . import experiment, splits
-from .tables import joined
+from .tables import joined, numbered
 
 #: The confidence of every paired interval the book's verdicts read (seeds or folds).
 LEVEL = 0.95
@@ -336,7 +336,7 @@ def fold_reading(minuend: Mapping[int, Sequence[float]],
             lowered.append(str(i + 1))
 
     def folds_of(numbers: list[str]) -> str:
-        return f"fold{'s' if len(numbers) > 1 else ''} {joined(numbers)}"
+        return numbered("fold", numbers)
 
     if raised and lowered:
         said = (f"it raises the MSE on {folds_of(raised)} and lowers it on "

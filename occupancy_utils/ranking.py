@@ -29,7 +29,7 @@ import numpy as np
 import pandas as pd
 from scipy.stats import kendalltau
 
-from .tables import joined, pct, plural
+from .tables import joined, numbered, pct, plural
 
 #: Readings are 30 s apart: a block of 60 is half an hour, about one stay in the room.
 BLOCK = 60
@@ -390,7 +390,7 @@ _PAIR_COLUMNS = ["better", "worse", "difference", "low", "high", "verdict"]
 
 
 def _seed_list(seeds: Sequence[int]) -> str:
-    return f"seed{'s' if len(seeds) > 1 else ''} {joined([str(s) for s in seeds])}"
+    return numbered("seed", seeds)
 
 
 def seed_tie_reading(runs: Mapping[int, tuple[pd.DataFrame, pd.DataFrame]],

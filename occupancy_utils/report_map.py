@@ -101,7 +101,7 @@ def kept_values(models: Mapping[str, Mapping], key: str, metric: str,
     kept = [float(s["mean"][metric]) for k, s in seeds.items() if str(k) not in failed]
     if not failed:
         return kept, ""
-    every = [float(s["mean"][metric]) for s in seeds.values()]
+    every = seed_values(models, key, metric, protocol)
     left = "; ".join(f"seed {seed} left out (fold {fold}: MSE {mse:.3f}, above predicting "
                      f"0's {float(zero_mse[fold - 1]):.3f})"
                      for seed, (fold, mse) in failed.items())

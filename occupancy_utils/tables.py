@@ -50,6 +50,12 @@ def glue_all(numbers: Mapping[str, Any]) -> None:
         glue(name, value, display=False)
 
 
+def numbered(noun: str, items: Sequence[object]) -> str:
+    """Numbered things in prose: ``numbered("fold", [1])`` is "fold 1", ``numbered("seed",
+    [1, 2])`` "seeds 1 and 2"."""
+    return f"{noun}{'s' if len(items) > 1 else ''} {joined([str(i) for i in items])}"
+
+
 def plural(n: int, noun: str) -> str:
     """``"1 seed"``, ``"3 seeds"``: a count in prose without "seed(s)"."""
     return f"{n} {noun}{'' if n == 1 else 's'}"

@@ -227,13 +227,13 @@ def false_occupied_reading(fp: pd.DataFrame, labels: Mapping[str, str],
                 f"{change.min():+.3f})")
     at = fp.loc[change.index, coverage]
     lowest = float(at.min())
-    names = [labels.get(m, m) for m in at.index[np.isclose(at, lowest, rtol=0, atol=5e-4)]]
+    at_low = at.index[np.isclose(at, lowest, rtol=0, atol=5e-4)]  # equal at the printed digit
+    names = [labels.get(m, m) for m in at_low]
     every = fp.loc[change.index, max(fp.columns)]
     text = (f"{kept} lowers the false-occupied rate for {len(falls)} of the {len(change)} "
             f"models, each on the rows it keeps; the lowest rate there is {lowest:.3f}, for "
             f"{joined(names)}, against {every.min():.3f} to {every.max():.3f} on all rows")
     if occupied is not None and lowest < 5e-4:  # a rate of 0 (at the printed digit)
-        at_low = at.index[np.isclose(at, lowest, rtol=0, atol=5e-4)]
         none = [labels.get(m, m) for m in at_low if occupied.loc[m, coverage] == 0]
         if none:
             text += (f"; of these, {joined(none)} {'keeps' if len(none) == 1 else 'keep'} "

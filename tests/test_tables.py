@@ -20,6 +20,8 @@ def test_joined_lists_items_as_a_sentence():
     assert tables.joined(["a"]) == "a"
     assert tables.joined(["a", "b"]) == "a and b"
     assert tables.joined(["a", "b", "c"]) == "a, b and c"
+    assert tables.numbered("fold", [1]) == "fold 1"
+    assert tables.numbered("seed", [1, 2, 3]) == "seeds 1, 2 and 3"
     with pytest.raises(ValueError, match="nothing to join"):
         tables.joined([])
 

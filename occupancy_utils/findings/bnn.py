@@ -22,7 +22,7 @@ from ..bnn_study import PARAM_KEYS, check_params, config_text
 from ..experiment import FittedFolds
 from ..finals import above_zero_by_key, value_summary, worse_than_zero
 from ..models import bnn
-from ..tables import failures_text, joined, pct
+from ..tables import failures_text, joined, numbered, pct
 
 
 def choice_text(chosen: Mapping[int, Mapping[str, Any]]) -> str:
@@ -290,12 +290,9 @@ def confidence_by_seed(model: FinalModel, protocol: str, seeds: Sequence[int], f
         (verdict, members), = groups.items()
         return (f"{verdict} for every seed "
                 f"({', '.join(f'{std:.3f}' for _, std in members)})")
-    parts = []
-    for verdict, members in groups.items():
-        which = joined([str(s) for s, _ in members])
-        parts.append(f"{verdict} for seed{'s' if len(members) > 1 else ''} {which} "
-                     f"({', '.join(f'{std:.3f}' for _, std in members)})")
-    return joined(parts)
+    return joined([f"{verdict} for {numbered('seed', [s for s, _ in members])} "
+                   f"({', '.join(f'{std:.3f}' for _, std in members)})"
+                   for verdict, members in groups.items()])
 
 
 def seed_difference(table: pd.DataFrame, minuend: str, subtrahend: str,
